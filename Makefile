@@ -1,0 +1,42 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Every install step lives here.
+PY        ?= python3
+VENV      := .venv
+BIN       := $(VENV)/bin
+STAMP     := $(VENV)/.installed
+NODE_BIN  := node_modules/.bin
+ANVIL     := $(NODE_BIN)/anvil
+export PATH := $(CURDIR)/$(NODE_BIN):$(PATH)
+
+.PHONY: install demo test lint bench clean system-deps anvil
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[dev,pg]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# anvil (foundry) from npm runs offline; installed into ./node_modules, not globally.
+$(ANVIL):
+	npm install --no-audit --no-fund --no-save @foundry-rs/anvil@1.7.1 >/dev/null
+anvil: $(ANVIL)
+
+demo: install
+	LIVETRUST_HOME=$${LIVETRUST_HOME:-.livetrust-demo} $(BIN)/python -m services.demo
+
+test: install anvil
+	LIVETRUST_TEST_PG=$${LIVETRUST_TEST_PG:-postgresql+psycopg://postgres@127.0.0.1:5432/test} \
+	LIVETRUST_ANVIL=$(CURDIR)/$(ANVIL) \
+	$(BIN)/python -m pytest -q -m "not bench" $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check contracts provenance watermark services tests benchmarks
+	$(BIN)/ruff format --check contracts provenance watermark services tests benchmarks
+	$(BIN)/mypy
+
+bench: install anvil
+	LIVETRUST_ANVIL=$(CURDIR)/$(ANVIL) $(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) node_modules .livetrust-demo .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Provenance ledger: signed EPCIS events, hash chains, the Merkle log, verdicts."""

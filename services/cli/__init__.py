@@ -1,0 +1,24 @@
+"""The ``livetrust`` command: one typer app, one sub-app per area.
+
+Commands are thin: parse, call the library, print (rich for people, ``--json`` for scripts).
+"""
+
+from __future__ import annotations
+
+import typer
+
+from services.cli._chain import chain_app
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="livetrust",
+    help="Verifiable trust for livestream commerce.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.add_typer(chain_app, name="chain")
+
+
+def main() -> None:
+    app()

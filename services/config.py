@@ -1,0 +1,53 @@
+"""One settings object for the whole system (pydantic-settings).
+
+Read from environment variables (``LIVETRUST_*``) and an optional ``livetrust.toml`` in the
+working directory, so a deployment changes behaviour by configuration, never by code.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict, TomlConfigSettingsSource
+
+__all__ = ["Settings"]
+
+
+def _default_cache() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "livetrust"
+
+
+class Settings(BaseSettings):
+    """Where data lives and which chain and database to talk to."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LIVETRUST_", toml_file="livetrust.toml", extra="ignore", frozen=True
+    )
+
+    home: Path = Field(default=Path(".livetrust"), description="data dir: keys, db, chain")
+    db: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in home")
+    rpc: str = Field(default="embedded", description="'embedded' or an http(s):// JSON-RPC URL")
+    cache: Path = Field(default_factory=_default_cache, description="compiled-contract cache")
+    chain_key: str | None = Field(
+        default=None,
+        description="hex private key that signs transactions on an external node; "
+        "default: the node's first unlocked account",
+    )
+
+    @classmethod
+    def settings_customise_sources(  # type: ignore[override]
+        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+    ):
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls),
+        )
+
+    @cached_property
+    def db_url(self) -> str:
+        return self.db or f"sqlite:///{(self.home / 'livetrust.db').resolve()}"

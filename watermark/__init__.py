@@ -1,0 +1,1 @@
+"""Watermark engine and clip authenticity."""
