@@ -45,6 +45,9 @@ EMBEDDED = "embedded"
 # minutes under congestion. After this we report tx_failed instead of hanging.
 RECEIPT_TIMEOUT_S = 180.0
 RPC_TIMEOUT_S = 30.0
+# Gas limit for transactions on the embedded chain (block limit there is 30M); our most
+# expensive call (a deployment) stays far below it.
+EMBEDDED_GAS_LIMIT = 5_000_000
 
 T = TypeVar("T")
 
@@ -294,6 +297,13 @@ class Chain:
         if value:
             params["value"] = value
         name = label or getattr(fn, "fn_name", None) or "transaction"
+        if self.embedded is not None:
+            # py-evm's gas estimate is a binary search (~13 executions of the call); one
+            # eth_call surfaces a revert reason just as well, and the unused part of a
+            # generous limit is never charged.
+            with self._translate(name):
+                fn.call(params)
+            params["gas"] = EMBEDDED_GAS_LIMIT
         return self._send(lambda: fn.transact(params), name)
 
     def call(self, fn: Any, *, sender: str | None = None) -> Any:

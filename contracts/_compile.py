@@ -21,7 +21,8 @@ __all__ = ["EVM_VERSION", "SOURCES", "Compiled", "compile_contract", "contract_n
 
 SOURCES = Path(__file__).parent
 # Cancun: transient storage for reentrancy locks; run by py-evm (Prague VM) and anvil alike.
-EVM_VERSION = "cancun"
+# An external chain on an older fork sets LIVETRUST_EVM_VERSION (e.g. "shanghai").
+EVM_VERSION = os.environ.get("LIVETRUST_EVM_VERSION", "cancun")
 
 
 @dataclass(frozen=True)

@@ -157,8 +157,10 @@ class EmbeddedChain:
         self.tester = EthereumTester(backend=self.backend, auto_mine_transactions=True)
 
     def time_travel(self, to_timestamp: int) -> None:
-        """Mine an empty block at ``to_timestamp`` (later blocks follow it)."""
-        self.tester.time_travel(to_timestamp)
+        """Mine an empty block stamped ``to_timestamp`` (later blocks follow it)."""
+        chain = self.backend.chain
+        chain.header = chain.header.copy(timestamp=to_timestamp)
+        self.backend.mine_blocks()
 
     def close(self) -> None:
         if self._lock_fd < 0:

@@ -107,3 +107,53 @@ def test_steady_state_anchor_gas(chain: Chain) -> None:
     gas = [chain.anchors.anchor(1, n, bytes([n]) * 32).gas_used for n in range(2, 5)]
     assert len(set(gas)) == 1, gas
     assert gas[0] <= STEADY_STATE_ANCHOR_GAS_MAX
+
+
+def test_is_anchored(chain: Chain) -> None:
+    c = chain.anchors.contract
+    assert chain.call(c.functions.is_anchored(ROOT_A)) is False
+    chain.anchors.anchor(1, 1, ROOT_A)
+    assert chain.call(c.functions.is_anchored(ROOT_A)) is True
+
+
+@pytest.mark.slow
+def test_registry_invariants_hold_for_random_sequences(
+    compile_cache,
+    tmp_path_factory,  # type: ignore[no-untyped-def]
+) -> None:
+    """Append-only: count == accepted anchors, every accepted head reads back unchanged,
+    duplicates and unauthorised writers never change state."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    ops = st.lists(
+        st.tuples(st.integers(0, 7), st.integers(0, 3), st.booleans()), min_size=1, max_size=12
+    )
+
+    @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(ops)
+    def check(sequence: list[tuple[int, int, bool]]) -> None:
+        home = tmp_path_factory.mktemp("anchors")
+        with Chain.connect("embedded", home, cache=compile_cache) as c:
+            outsider = c.accounts[6]
+            accepted: dict[bytes, tuple[int, int]] = {}
+            for root_n, log_id, authorised in sequence:
+                root = bytes([root_n + 1]) * 32
+                size = len(accepted) + 1
+                fn = c.anchors.contract.functions.anchor(log_id, size, root)
+                try:
+                    c.transact(fn, sender=None if authorised else outsider)
+                except ContractReverted as exc:
+                    assert exc.reason == ("already anchored" if authorised else "not anchorer")
+                    assert not authorised or root in accepted
+                    continue
+                assert authorised and root not in accepted
+                accepted[root] = (log_id, size)
+            assert c.anchors.count() == len(accepted)
+            for i, (root, (log_id, size)) in enumerate(accepted.items()):
+                got = c.anchors.by_root(root)
+                assert got is not None
+                assert (got.index, got.log_id, got.tree_size) == (i, log_id, size)
+                assert c.anchors.by_index(i).root == root
+
+    check()
