@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from contracts import DEFAULT_ESCROW_PARAMS, Chain, ContractReverted, OrderState, RulingCode, Tier
+from contracts import DEFAULT_ESCROW_PARAMS, Chain, ContractReverted, RulingCode, Tier
 
 EXAMPLES = int(os.environ.get("ESCROW_EXAMPLES", "5"))
 STEPS = int(os.environ.get("ESCROW_STEPS", "20"))
