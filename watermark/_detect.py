@@ -11,7 +11,8 @@ Steps for one key (the ``Detector`` runs them in this order):
     0.2 s of clip time (``SUB_BUCKETS_PER_SECOND``), then aligned and turned into soft bits
     with the matched filter. Memory is O(clip seconds * 434 floats), never frames.
 (3) identity: constant soft bits summed over the whole clip (or 3-second pieces when the
-    clip mixes broadcasts) -> soft Viterbi -> accepted only if the 32-bit tag verifies.
+    clip mixes broadcasts) -> soft ML over the key's 2**16 epoch codewords, accepted above
+    ``ID_Z_THRESHOLD`` (false accept <= 8.4e-8 per attempt).
 (4) time: per second, ML over all 2**16 keyed codewords, with continuity over the
     neighbouring seconds (counter + 1 per second), and the best of 5 sub-second phases.
 (5) segments: runs of seconds whose decoded broadcast time advances with clip time; a jump
@@ -39,13 +40,13 @@ from watermark._patterns import (
 from watermark._payload import (
     CONST_CODED_BITS,
     COUNTER_BITS,
+    ID_Z_THRESHOLD,
     TIME_CODED_BITS,
     TIME_Z_THRESHOLD,
     ConstPayload,
+    IdentityCode,
     TimeCode,
-    streamer_tag,
     time_false_alarm,
-    viterbi_decode,
 )
 
 __all__ = [
@@ -182,7 +183,7 @@ class Detector:
         self._sync_f = np.conj(
             np.fft.fft2(np.fft.ifft2(np.fft.fft2(self.patterns.sync_samples) * _HP).real)
         )
-        self._streamer = streamer_tag(key.name)
+        self.identity_code = IdentityCode(key)
 
     # (1) geometry ---------------------------------------------------------------------------
     def _sync_z(self, folded: np.ndarray) -> tuple[float, tuple[int, int]]:
@@ -241,13 +242,11 @@ class Detector:
 
     # (3) identity ---------------------------------------------------------------------------
     def decode_identity(self, const_soft: np.ndarray) -> ConstPayload | None:
-        """Viterbi on summed constant soft bits; the payload only if its tag verifies."""
-        if not np.any(const_soft):
+        """ML epoch for summed constant soft bits; the payload only if z clears the bar."""
+        epoch, z = self.identity_code.decode(const_soft)
+        if z < ID_Z_THRESHOLD:
             return None
-        payload = ConstPayload.from_bits(viterbi_decode(const_soft))
-        if payload.streamer != self._streamer or not payload.verifies(self.key):
-            return None
-        return payload
+        return ConstPayload.at(self.key, epoch << COUNTER_BITS)[0]
 
     # (4) time --------------------------------------------------------------------------------
     def decode_time(self, time_soft: np.ndarray) -> tuple[int, float]:
@@ -303,8 +302,9 @@ class Detector:
         for phase in range(SUB_BUCKETS_PER_SECOND):
             secs = self.seconds(time_sub, phase)
             per_phase[phase] = secs
-            norms = np.sqrt(np.sum(secs**2, axis=1)) + 1e-12
-            total = float(np.sum(np.max(self.time_code.scores(secs), axis=1) / norms))
+            # raw (unnormalised) best correlations: a bucket straddling two broadcast
+            # seconds, or a partial one at either end, scores less than an aligned one
+            total = float(np.sum(np.max(self.time_code.scores(secs), axis=1)))
             if total > best_sum:
                 best_phase, best_sum = phase, total
         secs = per_phase[best_phase]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import typer
 
 from services.cli._chain import chain_app
+from services.cli._watermark import streamer_app, watermark_app
 
 __all__ = ["app", "main"]
 
@@ -18,6 +19,8 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(chain_app, name="chain")
+app.add_typer(watermark_app, name="watermark")
+app.add_typer(streamer_app, name="streamer")
 
 
 def main() -> None:
