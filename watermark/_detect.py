@@ -61,9 +61,9 @@ __all__ = [
 
 SUB_BUCKETS_PER_SECOND = 5  # 0.2 s: finest sub-second phase the time decoder tries
 IDENTITY_WINDOW_S = 3  # issue 4: identity from any 3-second piece
-_N = TILE_CHIPS * SAMPLES_PER_CHIP  # samples per period at the detector (64)
-_HP_SIGMA = 1.5  # high-pass: remove what a 1.5-sample Gaussian keeps (image, not mark)
-_LOCAL_SIGMA = 4.0  # local std over ~2 chips for whitening
+_N = TILE_CHIPS * SAMPLES_PER_CHIP  # samples per period at the detector (96)
+_HP_SIGMA = 1.5  # high-pass: remove what a half-chip Gaussian keeps (image more than mark)
+_LOCAL_SIGMA = 3.0  # local std over ~1 chip for whitening (swept: 2-8 samples)
 _WHITE_CLIP = 3.0  # clip whitened samples at 3 sigma: edges must not dominate the fold
 _SCALE_MIN, _SCALE_MAX = 0.72, 1.25  # period / nominal: crops to ~20%, letterbox to 28%
 _COARSE_STEP = 0.01  # 1 %: drift <= half a chip across the 2-period centre window
@@ -135,7 +135,7 @@ def _fold(w: np.ndarray) -> np.ndarray:
 
 
 def fold_frame(y: np.ndarray, period: float) -> np.ndarray:
-    """Resample so one period is 64 samples, whiten, fold: (64, 64) unaligned evidence."""
+    """Resample so one period is 96 samples, whiten, fold: (96, 96) unaligned evidence."""
     f = _N / period
     h, w = y.shape
     size = (max(1, round(w * f)), max(1, round(h * f)))
