@@ -130,8 +130,7 @@ class Embedder:
             )
         pattern = self._pattern_for(max(0, math.floor(t)))
         delta = cv2.multiply(self.mask(y), pattern) if self.settings.masking else pattern
-        marked = cv2.add(y, delta, dtype=cv2.CV_32F)
         if out is None:
             out = np.empty_like(y)
-        np.copyto(out, cv2.convertScaleAbs(marked))  # rounds and saturates to 0..255
+        cv2.add(y, delta, dst=out, dtype=cv2.CV_8U)  # rounds and saturates to 0..255
         return out

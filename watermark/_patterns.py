@@ -17,7 +17,7 @@ right before any search.
 from __future__ import annotations
 
 import math
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -63,6 +63,11 @@ def render_matrix(samples_per_chip: float, length: int, chips: int = TILE_CHIPS)
     return m
 
 
+@lru_cache(maxsize=8)
+def _render_matrix_cached(chip_px: int) -> np.ndarray:
+    return render_matrix(chip_px, TILE_CHIPS * chip_px)
+
+
 class KeyPatterns:
     """All keyed spatial quantities of one key: sync chips, chip signs, chip -> bit map."""
 
@@ -91,7 +96,7 @@ class KeyPatterns:
 
     def pixel_tile(self, chips: np.ndarray, chip_px: int) -> np.ndarray:
         """One period (P x P, P = 32 * chip_px) of the smooth pattern, unit RMS."""
-        r = render_matrix(chip_px, TILE_CHIPS * chip_px)
+        r = _render_matrix_cached(chip_px)
         tile = r @ chips.astype(np.float64) @ r.T
         tile /= math.sqrt(float(np.mean(tile**2)))
         out: np.ndarray = tile.astype(np.float32)
