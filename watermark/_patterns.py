@@ -34,11 +34,11 @@ __all__ = [
     "render_matrix",
 ]
 
-TILE_CHIPS = 32  # 1024 chips: 3 per constant coded bit (630), ~3 per time coded bit (394)
+TILE_CHIPS = 32  # 1024 chips: 2.5 per constant coded bit (525), ~3.9 per time coded bit (499)
 CHIPS_PER_HEIGHT = 80  # 9-px chips at 720p; 16-px chips cost 30% less bitrate (issue 4)
 SYNC_POWER = 0.2  # share of mark power for sync: found over many frames, needs little
 SAMPLES_PER_CHIP = 3  # detector resolution: 1/3-chip offsets; 3 beat 2 by ~1.5 dB at 360p
-_CONST_CHIPS = 3 * CONST_CODED_BITS  # 630 chips; the remaining 394 carry the time code
+_CONST_CHIPS = 5 * CONST_CODED_BITS // 2  # 525 chips; the other 499 carry the time code (swept)
 
 
 def chip_pixels(height: int) -> int:
@@ -76,7 +76,7 @@ class KeyPatterns:
         self.sync = key.signs("sync-tile", n).reshape(TILE_CHIPS, TILE_CHIPS)
         self.signs = key.signs("chip-signs", n)
         perm = key.permutation("chip-order", n)
-        # chip perm[i] carries constant bit i % 210 for the first 630, then time bits
+        # chip perm[i] carries constant bit i % 210 for the first 525, then time bits
         self.const_bit = np.full(n, -1, dtype=np.int64)
         self.time_bit = np.full(n, -1, dtype=np.int64)
         idx = np.arange(n)
