@@ -40,6 +40,7 @@ from watermark._patterns import (
 from watermark._payload import (
     CONST_CODED_BITS,
     COUNTER_BITS,
+    EPOCH_SECONDS,
     ID_Z_THRESHOLD,
     TIME_CODED_BITS,
     TIME_Z_THRESHOLD,
@@ -69,6 +70,8 @@ _SCALE_MIN, _SCALE_MAX = 0.72, 1.25  # period / nominal: crops to ~20%, letterbo
 _COARSE_STEP = 0.01  # 1 %: drift <= half a chip across the 2-period centre window
 _FINE_STEP = 0.0025  # 0.25 %: drift <= 1/3 chip across a 1080p frame (6.7 periods)
 _SYNC_FRAMES = 24  # frames sampled for the geometry search
+_TIME_HALF_WINDOWS = (1, 2, 4)  # whole-clip time decode: 3-, 5-, then 9-s windows
+_SCORE_CHUNK = 256  # seconds scored against all 2**16 codewords at once (64 MB float32)
 _SYNC_SPAN_S = 20.0  # ... from the first 20 s of the clip
 
 
@@ -304,15 +307,12 @@ class Detector:
             per_phase[phase] = secs
             # raw (unnormalised) best correlations: a bucket straddling two broadcast
             # seconds, or a partial one at either end, scores less than an aligned one
-            total = float(np.sum(np.max(self.time_code.scores(secs), axis=1)))
+            total = 0.0
+            for k in range(0, secs.shape[0], _SCORE_CHUNK):
+                total += float(np.sum(np.max(self.time_code.scores(secs[k : k + _SCORE_CHUNK]), 1)))
             if total > best_sum:
                 best_phase, best_sum = phase, total
-        secs = per_phase[best_phase]
-        decoded: list[tuple[int, float]] = []
-        for j in range(secs.shape[0]):
-            a, b = max(0, j - 1), min(secs.shape[0], j + 2)
-            c, z = self.decode_time(secs[a:b])
-            decoded.append((c + (j - a), z))
+        decoded = self._decode_seconds(per_phase[best_phase])
         epoch = payloads[0].epoch
         t0 = (lo - best_phase) / SUB_BUCKETS_PER_SECOND
         segments = _segments(decoded, t0, duration, epoch)
@@ -325,6 +325,35 @@ class Detector:
             ev.frames,
             duration,
         )
+
+    def _decode_seconds(self, secs: np.ndarray) -> list[tuple[int, float]]:
+        """Counter and z for every second, from a window around it that grows (3, 5, 9 s)
+        until the decode clears ``TIME_Z_THRESHOLD``: short windows place cuts precisely,
+        long ones rescue weak (heavily compressed) stretches. Rows of codeword scores are
+        cached for the sliding window only, so memory does not grow with the clip."""
+        n = secs.shape[0]
+        rows: dict[int, np.ndarray] = {}
+        out: list[tuple[int, float]] = []
+        for j in range(n):
+            best = (0, -math.inf)
+            for hw in _TIME_HALF_WINDOWS:
+                a, b = max(0, j - hw), min(n, j + hw + 1)
+                norm = math.sqrt(float(np.sum(secs[a:b] ** 2)))
+                if norm == 0.0:
+                    break
+                total = np.zeros(EPOCH_SECONDS, dtype=np.float64)
+                for i in range(a, b):
+                    if i not in rows:
+                        rows[i] = self.time_code.scores(secs[i])
+                    total += np.roll(rows[i], -(i - a))  # hypothesis c: row i shows c + i - a
+                c = int(np.argmax(total))
+                best = (c + (j - a), float(total[c]) / norm)
+                if best[1] >= TIME_Z_THRESHOLD:
+                    break
+            out.append(best)
+            for i in [i for i in rows if i < j - _TIME_HALF_WINDOWS[-1]]:
+                del rows[i]
+        return out
 
     def _identities(self, const_sub: np.ndarray) -> list[ConstPayload]:
         whole = self.decode_identity(const_sub.sum(axis=0))
