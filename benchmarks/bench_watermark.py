@@ -31,7 +31,7 @@ import numpy as np
 
 from benchmarks._common import Report
 from watermark import Detector, Embedder, EmbedSettings, Evidence, Geometry, StreamerKey
-from watermark._detect import SUB_BUCKETS_PER_SECOND, fold_frame
+from watermark._detect import SUB_BUCKETS_PER_SECOND
 from watermark._embed import DEFAULT_PSNR_DB
 from watermark._payload import (
     COUNTER_BITS,
@@ -49,6 +49,7 @@ FP_WINDOWS_TARGET = 10_000  # issue 4: zero detections on >= 10,000 windows
 PEER_FRAMES = 50  # the peer runs ~3-12 fps at 720p: 2 s of frames keeps the run short
 PEER_VENV = Path(os.environ.get("WM_PEER_VENV", Path.home() / ".cache/livetrust/peer-venv"))
 STEP = 2  # window start every 2 sub-buckets = 0.4 s
+SPEED_FRAMES = 100  # speed: 4 s of frames (4 pattern re-renders), best of 3 runs
 CURVE_PSNR = (38.0, 40.0, 42.2, 44.0, 46.0, 48.0)
 KEY = StreamerKey("alice", b"\xa1" * 32)
 
@@ -173,10 +174,10 @@ def evidence(
     det: Detector, frames: list[np.ndarray], fps: float
 ) -> tuple[Geometry, Evidence, float]:
     geo = det.geometry(frames[:: max(1, len(frames) // 24)][:24])
-    ev = Evidence()
+    ev = Evidence(geo.period)
     t0 = time.perf_counter()
     for i, y in enumerate(frames):
-        ev.add(fold_frame(y, geo.period), i / fps)
+        ev.add_frame(y, i / fps)
     return geo, ev, time.perf_counter() - t0
 
 
@@ -208,6 +209,17 @@ def window_rates(det: Detector, geo: Geometry, ev: Evidence) -> dict[str, Any]:
     }
 
 
+def best_fps(fn: Callable[[], object], frames: int = 0, repeats: int = 3) -> float:
+    """Frames per second of ``fn`` over SPEED_FRAMES frames, best of ``repeats``: the
+    machine is shared, so the best run is the one least disturbed by other work."""
+    best = 0.0
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = max(best, (frames or SPEED_FRAMES) / (time.perf_counter() - t0))
+    return best
+
+
 def mark(
     frames: Sequence[np.ndarray], psnr_db: float = DEFAULT_PSNR_DB
 ) -> tuple[list[np.ndarray], float]:
@@ -226,6 +238,7 @@ import sys, types, json, time
 for m in ("torch", "onnxruntime"):
     sys.modules.setdefault(m, types.ModuleType(m))  # rivaGan imports them; we never use it
 import numpy as np, cv2
+cv2.setNumThreads(1)  # one core, as for ours
 from imwatermark import WatermarkEncoder, WatermarkDecoder
 mode, method, path = sys.argv[1], sys.argv[2], sys.argv[3]
 payload = b"livetrus"  # 64 bits
@@ -335,9 +348,9 @@ def run() -> Report:
         *clips.items(),
         ("scene1080", list(scene_clip(1080, 1920, SECONDS, FPS, seed=1))),
     ]:
-        m, dt = mark(frames)
+        m, _ = mark(frames)
         marked[name] = m
-        speed[f"embed_fps_{name}"] = len(frames) / dt
+        speed[f"embed_fps_{name}"] = best_fps(lambda fr=frames: mark(fr[:SPEED_FRAMES]))
         sample = range(0, len(frames), 10)
         quality[name] = {
             "psnr_db": float(np.mean([psnr(frames[i], m[i]) for i in sample])),
@@ -360,8 +373,17 @@ def run() -> Report:
         if name == "scene1080":
             del marked[name]
     det = Detector(KEY)
-    geo, ev, dt = evidence(det, marked["scene720"], FPS)
-    speed["detect_fps_scene720"] = len(marked["scene720"]) / dt
+    geo, ev, _ = evidence(det, marked["scene720"], FPS)
+
+    def fold_all(frames: list[np.ndarray] = marked["scene720"][:SPEED_FRAMES]) -> None:
+        e = Evidence(geo.period)
+        for i, y in enumerate(frames):
+            e.add_frame(y, i / FPS)
+
+    speed["detect_fps_scene720"] = best_fps(fold_all)
+    t0 = time.perf_counter()
+    det.geometry(marked["scene720"][:: len(marked["scene720"]) // 24][:24])
+    speed["detect_geometry_search_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     det.detect(ev, geo)
     speed["detect_decode_s_per_clip_second"] = (time.perf_counter() - t0) / SECONDS
@@ -414,9 +436,9 @@ def false_positives(
     probe = Detector(KEY)
     for frames in sources.values():
         g = probe.geometry(frames[:: max(1, len(frames) // 24)][:24])
-        ev = Evidence()
+        ev = Evidence(g.period)
         for i, y in enumerate(frames):
-            ev.add(fold_frame(y, g.period), i / FPS)
+            ev.add_frame(y, i / FPS)
         series.append((ev, g))
     windows = detections = 0
     max_z = 0.0

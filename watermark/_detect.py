@@ -70,6 +70,8 @@ _SCALE_MIN, _SCALE_MAX = 0.72, 1.25  # period / nominal: crops to ~20%, letterbo
 _COARSE_STEP = 0.01  # 1 %: drift <= half a chip across the 2-period centre window
 _FINE_STEP = 0.0025  # 0.25 %: drift <= 1/3 chip across a 1080p frame (6.7 periods)
 _SYNC_FRAMES = 24  # frames sampled for the geometry search
+_ACTIVITY_SIGMA = 3.0  # samples (one chip): a block that changed, not a pixel
+_ACTIVITY_REF = 0.5  # grey levels of change that count as fully re-coded (camera grain ~0.7)
 _TIME_HALF_WINDOWS = (1, 2, 4)  # whole-clip time decode: 3-, 5-, then 9-s windows
 _SCORE_CHUNK = 256  # seconds scored against all 2**16 codewords at once (64 MB float32)
 _SYNC_SPAN_S = 20.0  # ... from the first 20 s of the clip
@@ -137,14 +139,17 @@ def _fold(w: np.ndarray) -> np.ndarray:
     return out
 
 
-def fold_frame(y: np.ndarray, period: float) -> np.ndarray:
-    """Resample so one period is 96 samples, whiten, fold: (96, 96) unaligned evidence."""
+def _resample(y: np.ndarray, period: float) -> np.ndarray:
     f = _N / period
     h, w = y.shape
     size = (max(1, round(w * f)), max(1, round(h * f)))
     interp = cv2.INTER_AREA if f < 1.0 else cv2.INTER_LINEAR
-    small = cv2.resize(y, size, fx=f, fy=f, interpolation=interp)
-    return _fold(_whiten(small))
+    return cv2.resize(y, size, fx=f, fy=f, interpolation=interp)
+
+
+def fold_frame(y: np.ndarray, period: float) -> np.ndarray:
+    """Resample so one period is 96 samples, whiten, fold: (96, 96) unaligned evidence."""
+    return _fold(_whiten(_resample(y, period)))
 
 
 def _hp_response() -> np.ndarray:
@@ -158,22 +163,47 @@ _R = render_matrix(SAMPLES_PER_CHIP, _N)
 
 
 class Evidence:
-    """Folded, whitened tiles summed per 0.2 s of clip time (the detector's whole memory)."""
+    """Folded, whitened tiles summed per 0.2 s of clip time (the detector's whole memory).
 
-    def __init__(self) -> None:
+    Two sums: all samples (for the sync tile and the constant part) and samples weighted by
+    temporal activity (for the time part). A re-encoder skips unchanged blocks, so in a
+    static area its output keeps showing the time codeword of its last intra frame for
+    seconds; counting those samples would read a confidently wrong, frozen time. Samples
+    that changed since the previous frame were coded afresh and carry the current second.
+    """
+
+    def __init__(self, period: float) -> None:
+        self.period = period
         self.tiles: dict[int, np.ndarray] = {}
+        self.time_tiles: dict[int, np.ndarray] = {}
         self.frames = 0
         self.duration = 0.0
+        self._prev: np.ndarray | None = None
 
-    def add(self, tile: np.ndarray, t: float) -> None:
+    def add_frame(self, y: np.ndarray, t: float) -> None:
+        """Fold one luma frame shown at clip time ``t`` into the evidence."""
+        small = _resample(y, self.period)
+        w = _whiten(small)
         b = math.floor(t * SUB_BUCKETS_PER_SECOND + 1e-6)
-        acc = self.tiles.get(b)
-        if acc is None:
-            self.tiles[b] = tile.copy()
+        _accumulate(self.tiles, b, _fold(w))
+        if self._prev is None or self._prev.shape != small.shape:
+            active = w  # the first frame of a clip is intra-coded: all of it is current
         else:
-            acc += tile
+            diff = cv2.absdiff(small, self._prev).astype(np.float32)
+            act = cv2.GaussianBlur(diff, (0, 0), _ACTIVITY_SIGMA)
+            active = w * np.minimum(act * np.float32(1.0 / _ACTIVITY_REF), np.float32(1.0))
+        _accumulate(self.time_tiles, b, _fold(active))
+        self._prev = small
         self.frames += 1
         self.duration = max(self.duration, t)
+
+
+def _accumulate(tiles: dict[int, np.ndarray], b: int, tile: np.ndarray) -> None:
+    acc = tiles.get(b)
+    if acc is None:
+        tiles[b] = tile
+    else:
+        acc += tile
 
 
 class Detector:
@@ -240,7 +270,9 @@ class Detector:
         const = np.zeros((n, CONST_CODED_BITS))
         time = np.zeros((n, TIME_CODED_BITS))
         for b, tile in ev.tiles.items():
-            const[b - lo], time[b - lo] = self.soft_bits(tile, geo)
+            const[b - lo], _ = self.soft_bits(tile, geo)
+        for b, tile in ev.time_tiles.items():
+            _, time[b - lo] = self.soft_bits(tile, geo)
         return const, time, lo
 
     # (3) identity ---------------------------------------------------------------------------

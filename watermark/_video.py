@@ -20,7 +20,7 @@ import av
 import av.error
 import numpy as np
 
-from watermark._detect import Detection, Detector, Evidence, fold_frame
+from watermark._detect import Detection, Detector, Evidence
 from watermark._embed import Embedder, EmbedSettings, check_frame_size
 from watermark._errors import (
     StreamFailed,
@@ -365,7 +365,7 @@ def detect_file(path: str, keys: list[StreamerKey], progress: Progress | None = 
     del samples
     # (2) evidence: one fold per distinct period
     periods = sorted({round(g.period, 6) for g in geos})
-    evidence = {p: Evidence() for p in periods}
+    evidence = {p: Evidence(p) for p in periods}
     total = 0.0
     c = _open_input(path)
     total = _duration(c)
@@ -373,7 +373,7 @@ def detect_file(path: str, keys: list[StreamerKey], progress: Progress | None = 
     n = 0
     for t, y in iter_luma(path):
         for p in periods:
-            evidence[p].add(fold_frame(y, p), t)
+            evidence[p].add_frame(y, t)
         n += 1
         if progress is not None and n % 25 == 0:
             progress(t, total)

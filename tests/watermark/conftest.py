@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from watermark import Detection, Detector, Embedder, Evidence, StreamerKey, fold_frame
+from watermark import Detection, Detector, Embedder, Evidence, StreamerKey
 from watermark._synth import scene_clip
 
 START = 1_767_225_600  # 2026-01-01T00:00:00Z
@@ -43,9 +43,9 @@ def x264_round_trip(
 def detect_frames(key: StreamerKey, frames: Sequence[np.ndarray], fps: float = 25.0) -> Detection:
     det = Detector(key)
     geo = det.geometry(list(frames[:: max(1, len(frames) // 24)][:24]))
-    ev = Evidence()
+    ev = Evidence(geo.period)
     for i, y in enumerate(frames):
-        ev.add(fold_frame(y, geo.period), i / fps)
+        ev.add_frame(y, i / fps)
     return det.detect(ev, geo)
 
 
