@@ -22,7 +22,7 @@ Steps for one key (the ``Detector`` runs them in this order):
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +58,7 @@ __all__ = [
     "Evidence",
     "Geometry",
     "Segment",
+    "SoftSeries",
 ]
 
 SUB_BUCKETS_PER_SECOND = 5  # 0.2 s: finest sub-second phase the time decoder tries
@@ -70,6 +71,7 @@ _SCALE_MIN, _SCALE_MAX = 0.72, 1.25  # period / nominal: crops to ~20%, letterbo
 _COARSE_STEP = 0.01  # 1 %: drift <= half a chip across the 2-period centre window
 _FINE_STEP = 0.0025  # 0.25 %: drift <= 1/3 chip across a 1080p frame (6.7 periods)
 _SYNC_FRAMES = 24  # frames sampled for the geometry search
+_OPEN_BUCKETS = 10  # tiles kept before handing over: 2 s, more than any B-frame reorder
 _ACTIVITY_SIGMA = 3.0  # samples (one chip): a block that changed, not a pixel
 _ACTIVITY_REF = 0.5  # grey levels of change that count as fully re-coded (camera grain ~0.7)
 _TIME_HALF_WINDOWS = (1, 2, 4)  # whole-clip time decode: 3-, 5-, then 9-s windows
@@ -172,13 +174,26 @@ class Evidence:
     that changed since the previous frame were coded afresh and carry the current second.
     """
 
-    def __init__(self, period: float) -> None:
+    def __init__(
+        self, period: float, on_flush: Callable[[int, np.ndarray, np.ndarray], None] | None = None
+    ) -> None:
+        """With ``on_flush``, tiles older than ``_OPEN_BUCKETS`` are handed over (and
+        forgotten) as the clip goes on, so memory stays constant for any clip length."""
         self.period = period
         self.tiles: dict[int, np.ndarray] = {}
         self.time_tiles: dict[int, np.ndarray] = {}
         self.frames = 0
         self.duration = 0.0
         self._prev: np.ndarray | None = None
+        self._on_flush = on_flush
+
+    def flush(self, keep: int = 0) -> None:
+        """Hand all but the newest ``keep`` buckets to ``on_flush``."""
+        if self._on_flush is None:
+            return
+        for b in sorted(self.tiles)[: max(0, len(self.tiles) - keep)]:
+            empty = np.zeros((_N, _N))
+            self._on_flush(b, self.tiles.pop(b), self.time_tiles.pop(b, empty))
 
     def add_frame(self, y: np.ndarray, t: float) -> None:
         """Fold one luma frame shown at clip time ``t`` into the evidence."""
@@ -196,6 +211,8 @@ class Evidence:
         self._prev = small
         self.frames += 1
         self.duration = max(self.duration, t)
+        if self._on_flush is not None and len(self.tiles) > _OPEN_BUCKETS:
+            self.flush(keep=_OPEN_BUCKETS)
 
 
 def _accumulate(tiles: dict[int, np.ndarray], b: int, tile: np.ndarray) -> None:
@@ -204,6 +221,38 @@ def _accumulate(tiles: dict[int, np.ndarray], b: int, tile: np.ndarray) -> None:
         tiles[b] = tile
     else:
         acc += tile
+
+
+class SoftSeries:
+    """Soft bits per 0.2 s bucket (what is left of a clip once tiles are decoded): 338
+    floats per bucket, ~6 MB per hour of clip and key."""
+
+    def __init__(self) -> None:
+        self.const: dict[int, np.ndarray] = {}
+        self.time: dict[int, np.ndarray] = {}
+
+    def add(self, b: int, const: np.ndarray | None, time: np.ndarray | None) -> None:
+        """Soft bits are linear in the tiles, so partial buckets simply add up."""
+        for store, v in ((self.const, const), (self.time, time)):
+            if v is None:
+                continue
+            if b in store:
+                store[b] = store[b] + v
+            else:
+                store[b] = np.asarray(v, dtype=np.float32)
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, int]:
+        keys = set(self.const) | set(self.time)
+        if not keys:
+            return np.zeros((0, CONST_CODED_BITS)), np.zeros((0, TIME_CODED_BITS)), 0
+        lo, hi = min(keys), max(keys)
+        const = np.zeros((hi - lo + 1, CONST_CODED_BITS))
+        time = np.zeros((hi - lo + 1, TIME_CODED_BITS))
+        for b, v in self.const.items():
+            const[b - lo] = v
+        for b, v in self.time.items():
+            time[b - lo] = v
+        return const, time, lo
 
 
 class Detector:
@@ -261,19 +310,29 @@ class Detector:
         chips = _R.T @ g @ _R
         return self.patterns.soft_bits(chips)
 
-    def soft_series(self, ev: Evidence, geo: Geometry) -> tuple[np.ndarray, np.ndarray, int]:
-        """Per 0.2 s bucket soft bits: (n, 210), (n, 128), index of the first bucket."""
-        if not ev.tiles:
-            return np.zeros((0, CONST_CODED_BITS)), np.zeros((0, TIME_CODED_BITS)), 0
-        lo, hi = min(ev.tiles), max(ev.tiles)
-        n = hi - lo + 1
-        const = np.zeros((n, CONST_CODED_BITS))
-        time = np.zeros((n, TIME_CODED_BITS))
+    def soft_series(
+        self, ev: Evidence, geo: Geometry, series: SoftSeries | None = None
+    ) -> tuple[np.ndarray, np.ndarray, int]:
+        """Per 0.2 s bucket soft bits: (n, 210), (n, 128), index of the first bucket.
+
+        ``series`` holds buckets already handed over by the evidence (``sink``).
+        """
+        series = series if series is not None else SoftSeries()
         for b, tile in ev.tiles.items():
-            const[b - lo], _ = self.soft_bits(tile, geo)
+            series.add(b, self.soft_bits(tile, geo)[0], None)
         for b, tile in ev.time_tiles.items():
-            _, time[b - lo] = self.soft_bits(tile, geo)
-        return const, time, lo
+            series.add(b, None, self.soft_bits(tile, geo)[1])
+        return series.arrays()
+
+    def sink(
+        self, geo: Geometry, series: SoftSeries
+    ) -> Callable[[int, np.ndarray, np.ndarray], None]:
+        """An ``Evidence.on_flush`` that turns tiles into this key's soft bits."""
+
+        def take(b: int, const_tile: np.ndarray, time_tile: np.ndarray) -> None:
+            series.add(b, self.soft_bits(const_tile, geo)[0], self.soft_bits(time_tile, geo)[1])
+
+        return take
 
     # (3) identity ---------------------------------------------------------------------------
     def decode_identity(self, const_soft: np.ndarray) -> ConstPayload | None:
@@ -321,8 +380,8 @@ class Detector:
         return best
 
     # (5) whole clip -----------------------------------------------------------------------
-    def detect(self, ev: Evidence, geo: Geometry) -> Detection:
-        const_sub, time_sub, lo = self.soft_series(ev, geo)
+    def detect(self, ev: Evidence, geo: Geometry, series: SoftSeries | None = None) -> Detection:
+        const_sub, time_sub, lo = self.soft_series(ev, geo, series)
         duration = ev.duration + (1.0 / 25.0 if ev.frames else 0.0)
         none = Detection(False, None, sync_z=geo.z, frames=ev.frames, duration=duration)
         if const_sub.shape[0] == 0:

@@ -20,7 +20,7 @@ import av
 import av.error
 import numpy as np
 
-from watermark._detect import Detection, Detector, Evidence
+from watermark._detect import Detection, Detector, Evidence, SoftSeries
 from watermark._embed import Embedder, EmbedSettings, check_frame_size
 from watermark._errors import (
     StreamFailed,
@@ -365,7 +365,21 @@ def detect_file(path: str, keys: list[StreamerKey], progress: Progress | None = 
     del samples
     # (2) evidence: one fold per distinct period
     periods = sorted({round(g.period, 6) for g in geos})
-    evidence = {p: Evidence(p) for p in periods}
+    series = [SoftSeries() for _ in detectors]
+    sinks: dict[float, list[Callable[[int, np.ndarray, np.ndarray], None]]] = {
+        p: [] for p in periods
+    }
+    for d, g, s in zip(detectors, geos, series, strict=True):
+        sinks[round(g.period, 6)].append(d.sink(g, s))
+
+    def fan_out(p: float) -> Callable[[int, np.ndarray, np.ndarray], None]:
+        def take(b: int, const_tile: np.ndarray, time_tile: np.ndarray) -> None:
+            for sink in sinks[p]:
+                sink(b, const_tile, time_tile)
+
+        return take
+
+    evidence = {p: Evidence(p, on_flush=fan_out(p)) for p in periods}
     total = 0.0
     c = _open_input(path)
     total = _duration(c)
@@ -378,9 +392,11 @@ def detect_file(path: str, keys: list[StreamerKey], progress: Progress | None = 
         if progress is not None and n % 25 == 0:
             progress(t, total)
     # (3)-(5) decode per key; the strongest detection wins
+    for ev in evidence.values():
+        ev.flush()
     best = Detection(False, None, frames=n)
-    for d, g in zip(detectors, geos, strict=True):
-        r = d.detect(evidence[round(g.period, 6)], g)
+    for d, g, s in zip(detectors, geos, series, strict=True):
+        r = d.detect(evidence[round(g.period, 6)], g, s)
         if r.detected and (not best.detected or r.sync_z > best.sync_z):
             best = r
     return best
