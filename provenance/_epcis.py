@@ -208,7 +208,9 @@ class Event(BaseModel):
     namespaces: dict[str, str] = Field(default_factory=dict)
 
     @classmethod
-    def from_json(cls, body: Mapping[str, Any], namespaces: Mapping[str, str] | None = None) -> Event:
+    def from_json(
+        cls, body: Mapping[str, Any], namespaces: Mapping[str, str] | None = None
+    ) -> Event:
         """Validate ``body`` as an EPCIS 2.0 event; raise :class:`MalformedEvent` if it is not."""
         if not isinstance(body, Mapping):
             raise MalformedEvent(f"an event must be a JSON object, got {type(body).__name__}")
@@ -217,9 +219,7 @@ class Event(BaseModel):
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "event"
-            raise MalformedEvent(
-                f"{body.get('type', 'event')}: {where}: {first['msg']}"
-            ) from None
+            raise MalformedEvent(f"{body.get('type', 'event')}: {where}: {first['msg']}") from None
         plain = json.loads(json.dumps(body))  # detach from the caller, JSON types only
         return cls(body=plain, namespaces=dict(namespaces or {}))
 

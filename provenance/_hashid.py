@@ -25,7 +25,10 @@ cross-checks both on GS1 example events and our own. One documented difference: 
 reference expands bare CBV words by a JSON-LD expansion heuristic over the whole document; we
 expand them by field (bizStep, disposition, persistentDisposition, source/destination/bizTransaction type,
 sensor report type/exception/component), which gives the same result whenever a CBV word is not
-reused as a bare value elsewhere in the same document.
+reused as a bare value elsewhere in the same document. A second: the reference's result for a
+source/destination/bizTransaction entry depends on the JSON key order inside the entry; we
+always write ``type`` first (the order of GS1's examples), so the id of an event does not
+change when a store or bundle re-serialises it with sorted keys.
 """
 
 from __future__ import annotations
@@ -181,12 +184,7 @@ def prehash_string(event: Mapping[str, Any], namespaces: Mapping[str, str] | Non
     expanded = _expand_vocabulary(dict(event))
     tree = _structure_correction(_to_tree(expanded, ns))
     children = tree[2]
-    return (
-        "eventType="
-        + str(tree[0])
-        + _ordered(children, PROP_ORDER)
-        + _not_in_order(children)
-    )
+    return "eventType=" + str(tree[0]) + _ordered(children, PROP_ORDER) + _not_in_order(children)
 
 
 # -- step 0: JSON -> tree ---------------------------------------------------------------------
@@ -200,12 +198,7 @@ def _expand_vocabulary(event: dict[str, Any]) -> dict[str, Any]:
     for list_name in ("bizTransactionList", "sourceList", "destinationList"):
         items = event.get(list_name)
         if isinstance(items, list):
-            event[list_name] = [
-                {**i, "type": _expand_word(i["type"], _VOCAB_IN_LIST[(list_name, "type")])}
-                if isinstance(i, dict) and isinstance(i.get("type"), str)
-                else i
-                for i in items
-            ]
+            event[list_name] = [_type_first(i, list_name) for i in items]
     persistent = event.get("persistentDisposition")
     if isinstance(persistent, dict):
         event["persistentDisposition"] = {
@@ -233,6 +226,21 @@ def _expand_vocabulary(event: dict[str, Any]) -> dict[str, Any]:
             new_sensors.append(element)
         event["sensorElementList"] = new_sensors
     return event
+
+
+def _type_first(item: Any, list_name: str) -> Any:
+    """Source, destination and bizTransaction entries are not re-sorted by the tree walk, so
+    their key order would leak into the hash; we fix it as ``type`` first, the rest sorted
+    (the order GS1's examples and the reference's property order use)."""
+    if not isinstance(item, dict):
+        return item
+    out: dict[str, Any] = {}
+    if "type" in item:
+        t = item["type"]
+        out["type"] = _expand_word(t, _VOCAB_IN_LIST[(list_name, "type")]) if isinstance(t, str) else t
+    for k in sorted(k for k in item if k != "type"):
+        out[k] = item[k]
+    return out
 
 
 def _expand_word(value: str, prefix: str) -> str:
@@ -297,9 +305,7 @@ def _structure_correction(node: _Node) -> _Node:
         children.remove(element)
     if child_epcs:
         children.append(("childEPCs", "", child_epcs))
-    corrected = [
-        e if e[0] in _PAIR_LISTS else _structure_correction(e) for e in children
-    ]
+    corrected = [e if e[0] in _PAIR_LISTS else _structure_correction(e) for e in children]
     name = node[0]
     if name in ("inputEPC", "outputEPC"):
         return "epc", node[1], corrected

@@ -313,6 +313,21 @@ class MerkleLog:
         nodes = self.store.get_nodes({k for r in ranges for k in range_keys(*r)})
         return InclusionProof(index, size, tuple(_range_hash(s, e, nodes) for s, e in ranges))
 
+    def inclusion_proofs(self, indices: Iterable[int], size: int) -> dict[int, InclusionProof]:
+        """Proofs for many leaves against one tree size, with one batched node read."""
+        self._check_size(size)
+        indices = list(indices)
+        for index in indices:
+            if not 0 <= index < size:
+                raise InclusionProofInvalid(f"leaf index {index} outside tree of size {size}")
+        plans = {i: inclusion_ranges(i, size) for i in indices}
+        keys = {k for ranges in plans.values() for r in ranges for k in range_keys(*r)}
+        nodes = self.store.get_nodes(keys)
+        return {
+            i: InclusionProof(i, size, tuple(_range_hash(s, e, nodes) for s, e in ranges))
+            for i, ranges in plans.items()
+        }
+
     def consistency_proof(self, old: int, new: int | None = None) -> ConsistencyProof:
         new = self.size if new is None else new
         self._check_size(new)
@@ -363,9 +378,7 @@ def verify_inclusion(leaf: bytes, proof: InclusionProof, root: bytes) -> None:
         raise InclusionProofInvalid(f"expected root {root.hex()}, computed {r.hex()}")
 
 
-def verify_consistency(
-    old_root: bytes, new_root: bytes, proof: ConsistencyProof
-) -> None:
+def verify_consistency(old_root: bytes, new_root: bytes, proof: ConsistencyProof) -> None:
     """Check that the tree of ``proof.old_size`` with ``old_root`` is a prefix of the new one.
 
     Raises :class:`ConsistencyProofInvalid` ("expected X, computed Y") on any mismatch.

@@ -43,9 +43,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "prov_event_lots",
-        sa.Column(
-            "event_seq", sa.BigInteger, sa.ForeignKey("prov_events.seq"), primary_key=True
-        ),
+        sa.Column("event_seq", sa.BigInteger, sa.ForeignKey("prov_events.seq"), primary_key=True),
         sa.Column("lot", sa.String(250), primary_key=True),
         sa.Column("relation", sa.String(3), primary_key=True),
     )

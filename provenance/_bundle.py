@@ -1,0 +1,341 @@
+"""Batch verification against our database, and portable proof bundles checked offline.
+
+A proof bundle is one JSON document (format ``livetrust.provenance.bundle/1``) holding, for
+one batch: every event of its history as EPCIS 2.0 JSON with its namespaces, the signed
+statement and Ed25519 signature, an RFC 9162 inclusion proof against one anchored tree head,
+the actors' keys with their on-chain registration index, and the anchor (registry index,
+transaction hash, block time). A verifier needs only the bundle and a chain (to look up keys
+and the anchored root): :func:`verify_bundle` never touches our database.
+
+The bundle is written in its canonical form (sorted keys, no whitespace, lowercase hex,
+standard base64). A verifier re-serialises what it parsed and compares bytes, so *any* byte
+change is caught: it either breaks the JSON (``bundle_malformed``), changes a value (the
+specific finding for that value), or changes only the spelling (``bundle_not_canonical``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from provenance._anchor import AnchoredHead, latest_anchor
+from provenance._epcis import Event, canonical_id
+from provenance._errors import MalformedEvent, ProvenanceError
+from provenance._ledger import Ledger, StoredEvent, lot_relations
+from provenance._merkle import InclusionProof, TreeHead
+from provenance._registry import AnchorLedger, KeyDirectory
+from provenance._signing import SignedRecord, Statement, canonical_json
+from provenance._verify import (
+    DEFAULT_PROFILE,
+    AnchorClaim,
+    Evidence,
+    EvidenceEvent,
+    Finding,
+    Profile,
+    Verdict,
+    check_evidence,
+)
+
+__all__ = [
+    "BUNDLE_FORMAT",
+    "batch_evidence",
+    "build_bundle",
+    "bundle_bytes",
+    "verify_batch",
+    "verify_bundle",
+]
+
+BUNDLE_FORMAT = "livetrust.provenance.bundle/1"
+
+
+# -- from our database ------------------------------------------------------------------------
+
+
+def batch_evidence(
+    ledger: Ledger, batch: str
+) -> tuple[Evidence, list[StoredEvent], AnchoredHead | None]:
+    """The evidence for ``batch`` from our database, proofs against the latest anchor."""
+    story = ledger.story(batch)
+    anchored = latest_anchor(ledger)
+    head = anchored.head if anchored else None
+    covered = [s.seq for s in story if head is not None and s.seq < head.tree_size]
+    proofs = ledger.inclusion_proofs(covered, head.tree_size) if head and covered else {}
+    extra: list[Finding] = []
+    if anchored is not None:
+        ours = ledger.head(anchored.tree_size).root
+        if ours != anchored.root:
+            extra.append(
+                Finding(
+                    "root_mismatch",
+                    None,
+                    f"expected the log's root at size {anchored.tree_size} to be the anchored "
+                    f"{anchored.root.hex()}, computed {ours.hex()}",
+                )
+            )
+    # the batch's own chain must end at its recorded head (a deleted tail shows here)
+    lot = canonical_id(batch)
+    recorded = ledger.heads([lot]).get(lot)
+    last = [s for s in story if lot in sum(lot_relations(s.event).values(), [])]
+    if recorded is not None and last and last[-1].hash_id != recorded:
+        extra.append(
+            Finding(
+                "chain_broken",
+                recorded,
+                f"batch head is {recorded} but its history ends at {last[-1].hash_id}",
+            )
+        )
+    events = [EvidenceEvent(s.event, s.record, proofs.get(s.seq)) for s in story]
+    claim = (
+        AnchorClaim(anchored.chain_index, anchored.tx_hash, anchored.timestamp)
+        if anchored
+        else None
+    )
+    evidence = Evidence(lot, ledger.log_id, events, head, claim, tuple(extra))
+    return evidence, story, anchored
+
+
+def verify_batch(
+    ledger: Ledger,
+    batch: str,
+    anchors: AnchorLedger | None,
+    profile: Profile = DEFAULT_PROFILE,
+) -> Verdict:
+    """``livetrust batch verify``: every check on a batch in our database, against the chain."""
+    evidence, _, _ = batch_evidence(ledger, batch)
+    return check_evidence(evidence, ledger.directory, anchors, profile)
+
+
+# -- bundles ----------------------------------------------------------------------------------
+
+
+def build_bundle(ledger: Ledger, batch: str) -> dict[str, Any]:
+    """The proof bundle for ``batch`` (see module docstring) as a JSON-ready dict."""
+    evidence, story, anchored = batch_evidence(ledger, batch)
+    actors: dict[str, dict[str, Any]] = {}
+    key_cache: dict[str, list[bytes]] = {}
+    for s in story:
+        st = s.record.statement
+        if st.actor not in key_cache:
+            key_cache[st.actor] = [bytes(k.public_key) for k in ledger.directory.keys(st.actor)]
+        entry = actors.setdefault(st.actor, {"role": st.role, "keys": []})
+        index = key_cache[st.actor].index(st.key) if st.key in key_cache[st.actor] else -1
+        ref = {"public_key": st.key.hex(), "index": index}
+        if ref not in entry["keys"]:
+            entry["keys"].append(ref)
+    for entry in actors.values():
+        entry["keys"].sort(key=lambda k: k["index"])
+    events = []
+    for e in evidence.events:
+        events.append(
+            {
+                "event": e.event.body,
+                "namespaces": e.event.namespaces,
+                "statement": e.record.statement.to_json(),
+                "signature": base64.b64encode(e.record.signature).decode(),
+                "proof": e.proof.to_json() if e.proof else None,
+            }
+        )
+    return {
+        "format": BUNDLE_FORMAT,
+        "batch": evidence.batch,
+        "log_id": ledger.log_id,
+        "tree_head": evidence.head.to_json() if evidence.head else None,
+        "anchor": (
+            {
+                "index": anchored.chain_index,
+                "tx_hash": anchored.tx_hash,
+                "timestamp": anchored.timestamp,
+            }
+            if anchored
+            else None
+        ),
+        "actors": actors,
+        "events": events,
+    }
+
+
+def bundle_bytes(bundle: Mapping[str, Any]) -> bytes:
+    """The canonical serialisation (what ``livetrust batch proof -o`` writes)."""
+    return canonical_json(bundle)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class _Proof(_Model):
+    leaf_index: int
+    tree_size: int
+    path: list[str]
+
+
+class _Event(_Model):
+    event: dict[str, Any]
+    namespaces: dict[str, str]
+    statement: dict[str, Any]
+    signature: str
+    proof: _Proof | None
+
+
+class _Key(_Model):
+    public_key: str
+    index: int
+
+
+class _Actor(_Model):
+    role: str
+    keys: list[_Key]
+
+
+class _Head(_Model):
+    tree_size: int
+    root: str
+
+
+class _Anchor(_Model):
+    index: int
+    tx_hash: str | None
+    timestamp: int
+
+
+class _Bundle(_Model):
+    format: Literal["livetrust.provenance.bundle/1"]
+    batch: str
+    log_id: int
+    tree_head: _Head | None
+    anchor: _Anchor | None
+    actors: dict[str, _Actor]
+    events: list[_Event]
+
+
+def _malformed(detail: str, batch: str = "") -> Verdict:
+    return Verdict(batch, 0, False, (Finding("bundle_malformed", None, detail),))
+
+
+def verify_bundle(
+    data: bytes | str | Path,
+    directory: KeyDirectory,
+    anchors: AnchorLedger | None,
+    profile: Profile = DEFAULT_PROFILE,
+) -> Verdict:
+    """``livetrust proof verify``: check a bundle with only a chain (keys, anchored roots)."""
+    raw = data.read_bytes() if isinstance(data, Path) else data
+    raw_bytes = raw.encode() if isinstance(raw, str) else raw
+    try:
+        parsed = json.loads(raw_bytes)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return _malformed(f"not JSON: {exc}")
+    try:
+        b = _Bundle.model_validate(parsed)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "bundle"
+        return _malformed(
+            f"{where}: {first['msg']}",
+            str(parsed.get("batch", "")) if isinstance(parsed, dict) else "",
+        )
+    findings: list[Finding] = []
+    try:
+        head = TreeHead.from_json(b.tree_head.model_dump()) if b.tree_head else None
+    except ProvenanceError as exc:
+        return _malformed(f"tree_head: {exc}", b.batch)
+    # registration references: actor -> key -> index
+    refs: dict[tuple[str, bytes], int] = {}
+    for actor_id, actor in b.actors.items():
+        for k in actor.keys:
+            try:
+                refs[(actor_id, _strict_hex(k.public_key))] = k.index
+            except ValueError as exc:
+                return _malformed(f"actors.{actor_id}: {exc}", b.batch)
+    events: list[EvidenceEvent] = []
+    rebuilt: list[dict[str, Any]] = []
+    used_refs: set[tuple[str, bytes]] = set()
+    for i, item in enumerate(b.events):
+        try:
+            statement = Statement.from_json(item.statement)
+            signature = base64.b64decode(item.signature, validate=True)
+            proof = InclusionProof.from_json(item.proof.model_dump()) if item.proof else None
+        except (ProvenanceError, binascii.Error, ValueError) as exc:
+            return _malformed(f"events[{i}]: {exc}", b.batch)
+        try:
+            event = Event.from_json(item.event, item.namespaces)
+        except MalformedEvent as exc:
+            findings.append(
+                Finding("hash_mismatch", statement.event, f"event is not valid EPCIS 2.0: {exc}")
+            )
+            continue
+        ref = (statement.actor, statement.key)
+        used_refs.add(ref)
+        actor_entry = b.actors.get(statement.actor)
+        if ref not in refs or actor_entry is None:
+            findings.append(
+                Finding(
+                    "key_reference_invalid",
+                    statement.event,
+                    f"bundle lists no registration for {statement.actor!r}'s key",
+                )
+            )
+        elif actor_entry.role != statement.role:
+            findings.append(
+                Finding(
+                    "role_not_allowed",
+                    statement.event,
+                    f"bundle lists {statement.actor!r} as {actor_entry.role!r}, "
+                    f"the statement says {statement.role!r}",
+                )
+            )
+        events.append(
+            EvidenceEvent(event, SignedRecord(statement, signature), proof, refs.get(ref))
+        )
+        rebuilt.append(
+            {
+                "event": event.body,
+                "namespaces": event.namespaces,
+                "statement": statement.to_json(),
+                "signature": base64.b64encode(signature).decode(),
+                "proof": proof.to_json() if proof else None,
+            }
+        )
+    for ref in set(refs) - used_refs:
+        findings.append(
+            Finding("key_reference_invalid", None, f"bundle lists an unused key for {ref[0]!r}")
+        )
+    # events must come in log order, each leaf once
+    indices = [e.proof.leaf_index for e in events if e.proof is not None]
+    if indices != sorted(set(indices)):
+        findings.append(Finding("inclusion_proof_invalid", None, "events are not in log order"))
+    canonical = bundle_bytes(
+        {
+            "format": b.format,
+            "batch": b.batch,
+            "log_id": b.log_id,
+            "tree_head": head.to_json() if head else None,
+            "anchor": b.anchor.model_dump() if b.anchor else None,
+            "actors": {a: v.model_dump() for a, v in b.actors.items()},
+            "events": rebuilt,
+        }
+    )
+    if len(rebuilt) == len(b.events) and canonical != raw_bytes:
+        findings.append(
+            Finding(
+                "bundle_not_canonical",
+                None,
+                "bundle bytes differ from their canonical serialisation (edited by hand?)",
+            )
+        )
+    claim = AnchorClaim(b.anchor.index, b.anchor.tx_hash, b.anchor.timestamp) if b.anchor else None
+    evidence = Evidence(b.batch, b.log_id, events, head, claim, tuple(findings))
+    verdict = check_evidence(evidence, directory, anchors, profile)
+    return Verdict(b.batch, len(b.events), verdict.anchored, verdict.findings)
+
+
+def _strict_hex(text: str) -> bytes:
+    if text != text.lower() or len(text) != 64:
+        raise ValueError(f"expected 64 lowercase hex digits, got {text!r}")
+    return bytes.fromhex(text)
