@@ -31,7 +31,9 @@ class Report:
             "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "machine": {"python": platform.python_version(), "cpu": platform.processor()},
             "results": self.data,
-            "table": [dict(zip(("metric", "value", "target", "note"), r)) for r in self.rows],
+            "table": [
+                dict(zip(("metric", "value", "target", "note"), r, strict=True)) for r in self.rows
+            ],
         }
         path = RESULTS / f"{self.name}.json"
         path.write_text(json.dumps(doc, indent=2) + "\n")
@@ -44,7 +46,6 @@ def markdown_table() -> str:
     for path in sorted(RESULTS.glob("*.json")):
         doc = json.loads(path.read_text())
         for r in doc.get("table", []):
-            lines.append(
-                f"| {doc['benchmark']} | {r['metric']} | {r['value']} | {r['target']} | {r['note']} |"
-            )
+            cells = [doc["benchmark"], r["metric"], r["value"], r["target"], r["note"]]
+            lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     return "\n".join(lines) + "\n"

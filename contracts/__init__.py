@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from contracts._chain import EMBEDDED, Chain, Receipt
+from contracts._compile import compile_contract, contract_names
 from contracts._errors import (
     ChainError,
     ChainUnavailable,
@@ -11,12 +13,33 @@ from contracts._errors import (
     DeploymentMismatch,
     TransactionFailed,
 )
+from contracts._registries import (
+    ActorRegistry,
+    Anchor,
+    AnchorReceipt,
+    AnchorRegistry,
+    KeyRecord,
+    Role,
+    actor_key,
+)
 
 __all__ = [
+    "EMBEDDED",
+    "ActorRegistry",
+    "Anchor",
+    "AnchorReceipt",
+    "AnchorRegistry",
+    "Chain",
     "ChainError",
     "ChainUnavailable",
     "CompileError",
     "ContractReverted",
     "DeploymentMismatch",
+    "KeyRecord",
+    "Receipt",
+    "Role",
     "TransactionFailed",
+    "actor_key",
+    "compile_contract",
+    "contract_names",
 ]

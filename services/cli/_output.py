@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 __all__ = ["USER_ERROR_EXIT", "console", "emit", "fail", "user_errors"]
 
@@ -37,7 +38,11 @@ def fail(code: str, message: str, json_out: bool = False) -> NoReturn:
     if json_out:
         sys.stdout.write(json.dumps({"error": {"code": code, "message": message}}) + "\n")
     else:
-        err_console.print(f"[bold red]error[/] [{code}] {message}", highlight=False)
+        err_console.print(
+            f"[bold red]error[/] {escape(f'[{code}]')} {escape(message)}",
+            highlight=False,
+            soft_wrap=True,
+        )
     raise typer.Exit(USER_ERROR_EXIT)
 
 
@@ -48,13 +53,13 @@ def user_errors(json_out: bool = False) -> Iterator[None]:
 
     roots: list[type[Exception]] = [ChainError]
     try:
-        from provenance import ProvenanceError
+        from provenance import ProvenanceError  # type: ignore[attr-defined,unused-ignore]
 
         roots.append(ProvenanceError)
     except ImportError:  # pragma: no cover - package not landed yet
         pass
     try:
-        from watermark import WatermarkError
+        from watermark import WatermarkError  # type: ignore[attr-defined,unused-ignore]
 
         roots.append(WatermarkError)
     except ImportError:  # pragma: no cover - package not landed yet
