@@ -13,33 +13,10 @@ streamer for livestream sales); holds and destruction on recall to the arbiter.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from enum import IntEnum
+
+from contracts import Role
 
 __all__ = ["ROLE_TABLE", "Role", "allowed_roles", "role_may_sign"]
-
-
-class Role(IntEnum):
-    """Actor roles, numbered as in the on-chain ActorRegistry (``contracts.Role``)."""
-
-    FARM = 1
-    PROCESSOR = 2
-    LOGISTICS = 3
-    RETAILER = 4
-    QC = 5
-    STREAMER = 6
-    ARBITER = 7
-
-    @classmethod
-    def parse(cls, text: str) -> Role:
-        try:
-            return cls[text.strip().upper()]
-        except KeyError:
-            names = ", ".join(r.name.lower() for r in cls)
-            raise ValueError(f"unknown role {text!r} (one of: {names})") from None
-
-    @property
-    def label(self) -> str:
-        return self.name.lower()
 
 
 _F, _P, _L, _R, _Q, _S, _A = (

@@ -8,6 +8,7 @@ from __future__ import annotations
 import typer
 
 from services.cli._chain import chain_app
+from services.cli._provenance import actor_app, anchor, batch_app, event_app, log_app, proof_app
 
 __all__ = ["app", "main"]
 
@@ -18,6 +19,12 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(chain_app, name="chain")
+app.add_typer(actor_app, name="actor")
+app.add_typer(event_app, name="event")
+app.add_typer(batch_app, name="batch")
+app.add_typer(proof_app, name="proof")
+app.add_typer(log_app, name="log")
+app.command("anchor")(anchor)
 
 
 def main() -> None:
