@@ -76,6 +76,8 @@ FINDING_CODES: Mapping[str, str] = {
     "inclusion_proof_invalid": "event's leaf is not in the anchored tree head",
     "root_not_on_chain": "the tree head's root is not anchored on chain at that size",
     "anchor_mismatch": "anchor index, time or transaction differ from the chain's record",
+    "root_mismatch": "our log's root at an anchored size differs from the anchored root",
+    "consistency_proof_invalid": "two anchored heads are not versions of one append-only log",
     "batch_mismatch": "no event in the evidence names the batch",
     "bundle_malformed": "the proof bundle does not parse",
     "bundle_not_canonical": "the proof bundle's bytes are not its canonical serialisation",

@@ -40,8 +40,16 @@ def _lot(item: str, lot: str) -> str:
     return f"urn:epc:class:lgtin:0614141.{item}.{lot}"
 
 
-def sample_story(tag: str = "0501", day: str = "2026-05-01", temps: tuple[float, ...] = (2.5, 3.1, 4.0, 3.6)) -> list[StoryStep]:
-    """One realistic strawberry batch; ``tag`` makes lot numbers unique per run."""
+def sample_story(
+    tag: str = "0501",
+    day: str = "2026-05-01",
+    temps: tuple[float, ...] = (2.5, 3.1, 4.0, 3.6),
+    split: tuple[float, float] = (740.0, 735.0),
+) -> list[StoryStep]:
+    """One realistic strawberry batch: 1.5 t harvested, washed and packed (1.3 % loss), QC'd,
+    palletised, shipped chilled with a temperature logger, received and split into two retail
+    lots. ``tag`` makes lot numbers unique; ``temps`` are the logger's °C readings; ``split``
+    the two retail lots' kg."""
     harvest = _lot("107346", f"H{tag}")
     packs = _lot("207346", f"P{tag}")
     retail_a = _lot("307346", f"R{tag}A")
@@ -106,8 +114,8 @@ def sample_story(tag: str = "0501", day: str = "2026-05-01", temps: tuple[float,
             "type": "TransformationEvent", **t("18:00"), "bizStep": "repackaging",
             "inputQuantityList": [{"epcClass": packs, "quantity": 1480.0, "uom": "KGM"}],
             "outputQuantityList": [
-                {"epcClass": retail_a, "quantity": 740.0, "uom": "KGM"},
-                {"epcClass": retail_b, "quantity": 735.0, "uom": "KGM"},
+                {"epcClass": retail_a, "quantity": split[0], "uom": "KGM"},
+                {"epcClass": retail_b, "quantity": split[1], "uom": "KGM"},
             ],
             "readPoint": {"id": store_gln},
         })]),
