@@ -20,6 +20,7 @@ is reconciled), nor duplicates it (the contract refuses the root), nor mis-attri
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ from provenance._errors import AnchorFailed, ProofError, StoreError
 from provenance._ledger import Ledger
 from provenance._merkle import TreeHead, verify_consistency
 from provenance._registry import AnchorLedger, AnchorLike
-from provenance._store import AnchorRow
+from provenance._store import ANCHORS
 from provenance._verify import Finding
 
 __all__ = [
@@ -115,7 +116,7 @@ def _row_to_head(row: Any) -> AnchoredHead:
 
 def latest_anchor(ledger: Ledger, at_most: int | None = None) -> AnchoredHead | None:
     """The largest confirmed anchored head of the ledger's log (optionally up to a size)."""
-    t = AnchorRow.__table__
+    t = ANCHORS
     q = select(t).where(t.c.log_id == ledger.log_id, t.c.state == CONFIRMED)
     if at_most is not None:
         q = q.where(t.c.tree_size <= at_most)
@@ -140,7 +141,7 @@ class Anchorer:
 
     def reconcile(self) -> int:
         """Step 1: settle intents left by an interrupted run; returns how many were settled."""
-        t = AnchorRow.__table__
+        t = ANCHORS
         with self.ledger.store.read() as conn:
             rows = conn.execute(
                 select(t).where(t.c.log_id == self.ledger.log_id, t.c.state == INTENT)
@@ -185,7 +186,7 @@ class Anchorer:
         return AnchorResult("anchored", done, new, recovered)
 
     def _intent(self, head: TreeHead) -> int:
-        t = AnchorRow.__table__
+        t = ANCHORS
         try:
             with self.ledger.store.begin() as conn:
                 existing = conn.execute(
@@ -218,7 +219,7 @@ class Anchorer:
         block_number: int | None,
         gas_used: int | None,
     ) -> None:
-        t = AnchorRow.__table__
+        t = ANCHORS
         with self.ledger.store.begin() as conn:
             row = conn.execute(select(t).where(t.c.id == row_id)).one()
             if found.log_id != row.log_id or found.tree_size != row.tree_size:
@@ -284,13 +285,14 @@ def audit_log(ledger: Ledger, chain: AnchorLedger) -> AuditReport:
                     f"computed {ours.hex()}",
                 )
             )
-    for old, new in zip(heads, heads[1:], strict=False):
+    for old, new in itertools.pairwise(heads):
         if new.tree_size < old.tree_size:
             findings.append(
                 Finding(
                     "consistency_proof_invalid",
                     None,
-                    f"anchor #{new.index} has size {new.tree_size} < #{old.index}'s {old.tree_size}",
+                    f"anchor #{new.index} has size {new.tree_size}, "
+                    f"smaller than #{old.index}'s {old.tree_size}",
                 )
             )
             continue

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from provenance._anchor import AnchoredHead, latest_anchor
 from provenance._epcis import Event, canonical_id
 from provenance._errors import MalformedEvent, ProvenanceError
-from provenance._ledger import Ledger, StoredEvent, lot_relations
+from provenance._ledger import Ledger, StoredEvent, lot_relations, named_lots
 from provenance._merkle import InclusionProof, TreeHead
 from provenance._registry import AnchorLedger, KeyDirectory
 from provenance._signing import SignedRecord, Statement, canonical_json
@@ -81,7 +81,7 @@ def batch_evidence(
     # the batch's own chain must end at its recorded head (a deleted tail shows here)
     lot = canonical_id(batch)
     recorded = ledger.heads([lot]).get(lot)
-    last = [s for s in story if lot in sum(lot_relations(s.event).values(), [])]
+    last = [s for s in story if lot in named_lots(lot_relations(s.event))]
     if recorded is not None and last and last[-1].hash_id != recorded:
         extra.append(
             Finding(

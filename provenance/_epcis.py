@@ -161,9 +161,9 @@ class _EventSchema(_Strict):
         else:
             if self.action is None:
                 raise ValueError(f"{t} needs an action (ADD, OBSERVE or DELETE)")
-        if t in ("AggregationEvent", "AssociationEvent"):
-            if self.parentID is None and self.action != "OBSERVE":
-                raise ValueError(f"{t} with action {self.action} needs a parentID")
+        needs_parent = t in ("AggregationEvent", "AssociationEvent") and self.action != "OBSERVE"
+        if needs_parent and self.parentID is None:
+            raise ValueError(f"{t} with action {self.action} needs a parentID")
         if t == "ObjectEvent" and not (self.epcList or self.quantityList):
             raise ValueError("ObjectEvent needs an epcList or a quantityList")
         if t == "TransactionEvent" and not self.bizTransactionList:
@@ -323,7 +323,8 @@ class Event(BaseModel):
                         )
 
     def to_json(self) -> dict[str, Any]:
-        return json.loads(json.dumps(self.body))
+        copied: dict[str, Any] = json.loads(json.dumps(self.body))
+        return copied
 
 
 def _bare(value: Any, prefixes: Sequence[str]) -> str | None:
@@ -369,6 +370,7 @@ def parse_document(doc: Any) -> list[Event]:
         except json.JSONDecodeError as exc:
             raise MalformedEvent(f"not JSON: {exc.msg} at line {exc.lineno}") from None
     namespaces: dict[str, str] = {}
+    raw: Any
     if isinstance(doc, list):
         raw = doc
     elif isinstance(doc, dict) and doc.get("type") in EVENT_TYPES:

@@ -7,8 +7,8 @@
     ├── UnknownActor            code="unknown_actor"            no such actor (locally or on chain)
     ├── SignatureInvalid        code="signature_invalid"        Ed25519 signature does not verify
     ├── RoleNotAllowed          code="role_not_allowed"         role may not sign this bizStep
-    ├── KeyNotValidAtTime       code="key_not_valid_at_time"    key not registered/valid at eventTime
-    ├── ReplayRejected          code="replay_rejected"          event (same Event Hash ID) already recorded
+    ├── KeyNotValidAtTime       code="key_not_valid_at_time"    key not valid at eventTime
+    ├── ReplayRejected          code="replay_rejected"          Event Hash ID already recorded
     ├── UnknownBatch            code="unknown_batch"            no event names this batch
     ├── BundleMalformed         code="bundle_malformed"         a proof bundle does not parse
     ├── AnchorFailed            code="anchor_failed"            anchoring could not complete

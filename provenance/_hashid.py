@@ -22,13 +22,14 @@ The reference implementation is GS1's ``epcis-event-hash-generator`` (MIT licenc
 R. Troeger, S. Schmittner); this module follows its tree walk step for step so that ids
 agree, including its handling of extension fields, and ``tests/provenance/test_hashid.py``
 cross-checks both on GS1 example events and our own. One documented difference: the
-reference expands bare CBV words by a JSON-LD expansion heuristic over the whole document; we
-expand them by field (bizStep, disposition, persistentDisposition, source/destination/bizTransaction type,
-sensor report type/exception/component), which gives the same result whenever a CBV word is not
-reused as a bare value elsewhere in the same document. A second: the reference's result for a
-source/destination/bizTransaction entry depends on the JSON key order inside the entry; we
-always write ``type`` first (the order of GS1's examples), so the id of an event does not
-change when a store or bundle re-serialises it with sorted keys.
+reference expands bare CBV words by a JSON-LD expansion heuristic over the whole document;
+we expand them by field (bizStep, disposition, persistentDisposition,
+source/destination/bizTransaction type, sensor report type/exception/component), which
+gives the same result whenever a CBV word is not reused as a bare value elsewhere in the
+same document. A second: the reference's result for a source/destination/bizTransaction
+entry depends on the JSON key order inside the entry; we always write ``type`` first (the
+order of GS1's examples), so the id of an event does not change when a store or bundle
+re-serialises it with sorted keys.
 """
 
 from __future__ import annotations
@@ -237,7 +238,9 @@ def _type_first(item: Any, list_name: str) -> Any:
     out: dict[str, Any] = {}
     if "type" in item:
         t = item["type"]
-        out["type"] = _expand_word(t, _VOCAB_IN_LIST[(list_name, "type")]) if isinstance(t, str) else t
+        out["type"] = (
+            _expand_word(t, _VOCAB_IN_LIST[(list_name, "type")]) if isinstance(t, str) else t
+        )
     for k in sorted(k for k in item if k != "type"):
         out[k] = item[k]
     return out
@@ -299,7 +302,7 @@ def _structure_correction(node: _Node) -> _Node:
             children.append((list_name, "", [(e[2][0], e[2][1]) for e in elements]))
         else:
             children.append((list_name, "", elements))
-    child_epcs = []
+    child_epcs: list[_Node] = []
     for element in [e for e in children if e[0] == "childEPCs"]:
         child_epcs.append(("epc", element[1], []))
         children.remove(element)
@@ -442,13 +445,40 @@ _RE_GIAI = re.compile(rf"^urn:epc:id:giai:{_CP}\.({_CHARS}{{1,24}})$")
 _RE_GSRN = re.compile(rf"^urn:epc:id:(gsrnp?):{_CP}\.(\d{{5,11}})$")
 _RE_GDTI = re.compile(rf"^urn:epc:id:gdti:{_CP}\.(\d{{0,6}})\.({_CHARS}{{0,17}})$")
 _DL_SHORT_NAMES = {
-    "gtin": "01", "itip": "8006", "cpid": "8010", "gln": "414", "party": "417",
-    "gsrnp": "8017", "gsrn": "8018", "gcn": "255", "sscc": "00", "gdti": "253",
-    "ginc": "401", "gsin": "402", "grai": "8003", "giai": "8004", "cpv": "22",
-    "lot": "10", "ser": "21",
-}  # fmt: skip
-_DL_PRIMARY = ("00", "01", "253", "255", "401", "402", "414", "417", "8003", "8004", "8006",
-               "8010", "8017", "8018")  # fmt: skip
+    "gtin": "01",
+    "itip": "8006",
+    "cpid": "8010",
+    "gln": "414",
+    "party": "417",
+    "gsrnp": "8017",
+    "gsrn": "8018",
+    "gcn": "255",
+    "sscc": "00",
+    "gdti": "253",
+    "ginc": "401",
+    "gsin": "402",
+    "grai": "8003",
+    "giai": "8004",
+    "cpv": "22",
+    "lot": "10",
+    "ser": "21",
+}
+_DL_PRIMARY = (
+    "00",
+    "01",
+    "253",
+    "255",
+    "401",
+    "402",
+    "414",
+    "417",
+    "8003",
+    "8004",
+    "8006",
+    "8010",
+    "8017",
+    "8018",
+)
 _DL_VALUE = r"[\x22\x27\x2D\x2E\x30-\x39\x3B-\x3F\x41-\x5A\x5F\x61-\x7A]"
 _DL_VALID = [
     re.compile(p)
@@ -483,8 +513,15 @@ def check_digit(digits: str) -> int:
 
 
 def _pct(text: str) -> str:
-    for ch, enc in (("!", "%21"), ("(", "%28"), (")", "%29"), ("*", "%2A"), ("+", "%2B"),
-                    (",", "%2C"), (":", "%3A")):  # fmt: skip
+    for ch, enc in (
+        ("!", "%21"),
+        ("(", "%28"),
+        (")", "%29"),
+        ("*", "%2A"),
+        ("+", "%2B"),
+        (",", "%2C"),
+        (":", "%3A"),
+    ):
         text = text.replace(ch, enc)
     return text
 

@@ -51,16 +51,25 @@ from provenance._roles import Role, allowed_roles
 from provenance._signing import KeyPair, SignedRecord, Statement, canonical_json, content_digest
 from provenance._store import (
     DEFAULT_LOG_ID,
+    EVENT_LOTS,
+    EVENTS,
+    LOGS,
+    LOT_HEADS,
     DbNodeStore,
-    EventLotRow,
-    EventRow,
-    LogRow,
-    LotHeadRow,
     Store,
     chunks,
 )
 
-__all__ = ["IngestResult", "Ledger", "Link", "Signer", "StoredEvent", "history", "lot_relations"]
+__all__ = [
+    "IngestResult",
+    "Ledger",
+    "Link",
+    "Signer",
+    "StoredEvent",
+    "history",
+    "lot_relations",
+    "named_lots",
+]
 
 
 @dataclass(frozen=True)
@@ -103,6 +112,11 @@ def lot_relations(event: Event) -> dict[str, list[str]]:
         "out": list(dict.fromkeys(outs + [q.epc_class for q in out_q])),
         "at": list(dict.fromkeys(at)),
     }
+
+
+def named_lots(relations: dict[str, list[str]]) -> list[str]:
+    """All lots of :func:`lot_relations`, once each, in a stable order."""
+    return list(dict.fromkeys(relations["in"] + relations["out"] + relations["at"]))
 
 
 def _find_key(
@@ -170,7 +184,7 @@ class Ledger:
                 raise ReplayRejected(f"event {h} appears twice in this import")
             seen.add(h)
         with self.store.read() as conn:
-            t = EventRow.__table__
+            t = EVENTS
             for part in chunks(ids):
                 dup = conn.execute(select(t.c.hash_id).where(t.c.hash_id.in_(part))).first()
                 if dup is not None:
@@ -198,7 +212,7 @@ class Ledger:
         signer: Signer,
         now: int,
     ) -> list[IngestResult]:
-        logs = LogRow.__table__
+        logs = LOGS
         # lock the log row first: serialises writers on PostgreSQL, takes SQLite's write lock
         locked = conn.execute(
             update(logs).where(logs.c.log_id == self.log_id).values(size=logs.c.size)
@@ -211,7 +225,7 @@ class Ledger:
         # (3) heads of every lot these events name
         lots = sorted({lot for rel in relations for lots in rel.values() for lot in lots})
         heads: dict[str, str] = {}
-        th = LotHeadRow.__table__
+        th = LOT_HEADS
         for part in chunks(lots):
             for lot, h in conn.execute(select(th.c.lot, th.c.hash_id).where(th.c.lot.in_(part))):
                 heads[lot] = h
@@ -267,9 +281,9 @@ class Ledger:
         # (5) log
         nodes = DbNodeStore(conn, self.log_id)
         frontier = dict(nodes.get_nodes(frontier_keys(size))) if size else {}
-        conn.execute(EventRow.__table__.insert(), event_rows)
+        conn.execute(EVENTS.insert(), event_rows)
         if lot_rows:
-            conn.execute(EventLotRow.__table__.insert(), lot_rows)
+            conn.execute(EVENT_LOTS.insert(), lot_rows)
         nodes.put_nodes(append_nodes(size, frontier, leaves))
         head_lots = list(new_heads)
         for part in chunks(head_lots):
@@ -287,7 +301,7 @@ class Ledger:
     # -- log ---------------------------------------------------------------------------------
 
     def size(self, conn: Connection | None = None) -> int:
-        logs = LogRow.__table__
+        logs = LOGS
         q = select(logs.c.size).where(logs.c.log_id == self.log_id)
         if conn is not None:
             return int(conn.execute(q).scalar() or 0)
@@ -318,7 +332,7 @@ class Ledger:
     # -- queries -----------------------------------------------------------------------------
 
     def _rows(self, conn: Connection, seqs: Sequence[int]) -> list[StoredEvent]:
-        t = EventRow.__table__
+        t = EVENTS
         out: list[StoredEvent] = []
         for part in chunks(sorted(set(seqs))):
             rows = conn.execute(
@@ -338,14 +352,14 @@ class Ledger:
             return self._rows(conn, seqs)
 
     def event_by_hash(self, hash_id: str) -> StoredEvent | None:
-        t = EventRow.__table__
+        t = EVENTS
         with self.store.read() as conn:
             seq = conn.execute(select(t.c.seq).where(t.c.hash_id == hash_id)).scalar()
             return self._rows(conn, [int(seq)])[0] if seq is not None else None
 
     def lot_links(self, lots: Iterable[str]) -> list[Link]:
         """(event seq, lot, relation) rows for these lots."""
-        t = EventLotRow.__table__
+        t = EVENT_LOTS
         lots = list(lots)
         out: list[tuple[int, str, str]] = []
         with self.store.read() as conn:
@@ -358,7 +372,7 @@ class Ledger:
 
     def event_links(self, seqs: Iterable[int]) -> list[Link]:
         """(event seq, lot, relation) rows for these events."""
-        t = EventLotRow.__table__
+        t = EVENT_LOTS
         seqs = list(seqs)
         out: list[tuple[int, str, str]] = []
         with self.store.read() as conn:
@@ -370,7 +384,7 @@ class Ledger:
         return out
 
     def heads(self, lots: Iterable[str]) -> dict[str, str]:
-        th = LotHeadRow.__table__
+        th = LOT_HEADS
         out: dict[str, str] = {}
         with self.store.read() as conn:
             for part in chunks(list(lots)):

@@ -144,8 +144,14 @@ class Statement:
 
         try:
             if data["v"] != STATEMENT_VERSION or set(data) != {
-                "v", "event", "content", "prev", "actor", "key", "role"
-            }:  # fmt: skip
+                "v",
+                "event",
+                "content",
+                "prev",
+                "actor",
+                "key",
+                "role",
+            }:
                 raise ValueError("unexpected statement fields or version")
             prev = data["prev"]
             if not isinstance(prev, list) or not all(isinstance(p, str) for p in prev):

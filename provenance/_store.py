@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -35,6 +35,7 @@ from sqlalchemy import (
     MetaData,
     SmallInteger,
     String,
+    Table,
     Text,
     UniqueConstraint,
     create_engine,
@@ -50,7 +51,14 @@ from provenance._errors import StoreError
 from provenance._merkle import NodeKey
 
 __all__ = [
+    "ACTORS",
+    "ANCHORS",
     "DEFAULT_LOG_ID",
+    "EVENTS",
+    "EVENT_LOTS",
+    "LOGS",
+    "LOT_HEADS",
+    "MERKLE_NODES",
     "ActorRow",
     "AnchorRow",
     "Base",
@@ -146,6 +154,19 @@ class AnchorRow(Base):
     gas_used: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     created_at: Mapped[int] = mapped_column(BigInteger)
     __table_args__ = (UniqueConstraint("log_id", "tree_size", name="uq_prov_anchors_size"),)
+
+
+def _table(model: type[Base]) -> Table:
+    return cast(Table, model.__table__)
+
+
+ACTORS = _table(ActorRow)
+EVENTS = _table(EventRow)
+EVENT_LOTS = _table(EventLotRow)
+LOT_HEADS = _table(LotHeadRow)
+MERKLE_NODES = _table(MerkleNodeRow)
+LOGS = _table(LogRow)
+ANCHORS = _table(AnchorRow)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -245,7 +266,7 @@ class DbNodeStore:
     def get_nodes(self, keys: Iterable[NodeKey]) -> Mapping[NodeKey, bytes]:
         keys = list(set(keys))
         out: dict[NodeKey, bytes] = {}
-        t = MerkleNodeRow.__table__
+        t = MERKLE_NODES
         for part in chunks(keys):
             rows = self.conn.execute(
                 select(t.c.level, t.c.idx, t.c.hash).where(
@@ -262,6 +283,6 @@ class DbNodeStore:
     def put_nodes(self, nodes: Sequence[tuple[NodeKey, bytes]]) -> None:
         if nodes:
             self.conn.execute(
-                MerkleNodeRow.__table__.insert(),
+                MERKLE_NODES.insert(),
                 [{"log_id": self.log_id, "level": k[0], "idx": k[1], "hash": h} for k, h in nodes],
             )

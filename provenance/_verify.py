@@ -32,6 +32,7 @@ Steps of :func:`check_evidence`:
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -40,7 +41,7 @@ from typing import Any
 from provenance._epcis import Event, canonical_id
 from provenance._errors import ProofError, SignatureInvalid
 from provenance._hashid import event_hash_id
-from provenance._ledger import Link, history, lot_relations
+from provenance._ledger import Link, history, lot_relations, named_lots
 from provenance._merkle import InclusionProof, TreeHead, leaf_hash, verify_inclusion
 from provenance._registry import AnchorLedger, KeyDirectory, KeyRecordLike, key_valid_at
 from provenance._roles import Role, allowed_roles
@@ -253,10 +254,10 @@ def check_evidence(
     relations: dict[str, dict[str, list[str]]] = {}
     for e in events:
         relations[e.hash_id] = lot_relations(e.event)
-        for lot in dict.fromkeys(sum(relations[e.hash_id].values(), [])):
+        for lot in named_lots(relations[e.hash_id]):
             per_lot[lot].append(e)
     for lot, chain in per_lot.items():
-        for before, after in zip(chain, chain[1:], strict=False):
+        for before, after in itertools.pairwise(chain):
             if before.hash_id not in after.record.statement.prev:
                 add(
                     Finding(
@@ -308,7 +309,7 @@ def check_evidence(
                 )
             )
 
-    if not any(batch in sum(relations[e.hash_id].values(), []) for e in events):
+    if not any(batch in named_lots(relations[e.hash_id]) for e in events):
         add(Finding("batch_mismatch", None, f"no event names batch {batch}"))
     else:
         links: list[Link] = [

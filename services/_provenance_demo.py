@@ -68,57 +68,156 @@ def sample_story(
 
     sensor = [
         {
-            "sensorMetadata": {"time": f"{day}T{12 + i}:00:00.000+08:00", "deviceID": "urn:epc:id:giai:0614141.TL42"},
+            "sensorMetadata": {
+                "time": f"{day}T{12 + i}:00:00.000+08:00",
+                "deviceID": "urn:epc:id:giai:0614141.TL42",
+            },
             "sensorReport": [{"type": "Temperature", "value": v, "uom": "CEL"}],
         }
         for i, v in enumerate(temps)
     ]
     return [
-        StoryStep("farm-green-valley", [ev({
-            "type": "ObjectEvent", **t("06:00"), "action": "ADD", "bizStep": "commissioning",
-            "disposition": "active", "quantityList": [{"epcClass": harvest, "quantity": 1500.0, "uom": "KGM"}],
-            "readPoint": {"id": farm_gln}, "bizLocation": {"id": farm_gln},
-            "ilmd": {"cbvmda:countryOfOrigin": "CN", "cbvmda:harvestStartDate": day, "lt:variety": "Hongyan strawberry"},
-        })]),
-        StoryStep("packer-sunrise", [ev({
-            "type": "TransformationEvent", **t("08:30"), "bizStep": "packing", "disposition": "active",
-            "inputQuantityList": [{"epcClass": harvest, "quantity": 1500.0, "uom": "KGM"}],
-            "outputQuantityList": [{"epcClass": packs, "quantity": 1480.0, "uom": "KGM"}],
-            "readPoint": {"id": pack_gln}, "bizLocation": {"id": pack_gln},
-            "ilmd": {"lt:process": "washed, graded, packed in 2 kg trays"},
-        })]),
-        StoryStep("qc-lab-hk", [ev({
-            "type": "ObjectEvent", **t("09:30"), "action": "OBSERVE", "bizStep": "inspecting",
-            "disposition": "conformant", "quantityList": [{"epcClass": packs, "quantity": 1480.0, "uom": "KGM"}],
-            "readPoint": {"id": lab_gln}, "lt:pesticideScreen": "pass", "lt:certificate": "QC-2026-0501-17",
-        })]),
-        StoryStep("packer-sunrise", [ev({
-            "type": "AggregationEvent", **t("10:00"), "action": "ADD", "bizStep": "packing",
-            "parentID": pallet, "childQuantityList": [{"epcClass": packs, "quantity": 1480.0, "uom": "KGM"}],
-            "readPoint": {"id": pack_gln},
-        })]),
-        StoryStep("carrier-coldline", [ev({
-            "type": "ObjectEvent", **t("11:00"), "action": "OBSERVE", "bizStep": "shipping",
-            "disposition": "in_transit", "epcList": [pallet], "readPoint": {"id": pack_gln},
-            "sourceList": [{"type": "location", "source": pack_gln}],
-            "destinationList": [{"type": "location", "destination": store_gln}],
-        }), ev({
-            "type": "ObjectEvent", **t("16:00"), "action": "OBSERVE", "bizStep": "transporting",
-            "disposition": "in_transit", "epcList": [pallet], "sensorElementList": sensor,
-        })]),
-        StoryStep("retailer-freshmart", [ev({
-            "type": "ObjectEvent", **t("17:00"), "action": "OBSERVE", "bizStep": "receiving",
-            "disposition": "in_progress", "epcList": [pallet], "readPoint": {"id": store_gln},
-            "bizLocation": {"id": store_gln},
-        }), ev({
-            "type": "TransformationEvent", **t("18:00"), "bizStep": "repackaging",
-            "inputQuantityList": [{"epcClass": packs, "quantity": 1480.0, "uom": "KGM"}],
-            "outputQuantityList": [
-                {"epcClass": retail_a, "quantity": split[0], "uom": "KGM"},
-                {"epcClass": retail_b, "quantity": split[1], "uom": "KGM"},
+        StoryStep(
+            "farm-green-valley",
+            [
+                ev(
+                    {
+                        "type": "ObjectEvent",
+                        **t("06:00"),
+                        "action": "ADD",
+                        "bizStep": "commissioning",
+                        "disposition": "active",
+                        "quantityList": [{"epcClass": harvest, "quantity": 1500.0, "uom": "KGM"}],
+                        "readPoint": {"id": farm_gln},
+                        "bizLocation": {"id": farm_gln},
+                        "ilmd": {
+                            "cbvmda:countryOfOrigin": "CN",
+                            "cbvmda:harvestStartDate": day,
+                            "lt:variety": "Hongyan strawberry",
+                        },
+                    }
+                )
             ],
-            "readPoint": {"id": store_gln},
-        })]),
+        ),
+        StoryStep(
+            "packer-sunrise",
+            [
+                ev(
+                    {
+                        "type": "TransformationEvent",
+                        **t("08:30"),
+                        "bizStep": "packing",
+                        "disposition": "active",
+                        "inputQuantityList": [
+                            {"epcClass": harvest, "quantity": 1500.0, "uom": "KGM"}
+                        ],
+                        "outputQuantityList": [
+                            {"epcClass": packs, "quantity": 1480.0, "uom": "KGM"}
+                        ],
+                        "readPoint": {"id": pack_gln},
+                        "bizLocation": {"id": pack_gln},
+                        "ilmd": {"lt:process": "washed, graded, packed in 2 kg trays"},
+                    }
+                )
+            ],
+        ),
+        StoryStep(
+            "qc-lab-hk",
+            [
+                ev(
+                    {
+                        "type": "ObjectEvent",
+                        **t("09:30"),
+                        "action": "OBSERVE",
+                        "bizStep": "inspecting",
+                        "disposition": "conformant",
+                        "quantityList": [{"epcClass": packs, "quantity": 1480.0, "uom": "KGM"}],
+                        "readPoint": {"id": lab_gln},
+                        "lt:pesticideScreen": "pass",
+                        "lt:certificate": "QC-2026-0501-17",
+                    }
+                )
+            ],
+        ),
+        StoryStep(
+            "packer-sunrise",
+            [
+                ev(
+                    {
+                        "type": "AggregationEvent",
+                        **t("10:00"),
+                        "action": "ADD",
+                        "bizStep": "packing",
+                        "parentID": pallet,
+                        "childQuantityList": [
+                            {"epcClass": packs, "quantity": 1480.0, "uom": "KGM"}
+                        ],
+                        "readPoint": {"id": pack_gln},
+                    }
+                )
+            ],
+        ),
+        StoryStep(
+            "carrier-coldline",
+            [
+                ev(
+                    {
+                        "type": "ObjectEvent",
+                        **t("11:00"),
+                        "action": "OBSERVE",
+                        "bizStep": "shipping",
+                        "disposition": "in_transit",
+                        "epcList": [pallet],
+                        "readPoint": {"id": pack_gln},
+                        "sourceList": [{"type": "location", "source": pack_gln}],
+                        "destinationList": [{"type": "location", "destination": store_gln}],
+                    }
+                ),
+                ev(
+                    {
+                        "type": "ObjectEvent",
+                        **t("16:00"),
+                        "action": "OBSERVE",
+                        "bizStep": "transporting",
+                        "disposition": "in_transit",
+                        "epcList": [pallet],
+                        "sensorElementList": sensor,
+                    }
+                ),
+            ],
+        ),
+        StoryStep(
+            "retailer-freshmart",
+            [
+                ev(
+                    {
+                        "type": "ObjectEvent",
+                        **t("17:00"),
+                        "action": "OBSERVE",
+                        "bizStep": "receiving",
+                        "disposition": "in_progress",
+                        "epcList": [pallet],
+                        "readPoint": {"id": store_gln},
+                        "bizLocation": {"id": store_gln},
+                    }
+                ),
+                ev(
+                    {
+                        "type": "TransformationEvent",
+                        **t("18:00"),
+                        "bizStep": "repackaging",
+                        "inputQuantityList": [
+                            {"epcClass": packs, "quantity": 1480.0, "uom": "KGM"}
+                        ],
+                        "outputQuantityList": [
+                            {"epcClass": retail_a, "quantity": split[0], "uom": "KGM"},
+                            {"epcClass": retail_b, "quantity": split[1], "uom": "KGM"},
+                        ],
+                        "readPoint": {"id": store_gln},
+                    }
+                ),
+            ],
+        ),
     ]
 
 

@@ -21,14 +21,22 @@ from services.config import Settings
 
 __all__ = ["actor_app", "anchor", "batch_app", "event_app", "log_app", "proof_app"]
 
-actor_app = typer.Typer(help="Actors: keys in LIVETRUST_HOME, registered on chain.", no_args_is_help=True)
+actor_app = typer.Typer(
+    help="Actors: keys in LIVETRUST_HOME, registered on chain.", no_args_is_help=True
+)
 event_app = typer.Typer(help="EPCIS 2.0 events: import, hash, export.", no_args_is_help=True)
 batch_app = typer.Typer(help="Batches: verify, proof bundle, recall trace.", no_args_is_help=True)
 proof_app = typer.Typer(help="Proof bundles: verify offline against a chain.", no_args_is_help=True)
-log_app = typer.Typer(help="The Merkle log: head and audit of anchored history.", no_args_is_help=True)
+log_app = typer.Typer(
+    help="The Merkle log: head and audit of anchored history.", no_args_is_help=True
+)
 
 JSON_OPT = typer.Option(False, "--json", help="machine-readable output")
 PROFILE_OPT = typer.Option("chilled_produce", "--profile", help="product profile (steps, range)")
+DOC_ARG = typer.Argument(..., help="EPCIS 2.0 JSON/JSON-LD document")
+BATCH_ARG = typer.Argument(..., help="batch id (LGTIN/SGTIN/SSCC URN or GS1 Digital Link URI)")
+OUTPUT_OPT = typer.Option(..., "-o", "--output", help="file to write")
+BUNDLE_ARG = typer.Argument(..., help="proof bundle written by `livetrust batch proof`")
 
 
 def key_path(settings: Settings, actor: str) -> Path:
@@ -73,13 +81,15 @@ def _print_verdict(v: dict[str, Any]) -> None:
 @actor_app.command("add")
 def actor_add(
     name: str = typer.Argument(..., help="actor id, e.g. farm-green-valley"),
-    role: str = typer.Option(..., "--role", help="farm|processor|logistics|retailer|qc|streamer|arbiter"),
+    role: str = typer.Option(
+        ..., "--role", help="farm|processor|logistics|retailer|qc|streamer|arbiter"
+    ),
     valid_from: int = typer.Option(0, "--valid-from", help="unix time the key becomes valid"),
     json_out: bool = JSON_OPT,
 ) -> None:
     """Create a key for NAME, store it in LIVETRUST_HOME/keys and register it on chain."""
     from provenance import KeyPair, Role
-    from provenance._store import ActorRow
+    from provenance._store import ACTORS
 
     try:
         parsed_role = Role.parse(role)
@@ -92,7 +102,7 @@ def actor_add(
         index = len(ctx.chain.actors.keys(name)) - 1
         key.save(path)
         with ctx.ledger.store.begin() as conn:
-            t = ActorRow.__table__
+            t = ACTORS
             conn.execute(t.delete().where(t.c.id == name))
             conn.execute(
                 t.insert().values(
@@ -120,11 +130,11 @@ def actor_add(
 def actor_list(json_out: bool = JSON_OPT) -> None:
     """Actors with keys in this home, with their on-chain keys."""
     from provenance import Role
-    from provenance._store import ActorRow
+    from provenance._store import ACTORS
 
     with user_errors(json_out), _ledger() as ctx:
         with ctx.ledger.store.read() as conn:
-            rows = conn.execute(ActorRow.__table__.select().order_by(ActorRow.__table__.c.id)).all()
+            rows = conn.execute(ACTORS.select().order_by(ACTORS.c.id)).all()
         out = [
             {
                 "id": r.id,
@@ -154,7 +164,7 @@ def _read_doc(path: Path, json_out: bool) -> Any:
 
 @event_app.command("import")
 def event_import(
-    doc: Path = typer.Argument(..., help="EPCIS 2.0 JSON/JSON-LD document"),
+    doc: Path = DOC_ARG,
     actor: str = typer.Option(..., "--as", help="actor whose key signs the events"),
     json_out: bool = JSON_OPT,
 ) -> None:
@@ -182,7 +192,7 @@ def event_import(
 
 @event_app.command("hash")
 def event_hash(
-    doc: Path = typer.Argument(..., help="EPCIS 2.0 JSON/JSON-LD document"),
+    doc: Path = DOC_ARG,
     json_out: bool = JSON_OPT,
 ) -> None:
     """Print the CBV 2.0 Event Hash IDs of DOC's events without importing anything."""
@@ -198,8 +208,8 @@ def event_hash(
 
 @event_app.command("export")
 def event_export(
-    batch: str = typer.Argument(..., help="batch id (LGTIN/SGTIN/SSCC URN or GS1 Digital Link)"),
-    output: Path = typer.Option(..., "-o", "--output", help="where to write the EPCIS document"),
+    batch: str = BATCH_ARG,
+    output: Path = OUTPUT_OPT,
     json_out: bool = JSON_OPT,
 ) -> None:
     """Write the batch's history as an EPCIS 2.0 JSON-LD document."""
@@ -218,13 +228,15 @@ def _profile(name: str, json_out: bool) -> Any:
     from provenance import PROFILES
 
     if name not in PROFILES:
-        fail("unknown_profile", f"unknown profile {name!r} (one of: {', '.join(PROFILES)})", json_out)
+        fail(
+            "unknown_profile", f"unknown profile {name!r} (one of: {', '.join(PROFILES)})", json_out
+        )
     return PROFILES[name]
 
 
 @batch_app.command("verify")
 def batch_verify(
-    batch: str = typer.Argument(..., help="batch id (LGTIN/SGTIN/SSCC URN or GS1 Digital Link)"),
+    batch: str = BATCH_ARG,
     profile: str = PROFILE_OPT,
     json_out: bool = JSON_OPT,
 ) -> None:
@@ -241,8 +253,8 @@ def batch_verify(
 
 @batch_app.command("proof")
 def batch_proof(
-    batch: str = typer.Argument(..., help="batch id"),
-    output: Path = typer.Option(..., "-o", "--output", help="where to write the bundle"),
+    batch: str = BATCH_ARG,
+    output: Path = OUTPUT_OPT,
     json_out: bool = JSON_OPT,
 ) -> None:
     """Write BATCH's self-contained proof bundle (verify it with ``livetrust proof verify``)."""
@@ -266,7 +278,7 @@ def batch_proof(
 
 @batch_app.command("trace")
 def batch_trace(
-    batch: str = typer.Argument(..., help="batch id"),
+    batch: str = BATCH_ARG,
     json_out: bool = JSON_OPT,
 ) -> None:
     """Recall lineage: origins and farms backward, packs, pallets, shipments, retailers forward."""
@@ -294,8 +306,10 @@ def batch_trace(
 
 @proof_app.command("verify")
 def proof_verify(
-    bundle: Path = typer.Argument(..., help="proof bundle written by `livetrust batch proof`"),
-    rpc: str | None = typer.Option(None, "--rpc", help="chain to check against (default LIVETRUST_RPC)"),
+    bundle: Path = BUNDLE_ARG,
+    rpc: str | None = typer.Option(
+        None, "--rpc", help="chain to check against (default LIVETRUST_RPC)"
+    ),
     profile: str = PROFILE_OPT,
     json_out: bool = JSON_OPT,
 ) -> None:

@@ -14,15 +14,15 @@ from conftest import RETAIL_A, record, registered
 from sqlalchemy import select
 
 from provenance import (
-    AnchorFailed,
     Anchorer,
+    AnchorFailed,
     Ledger,
     MemoryRegistry,
     Store,
     audit_log,
     verify_batch,
 )
-from provenance._store import AnchorRow
+from provenance._store import ANCHORS
 from services._provenance_demo import sample_story
 
 
@@ -35,7 +35,7 @@ def _ledger(tmp_path: Path, reg: MemoryRegistry, name: str = "a.db") -> Ledger:
 
 
 def anchor_rows(ledger: Ledger) -> list[tuple[int, str]]:
-    t = AnchorRow.__table__
+    t = ANCHORS
     with ledger.store.read() as conn:
         return [(r.tree_size, r.state) for r in conn.execute(select(t).order_by(t.c.id))]
 

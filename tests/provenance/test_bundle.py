@@ -72,7 +72,15 @@ def _mutate(value: Any) -> Any:
     if value == "":
         return "0"
     last = value[-1]
-    return value[:-1] + ("1" if last == "0" else "0" if last.isdigit() or last in "abcdef" else "q" if last != "q" else "r")
+    return value[:-1] + (
+        "1"
+        if last == "0"
+        else "0"
+        if last.isdigit() or last in "abcdef"
+        else "q"
+        if last != "q"
+        else "r"
+    )
 
 
 def _set(doc: Any, path: tuple[Any, ...], value: Any) -> None:
@@ -126,7 +134,9 @@ def test_byte_changes_fail(bundle: tuple[bytes, MemoryRegistry]) -> None:
         assert not v.ok, f"byte {pos} flipped ({data[pos - 20 : pos + 20]!r}) went unnoticed"
 
 
-def test_whitespace_and_key_order_edits_are_not_canonical(bundle: tuple[bytes, MemoryRegistry]) -> None:
+def test_whitespace_and_key_order_edits_are_not_canonical(
+    bundle: tuple[bytes, MemoryRegistry],
+) -> None:
     data, reg = bundle
     pretty = json.dumps(json.loads(data), indent=1).encode()
     assert verify_bundle(pretty, reg, reg).codes == {"bundle_not_canonical"}

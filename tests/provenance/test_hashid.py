@@ -59,8 +59,13 @@ def test_agrees_with_reference_on_example_documents(name: str) -> None:
 
 def test_agrees_with_reference_on_the_demo_story() -> None:
     events = [e.body for step in sample_story() for e in step.events]
-    doc = {"@context": CONTEXT, "type": "EPCISDocument", "schemaVersion": "2.0",
-           "creationDate": "2026-05-01T00:00:00Z", "epcisBody": {"eventList": events}}  # fmt: skip
+    doc = {
+        "@context": CONTEXT,
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": "2026-05-01T00:00:00Z",
+        "epcisBody": {"eventList": events},
+    }
     assert ours(doc)[1] == reference_ids(doc)
 
 
@@ -75,9 +80,13 @@ def test_id_ignores_key_order_record_time_and_event_id() -> None:
 
 
 def test_time_is_normalised_to_utc_milliseconds() -> None:
-    a = {"type": "ObjectEvent", "eventTime": "2026-05-01T08:00:00.1234+08:00",
-         "eventTimeZoneOffset": "+08:00", "epcList": ["urn:epc:id:sgtin:0614141.107346.1"],
-         "action": "OBSERVE"}  # fmt: skip
+    a = {
+        "type": "ObjectEvent",
+        "eventTime": "2026-05-01T08:00:00.1234+08:00",
+        "eventTimeZoneOffset": "+08:00",
+        "epcList": ["urn:epc:id:sgtin:0614141.107346.1"],
+        "action": "OBSERVE",
+    }
     b = {**a, "eventTime": "2026-05-01T00:00:00.123Z"}
     assert event_hash_id(a) == event_hash_id(b)
     assert "eventTime=2026-05-01T00:00:00.123Z" in prehash_string(a)
@@ -87,14 +96,20 @@ def test_time_is_normalised_to_utc_milliseconds() -> None:
     ("uri", "dl"),
     [
         ("urn:epc:id:sgtin:0614141.107346.2017", "https://id.gs1.org/01/10614141073464/21/2017"),
-        ("urn:epc:class:lgtin:4012345.012345.998877", "https://id.gs1.org/01/04012345123456/10/998877"),
+        (
+            "urn:epc:class:lgtin:4012345.012345.998877",
+            "https://id.gs1.org/01/04012345123456/10/998877",
+        ),
         ("urn:epc:id:sscc:0614141.1234567890", "https://id.gs1.org/00/106141412345678908"),
         ("urn:epc:id:sgln:0614141.12345.0", "https://id.gs1.org/414/0614141123452"),
         ("urn:epc:id:sgln:0614141.12345.400", "https://id.gs1.org/414/0614141123452/254/400"),
         ("urn:epc:id:pgln:4012345.00000", "https://id.gs1.org/417/4012345000009"),
-        ("https://example.com/gtin/9520123456788/lot/L1/ser/X9?x=1", "https://id.gs1.org/01/09520123456788/21/X9"),
+        (
+            "https://example.com/gtin/9520123456788/lot/L1/ser/X9?x=1",
+            "https://id.gs1.org/01/09520123456788/21/X9",
+        ),
     ],
-)  # fmt: skip
+)
 def test_gs1_keys_normalise_like_the_reference(uri: str, dl: str) -> None:
     from epcis_event_hash_generator.dl_normaliser import normaliser
 
@@ -128,9 +143,11 @@ _SENSOR = st.fixed_dictionaries(
     {
         "sensorReport": st.lists(
             st.fixed_dictionaries(
-                {"type": st.sampled_from(["Temperature", "gs1:Temperature", "RelativeHumidity"]),
-                 "value": st.floats(-20, 40).map(lambda x: round(x, 1)),
-                 "uom": st.sampled_from(["CEL", "FAH", "A93"])}  # fmt: skip
+                {
+                    "type": st.sampled_from(["Temperature", "gs1:Temperature", "RelativeHumidity"]),
+                    "value": st.floats(-20, 40).map(lambda x: round(x, 1)),
+                    "uom": st.sampled_from(["CEL", "FAH", "A93"]),
+                }
             ),
             min_size=1,
             max_size=3,
@@ -147,22 +164,38 @@ _OBJECT = st.fixed_dictionaries(
         "epcList": st.lists(_EPCS, min_size=1, max_size=3, unique=True),
     },
     optional={
-        "bizStep": st.sampled_from(["shipping", "receiving", "urn:epcglobal:cbv:bizstep:inspecting"]),
-        "disposition": st.sampled_from(["in_transit", "active", "urn:epcglobal:cbv:disp:conformant"]),
+        "bizStep": st.sampled_from(
+            ["shipping", "receiving", "urn:epcglobal:cbv:bizstep:inspecting"]
+        ),
+        "disposition": st.sampled_from(
+            ["in_transit", "active", "urn:epcglobal:cbv:disp:conformant"]
+        ),
         "quantityList": st.lists(_QTY, min_size=1, max_size=2),
         "readPoint": st.fixed_dictionaries({"id": st.just("urn:epc:id:sgln:0614141.00777.0")}),
         "sensorElementList": st.lists(_SENSOR, min_size=1, max_size=2),
         "bizTransactionList": st.lists(
-            st.fixed_dictionaries({"type": st.sampled_from(["po", "inv"]),
-                                   "bizTransaction": st.sampled_from(["urn:epcglobal:cbv:bt:0614141000005:PO-1",
-                                                                      "urn:epcglobal:cbv:bt:0614141000005:INV-9"])})
+            st.fixed_dictionaries(
+                {
+                    "type": st.sampled_from(["po", "inv"]),
+                    "bizTransaction": st.sampled_from(
+                        [
+                            "urn:epcglobal:cbv:bt:0614141000005:PO-1",
+                            "urn:epcglobal:cbv:bt:0614141000005:INV-9",
+                        ]
+                    ),
+                }
+            )
             # GS1 writes type first; the reference's result depends on that order
-            .map(lambda d: {"type": d["type"], "bizTransaction": d["bizTransaction"]}),  # fmt: skip
-            min_size=1, max_size=2, unique_by=lambda d: d["bizTransaction"],
+            .map(lambda d: {"type": d["type"], "bizTransaction": d["bizTransaction"]}),
+            min_size=1,
+            max_size=2,
+            unique_by=lambda d: d["bizTransaction"],
         ),
-        "ex:note": st.text(alphabet="abcxyz 0123", min_size=1, max_size=8).map(str.strip).filter(bool),
+        "ex:note": st.text(alphabet="abcxyz 0123", min_size=1, max_size=8)
+        .map(str.strip)
+        .filter(bool),
     },
-)  # fmt: skip
+)
 _TRANSFORM = st.fixed_dictionaries(
     {
         "type": st.just("TransformationEvent"),
@@ -171,17 +204,26 @@ _TRANSFORM = st.fixed_dictionaries(
         "inputQuantityList": st.lists(_QTY, min_size=1, max_size=2),
         "outputQuantityList": st.lists(_QTY, min_size=1, max_size=3),
     },
-    optional={"bizStep": st.just("packing"), "outputEPCList": st.lists(_EPCS, min_size=1, max_size=2, unique=True)},
-)  # fmt: skip
+    optional={
+        "bizStep": st.just("packing"),
+        "outputEPCList": st.lists(_EPCS, min_size=1, max_size=2, unique=True),
+    },
+)
 
 
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.one_of(_OBJECT, _TRANSFORM), min_size=1, max_size=3))
 def test_generated_events_agree_with_reference(events: list[dict[str, Any]]) -> None:
-    doc = {"@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld",
-                        {"ex": "https://example.org/ns/"}],
-           "type": "EPCISDocument", "schemaVersion": "2.0", "creationDate": "2026-01-01T00:00:00Z",
-           "epcisBody": {"eventList": events}}  # fmt: skip
+    doc = {
+        "@context": [
+            "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld",
+            {"ex": "https://example.org/ns/"},
+        ],
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": "2026-01-01T00:00:00Z",
+        "epcisBody": {"eventList": events},
+    }
     pre, ids = ours(doc)
     assert pre == reference_prehashes(doc)
     assert ids == reference_ids(doc)

@@ -133,7 +133,7 @@ def test_any_inclusion_mutation_fails(n: int, data: st.DataObject) -> None:
 @settings(max_examples=80, deadline=None)
 @given(st.integers(min_value=2, max_value=40), st.data())
 def test_any_consistency_mutation_fails(n: int, data: st.DataObject) -> None:
-    log, leaves = build(n)
+    log, _leaves = build(n)
     old = data.draw(st.integers(min_value=1, max_value=n - 1))
     proof = log.consistency_proof(old, n)
     r1, r2 = log.root(old), log.root(n)
@@ -157,9 +157,9 @@ def test_any_consistency_mutation_fails(n: int, data: st.DataObject) -> None:
 
 
 def test_error_says_expected_and_computed() -> None:
-    log, leaves = build(5)
+    log, _leaves = build(5)
     proof = log.inclusion_proof(2)
-    with pytest.raises(InclusionProofInvalid, match="expected root .* computed"):
+    with pytest.raises(InclusionProofInvalid, match=r"expected root .* computed"):
         verify_inclusion(leaf_hash(b"other"), proof, log.root())
     assert InclusionProofInvalid.code == "inclusion_proof_invalid"
 

@@ -89,7 +89,13 @@ def test_bad_input_is_rejected_with_a_code_and_leaves_no_trace(store: Store) -> 
     # unknown actor
     _bad(ledger, store, story[1].events, Signer("nobody", KeyPair.from_seed(b"x")), "unknown_actor")
     # right actor, unregistered key (e.g. a forged or stolen-then-rotated key)
-    _bad(ledger, store, story[1].events, Signer("packer-sunrise", KeyPair.from_seed(b"y")), "key_not_valid_at_time")
+    _bad(
+        ledger,
+        store,
+        story[1].events,
+        Signer("packer-sunrise", KeyPair.from_seed(b"y")),
+        "key_not_valid_at_time",
+    )
     # key revoked before the event happened
     reg.revoke("packer-sunrise", 0, at=story[1].events[0].timestamp - 60)
     _bad(ledger, store, story[1].events, packer, "key_not_valid_at_time")
@@ -112,11 +118,17 @@ def test_malformed_documents_are_rejected_before_ingest() -> None:
         "naive time": json.dumps({**good, "eventTime": "2026-05-01T06:00:00"}),
         "bad offset": json.dumps({**good, "eventTimeZoneOffset": "8h"}),
         "bad type": json.dumps({**good, "type": "PartyEvent"}),
-        "bad quantity": json.dumps({**good, "quantityList": [{"epcClass": "x", "quantity": "lots"}]}),
+        "bad quantity": json.dumps(
+            {**good, "quantityList": [{"epcClass": "x", "quantity": "lots"}]}
+        ),
         "transformation with action": json.dumps(
-            {"type": "TransformationEvent", "eventTime": "2026-05-01T06:00:00Z",
-             "eventTimeZoneOffset": "+00:00", "action": "ADD",
-             "inputEPCList": ["urn:epc:id:sgtin:0614141.107346.1"]}  # fmt: skip
+            {
+                "type": "TransformationEvent",
+                "eventTime": "2026-05-01T06:00:00Z",
+                "eventTimeZoneOffset": "+00:00",
+                "action": "ADD",
+                "inputEPCList": ["urn:epc:id:sgtin:0614141.107346.1"],
+            }
         ),
     }
     for name, text in cases.items():

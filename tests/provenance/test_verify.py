@@ -20,11 +20,13 @@ from provenance import (
     Verdict,
     verify_batch,
 )
-from provenance._store import EventRow, MerkleNodeRow
+from provenance._store import EVENT_LOTS, EVENTS, MERKLE_NODES
 from services._provenance_demo import DEMO_ACTORS, StoryStep, demo_key, sample_story
 
 
-def recorded(tmp_path: Path, story: list[StoryStep] | None = None, anchor: bool = True) -> tuple[Ledger, MemoryRegistry]:
+def recorded(
+    tmp_path: Path, story: list[StoryStep] | None = None, anchor: bool = True
+) -> tuple[Ledger, MemoryRegistry]:
     reg = registered()
     ledger = Ledger(Store.open(f"sqlite:///{tmp_path / 'v.db'}"), reg)
     record(ledger, story if story is not None else sample_story())
@@ -123,9 +125,13 @@ def _directory(change: str) -> MemoryRegistry:
 
 @pytest.mark.parametrize(
     ("change", "code"),
-    [("missing", "unknown_actor"), ("role", "role_not_allowed"),
-     ("later", "key_not_valid_at_time"), ("revoked", "key_not_valid_at_time")],
-)  # fmt: skip
+    [
+        ("missing", "unknown_actor"),
+        ("role", "role_not_allowed"),
+        ("later", "key_not_valid_at_time"),
+        ("revoked", "key_not_valid_at_time"),
+    ],
+)
 def test_authority_is_checked_against_the_directory(tmp_path: Path, change: str, code: str) -> None:
     ledger, reg = recorded(tmp_path)
     directory = _directory(change)
@@ -135,12 +141,14 @@ def test_authority_is_checked_against_the_directory(tmp_path: Path, change: str,
     ledger.directory = directory
     v = verify_batch(ledger, RETAIL_A, directory)
     assert codes(v) == {code}
-    carrier_events = {s.hash_id for s in ledger.story(RETAIL_A) if s.record.statement.actor == "carrier-coldline"}
+    carrier_events = {
+        s.hash_id for s in ledger.story(RETAIL_A) if s.record.statement.actor == "carrier-coldline"
+    }
     assert {f.event for f in v.findings} == carrier_events
 
 
 def _tamper(ledger: Ledger, seq: int, **values: object) -> None:
-    t = EventRow.__table__
+    t = EVENTS
     with ledger.store.begin() as conn:
         conn.execute(update(t).where(t.c.seq == seq).values(**values))
 
@@ -167,10 +175,9 @@ def test_edited_event_body_is_caught(tmp_path: Path) -> None:
 
 
 def test_deleted_event_breaks_the_chain(tmp_path: Path) -> None:
-    from provenance._store import EventLotRow
 
     ledger, reg = recorded(tmp_path)
-    t = EventLotRow.__table__
+    t = EVENT_LOTS
     with ledger.store.begin() as conn:  # an insider removes the QC event's lineage rows
         conn.execute(t.delete().where(t.c.event_seq == 2))
     v = verify_batch(ledger, RETAIL_A, reg)
@@ -179,17 +186,24 @@ def test_deleted_event_breaks_the_chain(tmp_path: Path) -> None:
 
 def test_rewritten_log_node_is_caught(tmp_path: Path) -> None:
     ledger, reg = recorded(tmp_path)
-    t = MerkleNodeRow.__table__
+    t = MERKLE_NODES
     with ledger.store.begin() as conn:
         conn.execute(update(t).where(t.c.level == 0, t.c.idx == 4).values(hash=bytes(32)))
     assert codes(verify_batch(ledger, RETAIL_A, reg)) == {"inclusion_proof_invalid"}
     with ledger.store.begin() as conn:  # the node that is the whole anchored tree
         conn.execute(update(t).where(t.c.level == 3, t.c.idx == 0).values(hash=bytes(32)))
-    assert {"inclusion_proof_invalid", "root_mismatch"} <= codes(verify_batch(ledger, RETAIL_A, reg))
+    assert {"inclusion_proof_invalid", "root_mismatch"} <= codes(
+        verify_batch(ledger, RETAIL_A, reg)
+    )
 
 
 def test_every_problem_is_reported(tmp_path: Path) -> None:
     story = [s for s in sample_story(temps=(14.0,), split=(100.0, 100.0)) if s.actor != "qc-lab-hk"]
     ledger, reg = recorded(tmp_path, story, anchor=False)
     v = verify_batch(ledger, RETAIL_A, reg)
-    assert codes(v) == {"cold_chain_breach", "quantity_not_conserved", "missing_step", "not_anchored"}
+    assert codes(v) == {
+        "cold_chain_breach",
+        "quantity_not_conserved",
+        "missing_step",
+        "not_anchored",
+    }
