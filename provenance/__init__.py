@@ -38,7 +38,13 @@ from provenance._merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from provenance._registry import AnchorLedger, KeyDirectory, MemoryRegistry
+from provenance._registry import (
+    AnchorLedger,
+    CachedAnchors,
+    CachedDirectory,
+    KeyDirectory,
+    MemoryRegistry,
+)
 from provenance._roles import ROLE_TABLE, Role
 from provenance._signing import KeyPair, verify_signature
 from provenance._store import Store
@@ -50,6 +56,7 @@ from provenance._verify import (
     Finding,
     Profile,
     Verdict,
+    VerifiedRecords,
     check_evidence,
 )
 
@@ -66,6 +73,8 @@ __all__ = [
     "Anchorer",
     "AuditReport",
     "BundleMalformed",
+    "CachedAnchors",
+    "CachedDirectory",
     "ConsistencyProof",
     "ConsistencyProofInvalid",
     "Event",
@@ -95,6 +104,7 @@ __all__ = [
     "UnknownActor",
     "UnknownBatch",
     "Verdict",
+    "VerifiedRecords",
     "audit_log",
     "batch_evidence",
     "build_bundle",

@@ -39,6 +39,7 @@ from provenance._verify import (
     Finding,
     Profile,
     Verdict,
+    VerifiedRecords,
     check_evidence,
 )
 
@@ -105,10 +106,15 @@ def verify_batch(
     batch: str,
     anchors: AnchorLedger | None,
     profile: Profile = DEFAULT_PROFILE,
+    memo: VerifiedRecords | None = None,
 ) -> Verdict:
-    """``livetrust batch verify``: every check on a batch in our database, against the chain."""
+    """``livetrust batch verify``: every check on a batch in our database, against the chain.
+
+    ``memo`` lets a long-running verifier skip re-checking record bytes it already verified
+    (see :class:`VerifiedRecords`); the CLI verifies everything every time.
+    """
     evidence, _, _ = batch_evidence(ledger, batch)
-    return check_evidence(evidence, ledger.directory, anchors, profile)
+    return check_evidence(evidence, ledger.directory, anchors, profile, memo)
 
 
 # -- bundles ----------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ re-serialises it with sorted keys.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import math
 import re
@@ -51,6 +52,9 @@ __all__ = [
 
 EVENT_HASH_PREFIX = "ni:///sha-256;"  # RFC 6920 named information, algorithm sha-256
 EVENT_HASH_SUFFIX = "?ver=CBV2.0"  # CBV 2.0 §8.8: the canonicalisation version
+# Canonical forms of values (ids, times) are pure functions of the text and repeat a lot
+# (the same lot, location and device in thousands of events): memoise that many.
+VALUE_CACHE_SIZE = 65_536
 
 # A node of the canonicalisation tree: (element name, text value, children). The shape is the
 # one the reference implementation uses for both XML and JSON input.
@@ -325,9 +329,13 @@ def _structure_correction(node: _Node) -> _Node:
 def _ordered(child_list: list[Any], order: Sequence[tuple[Any, Any]]) -> str:
     pre_hash = ""
     extensions = _user_extensions(child_list)
+    by_name: dict[str, list[Any]] = {}
+    for x in child_list:
+        if isinstance(x[0], str):  # pair nodes (source/destination lists) never match a name
+            by_name.setdefault(x[0], []).append(x)
     for child_name, sub_order in order:
         values = []
-        for child in [x for x in child_list if x[0] == child_name]:
+        for child in by_name.get(child_name, ()) if isinstance(child_name, str) else ():
             text = _child_string(child, sub_order)
             if text:
                 values.append(text)
@@ -393,6 +401,7 @@ def _generic(children: Sequence[Any]) -> str:
 # -- value canonicalisation -------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=VALUE_CACHE_SIZE)
 def _utc_millis(text: str) -> str:
     """ISO 8601 timestamp -> UTC, millisecond precision, ``Z`` (CBV 2.0 §8.8.2)."""
     try:
@@ -410,6 +419,7 @@ def _utc_millis(text: str) -> str:
     return moment.isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
+@functools.lru_cache(maxsize=VALUE_CACHE_SIZE)
 def _canonical_value(text: str) -> str:
     for old, new in _OLD_CBV_URNS:
         text = text.replace(old, new)
@@ -539,6 +549,7 @@ def _gln(cp: str, ref: str) -> str | None:
     return cp + ref + str(check_digit(cp + ref))
 
 
+@functools.lru_cache(maxsize=VALUE_CACHE_SIZE)
 def normalise_gs1_key(uri: str) -> str | None:
     """Any URI carrying a GS1 key -> constrained canonical GS1 Digital Link URI, else None.
 

@@ -271,7 +271,7 @@ class Ledger:
                     "actor_id": signer.actor_id,
                     "body": canonical_json(event.body).decode(),
                     "namespaces": canonical_json(event.namespaces).decode(),
-                    "statement": canonical_json(statement.to_json()).decode(),
+                    "statement": statement.canonical.decode(),
                     "signature": record.signature,
                     "leaf_hash": leaf,
                     "recorded_at": now,

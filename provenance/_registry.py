@@ -10,13 +10,17 @@ never used to claim on-chain behaviour.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 __all__ = [
+    "KEY_CACHE_TTL_S",
     "AnchorLedger",
     "AnchorLike",
+    "CachedAnchors",
+    "CachedDirectory",
     "KeyDirectory",
     "KeyRecordLike",
     "MemoryRegistry",
@@ -79,6 +83,72 @@ class AnchorLedger(Protocol):
     def by_index(self, index: int) -> AnchorLike: ...
     def by_root(self, root: bytes) -> AnchorLike | None: ...
     def tx_of(self, root: bytes) -> str | None: ...
+
+
+KEY_CACHE_TTL_S = 60.0  # a revocation reaches a caching verifier within a minute
+
+
+class CachedDirectory:
+    """A :class:`KeyDirectory` that remembers each actor's keys for ``ttl`` seconds.
+
+    Verifying a batch asks for every signer's keys; on a remote node each lookup is a few
+    round trips. Keys change rarely (registration, rotation, revocation), so a verifier that
+    runs often (the web service, a benchmark's warm run) caches them; the price is that a
+    revocation is seen up to ``ttl`` seconds late. Command-line verification does not cache.
+    """
+
+    def __init__(self, inner: KeyDirectory, ttl: float = KEY_CACHE_TTL_S) -> None:
+        self.inner = inner
+        self.ttl = ttl
+        self._cache: dict[str, tuple[float, Sequence[KeyRecordLike]]] = {}
+
+    def keys(self, actor_id: str) -> Sequence[KeyRecordLike]:
+        now = time.monotonic()
+        hit = self._cache.get(actor_id)
+        if hit is not None and now - hit[0] < self.ttl:
+            return hit[1]
+        records = self.inner.keys(actor_id)
+        self._cache[actor_id] = (now, records)
+        return records
+
+
+class CachedAnchors:
+    """An :class:`AnchorLedger` that remembers anchors it has found.
+
+    Sound because the AnchorRegistry is append-only and refuses a root twice: once a root is
+    found at an index with a size and a transaction, that never changes (on a chain with
+    finality). Misses are never cached, so a new anchor is seen at once.
+    """
+
+    def __init__(self, inner: AnchorLedger) -> None:
+        self.inner = inner
+        self._by_root: dict[bytes, AnchorLike] = {}
+        self._tx: dict[bytes, str] = {}
+
+    def anchor(self, log_id: int, tree_size: int, root: bytes) -> ReceiptLike:
+        return self.inner.anchor(log_id, tree_size, root)
+
+    def count(self) -> int:
+        return self.inner.count()
+
+    def by_index(self, index: int) -> AnchorLike:
+        return self.inner.by_index(index)
+
+    def by_root(self, root: bytes) -> AnchorLike | None:
+        if root not in self._by_root:
+            found = self.inner.by_root(root)
+            if found is None:
+                return None
+            self._by_root[root] = found
+        return self._by_root[root]
+
+    def tx_of(self, root: bytes) -> str | None:
+        if root not in self._tx:
+            tx = self.inner.tx_of(root)
+            if tx is None:
+                return None
+            self._tx[root] = tx
+        return self._tx[root]
 
 
 def key_valid_at(record: KeyRecordLike, t: int, role: int | None = None) -> bool:

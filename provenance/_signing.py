@@ -14,6 +14,7 @@ signature, and the statement proves the event.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import os
@@ -164,8 +165,13 @@ class Statement:
             raise BundleMalformed(f"statement: {exc}") from None
         return cls(data["event"], data["content"], tuple(prev), data["actor"], key, data["role"])
 
+    @functools.cached_property
+    def canonical(self) -> bytes:
+        """Canonical JSON of the statement (computed once)."""
+        return canonical_json(self.to_json())
+
     def to_bytes(self) -> bytes:
-        return STATEMENT_DOMAIN + canonical_json(self.to_json())
+        return STATEMENT_DOMAIN + self.canonical
 
 
 @dataclass(frozen=True)
@@ -176,11 +182,14 @@ class SignedRecord:
     signature: bytes
 
     def leaf_bytes(self) -> bytes:
-        return canonical_json(
-            {
-                "statement": self.statement.to_json(),
-                "signature": base64.b64encode(self.signature).decode(),
-            }
+        """``{"signature":…,"statement":…}`` in canonical JSON (keys sorted, no whitespace)."""
+        signature = base64.b64encode(self.signature).decode()
+        return (
+            b'{"signature":"'
+            + signature.encode()
+            + b'","statement":'
+            + self.statement.canonical
+            + b"}"
         )
 
     def verify(self) -> None:

@@ -32,6 +32,7 @@ Steps of :func:`check_evidence`:
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -57,6 +58,7 @@ __all__ = [
     "Finding",
     "Profile",
     "Verdict",
+    "VerifiedRecords",
     "check_evidence",
 ]
 
@@ -163,6 +165,7 @@ PROFILES: Mapping[str, Profile] = {
     ),
 }
 DEFAULT_PROFILE = PROFILES["chilled_produce"]
+VERIFIED_CACHE_SIZE = 100_000  # records; ~6 MB of keys
 
 
 @dataclass(frozen=True)
@@ -207,11 +210,40 @@ def _sorted_findings(findings: list[Finding]) -> tuple[Finding, ...]:
     return tuple(out)
 
 
+class VerifiedRecords:
+    """Records whose steps (1) and (2) passed, keyed by their exact bytes.
+
+    Those two checks are pure functions of the event JSON, statement and signature, so a
+    verifier that runs often (the web service, a warm benchmark) may skip them for bytes it
+    has already verified; everything that depends on the chain or on other events (steps
+    3-10) always runs. Bounded: the oldest entries go first.
+    """
+
+    def __init__(self, capacity: int = VERIFIED_CACHE_SIZE) -> None:
+        self.capacity = capacity
+        self._seen: dict[bytes, None] = {}
+
+    @staticmethod
+    def key(content: str, record: SignedRecord) -> bytes:
+        return hashlib.sha256(
+            content.encode() + b"|" + record.statement.canonical + b"|" + record.signature
+        ).digest()
+
+    def __contains__(self, key: bytes) -> bool:
+        return key in self._seen
+
+    def add(self, key: bytes) -> None:
+        self._seen[key] = None
+        if len(self._seen) > self.capacity:
+            self._seen.pop(next(iter(self._seen)))
+
+
 def check_evidence(
     ev: Evidence,
     directory: KeyDirectory,
     anchors: AnchorLedger | None,
     profile: Profile = DEFAULT_PROFILE,
+    memo: VerifiedRecords | None = None,
 ) -> Verdict:
     """Run every check (module docstring, steps 1-10) and return the verdict."""
     findings: list[Finding] = list(ev.extra_findings)
@@ -222,6 +254,11 @@ def check_evidence(
     # (1) content and (2) signature
     for e in events:
         st = e.record.statement
+        digest = content_digest(e.event.body, e.event.namespaces)
+        key = VerifiedRecords.key(digest, e.record) if memo is not None else b""
+        if memo is not None and digest == st.content and key in memo:
+            continue
+        found_before = len(findings)
         computed = event_hash_id(e.event.body, e.event.namespaces)
         if computed != st.event:
             add(
@@ -231,7 +268,6 @@ def check_evidence(
                     f"expected Event Hash ID {st.event}, computed {computed}",
                 )
             )
-        digest = content_digest(e.event.body, e.event.namespaces)
         if digest != st.content:
             add(
                 Finding(
@@ -242,6 +278,8 @@ def check_evidence(
             e.record.verify()
         except SignatureInvalid as exc:
             add(Finding("signature_invalid", st.event, f"signature by {st.actor!r}: {exc}"))
+        if memo is not None and len(findings) == found_before:
+            memo.add(key)
 
     # (3) authority
     cache: dict[str, Sequence[KeyRecordLike]] = {}
@@ -256,8 +294,8 @@ def check_evidence(
         relations[e.hash_id] = lot_relations(e.event)
         for lot in named_lots(relations[e.hash_id]):
             per_lot[lot].append(e)
-    for lot, chain in per_lot.items():
-        for before, after in itertools.pairwise(chain):
+    for lot, lot_events in per_lot.items():
+        for before, after in itertools.pairwise(lot_events):
             if before.hash_id not in after.record.statement.prev:
                 add(
                     Finding(
