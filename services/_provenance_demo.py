@@ -7,10 +7,18 @@ verifies it, tampers with a copy of its proof bundle and shows the failed verdic
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.table import Table
 
 from provenance import Event, KeyPair, Role
+
+if TYPE_CHECKING:
+    from services.config import Settings
 
 __all__ = ["DEMO_ACTORS", "StoryStep", "provenance_demo", "sample_story"]
 
@@ -225,5 +233,118 @@ def demo_key(actor: str) -> KeyPair:
     return KeyPair.from_seed(b"livetrust-demo/" + actor.encode())
 
 
-def provenance_demo() -> None:  # filled in below
-    raise NotImplementedError
+def _register(chain: Any, home: Path, actor: str, role: Role, tag: str) -> tuple[str, KeyPair]:
+    """Register ``actor`` with a fresh key kept in ``home/keys`` (a new id if it exists)."""
+    actor_id = actor if not chain.actors.keys(actor) else f"{actor}-{tag}"
+    key = KeyPair.generate()
+    key.save(home / "keys" / f"{actor_id}.pem")
+    chain.actors.register(actor_id, key.public_key, role, 0)
+    return actor_id, key
+
+
+def provenance_demo(settings: Settings | None = None) -> dict[str, Any]:
+    """Record, anchor, verify and tamper with one batch; print the story, return its figures.
+
+    Runs on the configured chain (``LIVETRUST_RPC``, embedded by default) and database
+    (``LIVETRUST_DB``, SQLite in ``LIVETRUST_HOME`` by default).
+    """
+    from contracts import Chain
+    from provenance import (
+        Anchorer,
+        Ledger,
+        Signer,
+        Store,
+        build_bundle,
+        bundle_bytes,
+        verify_batch,
+        verify_bundle,
+    )
+    from services.config import Settings as _Settings
+
+    s = settings or _Settings()
+    console = Console()
+    tag = format(int(time.time()) % 36**4, "04d")[-4:]
+    home = Path(s.home)
+    store = Store.open(s.db_url)
+    out: dict[str, Any] = {}
+    with Chain.connect(s.rpc, home, cache=s.cache, key=s.chain_key) as chain:
+        # 1. five parties get keys and an on-chain registration with their role
+        names: dict[str, str] = {}
+        keys: dict[str, KeyPair] = {}
+        table = Table(title="actors (ActorRegistry on chain)")
+        for col in ("actor", "role", "public key"):
+            table.add_column(col)
+        for actor, role in DEMO_ACTORS.items():
+            actor_id, key = _register(chain, home, actor, role, tag)
+            names[actor], keys[actor] = actor_id, key
+            table.add_row(actor_id, role.label, key.public_key.hex()[:24] + "…")
+        console.print(table)
+
+        # 2. each party records its own steps, signed with its own key
+        ledger = Ledger(store, chain.actors)
+        story = sample_story(tag=tag)
+        steps = Table(title="events (EPCIS 2.0, signed, hash-chained, in the Merkle log)")
+        for col in ("#", "step", "signed by", "Event Hash ID"):
+            steps.add_column(col)
+        for step in story:
+            results = ledger.ingest(step.events, Signer(names[step.actor], keys[step.actor]))
+            for event, r in zip(step.events, results, strict=True):
+                steps.add_row(
+                    str(r.seq), event.biz_step or "-", names[step.actor], r.hash_id[14:38] + "…"
+                )
+        console.print(steps)
+
+        # 3. one transaction anchors the tree head covering all of them
+        anchored = Anchorer(ledger, chain.anchors).anchor()
+        assert anchored.head is not None
+        console.print(
+            f"anchored tree head: size {anchored.head.tree_size}, root "
+            f"{anchored.head.root.hex()[:16]}…, tx {anchored.head.tx_hash}, "
+            f"gas {anchored.head.gas_used:,} for {anchored.new_events} events"
+        )
+
+        # 4. a buyer's check of one retail lot: split from the packs, QC'd, shipped chilled
+        retail = f"urn:epc:class:lgtin:0614141.307346.R{tag}A"
+        verdict = verify_batch(ledger, retail, chain.anchors)
+        console.print(
+            f"verify {retail}: [bold {'green' if verdict.ok else 'red'}]"
+            f"{'OK' if verdict.ok else 'FAILED'}[/] ({verdict.events} events, anchored "
+            f"{verdict.anchored})"
+        )
+
+        # 5. the proof bundle, checked with only the chain, then a tampered copy
+        bundle = bundle_bytes(build_bundle(ledger, retail))
+        path = home / f"bundle-{tag}.json"
+        path.write_bytes(bundle)
+        offline = verify_bundle(bundle, chain.actors, chain.anchors)
+        console.print(
+            f"proof bundle {path} ({len(bundle) / 1024:.1f} KB): offline verdict "
+            f"[bold {'green' if offline.ok else 'red'}]{'OK' if offline.ok else 'FAILED'}[/]"
+        )
+        warm = bundle.replace(b'"value":4.0', b'"value":9.5', 1)  # a logger reading "fixed"
+        tampered = verify_bundle(warm, chain.actors, chain.anchors)
+        console.print("tampered copy (one temperature reading changed from 4.0 to 9.5 °C):")
+        console.print(
+            f"  verdict [bold {'green' if tampered.ok else 'red'}]"
+            f"{'OK' if tampered.ok else 'FAILED'}[/]"
+        )
+        for f in tampered.findings:
+            console.print(
+                f"  [red]{f.code}[/] {f.event[14:30] + '…' if f.event else ''} {f.detail}",
+                highlight=False,
+            )
+        out = {
+            "events": anchored.new_events,
+            "anchor_gas": anchored.head.gas_used,
+            "verdict_ok": verdict.ok,
+            "bundle_bytes": len(bundle),
+            "bundle_ok": offline.ok,
+            "tampered_ok": tampered.ok,
+            "tampered_codes": sorted(tampered.codes),
+        }
+    store.close()
+    return out
+
+
+if __name__ == "__main__":
+    provenance_demo()

@@ -98,29 +98,42 @@ def actor_add(
     with user_errors(json_out), _ledger() as ctx:
         path = key_path(ctx.settings, name)
         key = KeyPair.load(path) if path.exists() else KeyPair.generate()
-        receipt = ctx.chain.actors.register(name, key.public_key, parsed_role, valid_from)
-        index = len(ctx.chain.actors.keys(name)) - 1
-        key.save(path)
-        with ctx.ledger.store.begin() as conn:
-            t = ACTORS
-            conn.execute(t.delete().where(t.c.id == name))
-            conn.execute(
-                t.insert().values(
-                    id=name,
-                    role=int(parsed_role),
-                    public_key=key.public_key,
-                    key_index=index,
-                    registration_tx=receipt.tx_hash,
-                    created_at=int(time.time()),
-                )
+        onchain = ctx.chain.actors.keys(name)
+        mine = [k for k in onchain if bytes(k.public_key) == key.public_key]
+        if onchain and not (mine and mine[0].role == parsed_role):
+            fail(
+                "actor_exists",
+                f"actor {name!r} is already registered with another key or role",
+                json_out,
             )
+        if mine:  # already done (a re-run): idempotent, no second transaction
+            index, tx_hash = mine[0].index, None
+            with ctx.ledger.store.read() as conn:
+                row = conn.execute(ACTORS.select().where(ACTORS.c.id == name)).first()
+            tx_hash = row.registration_tx if row is not None else None
+        else:
+            receipt = ctx.chain.actors.register(name, key.public_key, parsed_role, valid_from)
+            index, tx_hash = len(onchain), receipt.tx_hash
+            key.save(path)
+            with ctx.ledger.store.begin() as conn:
+                conn.execute(ACTORS.delete().where(ACTORS.c.id == name))
+                conn.execute(
+                    ACTORS.insert().values(
+                        id=name,
+                        role=int(parsed_role),
+                        public_key=key.public_key,
+                        key_index=index,
+                        registration_tx=tx_hash,
+                        created_at=int(time.time()),
+                    )
+                )
     emit(
         {
             "id": name,
             "public_key": key.public_key.hex(),
             "role": parsed_role.label,
             "key_index": index,
-            "tx_hash": receipt.tx_hash,
+            "tx_hash": tx_hash,
         },
         json_out,
     )

@@ -33,6 +33,11 @@ def test_record_anchor_verify_prove_trace(tmp_path: Path, compile_cache: Path) -
         out = run("actor", "add", actor, "--role", role.label, "--json")
         assert out["id"] == actor and out["role"] == role.label and len(out["public_key"]) == 64
         assert (tmp_path / "home" / "keys" / f"{actor}.pem").exists()
+    again = run("actor", "add", "qc-lab-hk", "--role", "qc", "--json")  # idempotent re-run
+    assert again["key_index"] == 0
+    clash = run("actor", "add", "qc-lab-hk", "--role", "farm", "--json", code=2)
+    assert clash["error"]["code"] == "actor_exists"
+    assert len(run("actor", "list", "--json")) == 5
 
     story = sample_story()
     docs = []

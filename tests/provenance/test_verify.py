@@ -207,3 +207,16 @@ def test_every_problem_is_reported(tmp_path: Path) -> None:
         "missing_step",
         "not_anchored",
     }
+
+
+def test_warm_caches_never_hide_a_change(tmp_path: Path) -> None:
+    from provenance import CachedAnchors, CachedDirectory, VerifiedRecords
+
+    ledger, reg = recorded(tmp_path)
+    memo, anchors = VerifiedRecords(), CachedAnchors(reg)
+    warm = Ledger(ledger.store, CachedDirectory(reg))
+    assert verify_batch(warm, RETAIL_A, anchors, memo=memo).ok
+    assert verify_batch(warm, RETAIL_A, anchors, memo=memo).ok  # from the caches
+    _tamper(ledger, 2, signature=bytes(64))
+    assert "signature_invalid" in codes(verify_batch(warm, RETAIL_A, anchors, memo=memo))
+    assert CachedAnchors(registered()).by_root(ledger.head().root) is None
