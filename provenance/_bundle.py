@@ -4,8 +4,11 @@ A proof bundle is one JSON document (format ``livetrust.provenance.bundle/1``) h
 one batch: every event of its history as EPCIS 2.0 JSON with its namespaces, the signed
 statement and Ed25519 signature, an RFC 9162 inclusion proof against one anchored tree head,
 the actors' keys with their on-chain registration index, and the anchor (registry index,
-transaction hash, block time). A verifier needs only the bundle and a chain (to look up keys
-and the anchored root): :func:`verify_bundle` never touches our database.
+transaction hash, block time). Proof hashes are stored once in ``proof_nodes`` (keyed by the
+leaf range ``start-end`` they cover) and shared by every event whose audit path needs them;
+an event's proof is its leaf index and the tree size, from which the verifier derives which
+nodes form its path (RFC 9162 §2.1.3.1). A verifier needs only the bundle and a chain (to
+look up keys and the anchored root): :func:`verify_bundle` never touches our database.
 
 The bundle is written in its canonical form (sorted keys, no whitespace, lowercase hex,
 standard base64). A verifier re-serialises what it parsed and compares bytes, so *any* byte
@@ -28,7 +31,7 @@ from provenance._anchor import AnchoredHead, latest_anchor
 from provenance._epcis import Event, canonical_id
 from provenance._errors import MalformedEvent, ProvenanceError
 from provenance._ledger import Ledger, StoredEvent, lot_relations, named_lots
-from provenance._merkle import InclusionProof, TreeHead
+from provenance._merkle import InclusionProof, TreeHead, inclusion_ranges
 from provenance._registry import AnchorLedger, KeyDirectory
 from provenance._signing import SignedRecord, Statement, canonical_json
 from provenance._verify import (
@@ -137,14 +140,19 @@ def build_bundle(ledger: Ledger, batch: str) -> dict[str, Any]:
     for entry in actors.values():
         entry["keys"].sort(key=lambda k: k["index"])
     events = []
+    nodes: dict[str, str] = {}
     for e in evidence.events:
+        if e.proof is not None:
+            ranges = inclusion_ranges(e.proof.leaf_index, e.proof.tree_size)
+            for (start, end), h in zip(ranges, e.proof.path, strict=True):
+                nodes[f"{start}-{end}"] = h.hex()
         events.append(
             {
                 "event": e.event.body,
                 "namespaces": e.event.namespaces,
                 "statement": e.record.statement.to_json(),
                 "signature": base64.b64encode(e.record.signature).decode(),
-                "proof": e.proof.to_json() if e.proof else None,
+                "proof": _proof_ref(e.proof),
             }
         )
     return {
@@ -163,7 +171,14 @@ def build_bundle(ledger: Ledger, batch: str) -> dict[str, Any]:
         ),
         "actors": actors,
         "events": events,
+        "proof_nodes": nodes,
     }
+
+
+def _proof_ref(proof: InclusionProof | None) -> dict[str, int] | None:
+    if proof is None:
+        return None
+    return {"leaf_index": proof.leaf_index, "tree_size": proof.tree_size}
 
 
 def bundle_bytes(bundle: Mapping[str, Any]) -> bytes:
@@ -178,7 +193,6 @@ class _Model(BaseModel):
 class _Proof(_Model):
     leaf_index: int
     tree_size: int
-    path: list[str]
 
 
 class _Event(_Model):
@@ -218,6 +232,7 @@ class _Bundle(_Model):
     anchor: _Anchor | None
     actors: dict[str, _Actor]
     events: list[_Event]
+    proof_nodes: dict[str, str]
 
 
 def _malformed(detail: str, batch: str = "") -> Verdict:
@@ -259,6 +274,16 @@ def verify_bundle(
                 refs[(actor_id, _strict_hex(k.public_key))] = k.index
             except ValueError as exc:
                 return _malformed(f"actors.{actor_id}: {exc}", b.batch)
+    nodes: dict[tuple[int, int], bytes] = {}
+    for name, value in b.proof_nodes.items():
+        start, _, end = name.partition("-")
+        if not (start.isdigit() and end.isdigit()) or f"{int(start)}-{int(end)}" != name:
+            return _malformed(f"proof_nodes: bad range {name!r}", b.batch)
+        try:
+            nodes[(int(start), int(end))] = _strict_hex(value)
+        except ValueError as exc:
+            return _malformed(f"proof_nodes.{name}: {exc}", b.batch)
+    used: set[tuple[int, int]] = set()
     events: list[EvidenceEvent] = []
     rebuilt: list[dict[str, Any]] = []
     used_refs: set[tuple[str, bytes]] = set()
@@ -266,7 +291,7 @@ def verify_bundle(
         try:
             statement = Statement.from_json(item.statement)
             signature = base64.b64decode(item.signature, validate=True)
-            proof = InclusionProof.from_json(item.proof.model_dump()) if item.proof else None
+            proof = _proof_from_nodes(item.proof, nodes, used, findings, statement.event)
         except (ProvenanceError, binascii.Error, ValueError) as exc:
             return _malformed(f"events[{i}]: {exc}", b.batch)
         try:
@@ -305,8 +330,12 @@ def verify_bundle(
                 "namespaces": event.namespaces,
                 "statement": statement.to_json(),
                 "signature": base64.b64encode(signature).decode(),
-                "proof": proof.to_json() if proof else None,
+                "proof": _proof_ref(proof),
             }
+        )
+    for lo, hi in sorted(set(nodes) - used):
+        findings.append(
+            Finding("inclusion_proof_invalid", None, f"proof node {lo}-{hi} is not used")
         )
     for ref in set(refs) - used_refs:
         findings.append(
@@ -325,6 +354,7 @@ def verify_bundle(
             "anchor": b.anchor.model_dump() if b.anchor else None,
             "actors": {a: v.model_dump() for a, v in b.actors.items()},
             "events": rebuilt,
+            "proof_nodes": {f"{lo}-{hi}": h.hex() for (lo, hi), h in nodes.items()},
         }
     )
     if len(rebuilt) == len(b.events) and canonical != raw_bytes:
@@ -339,6 +369,34 @@ def verify_bundle(
     evidence = Evidence(b.batch, b.log_id, events, head, claim, tuple(findings))
     verdict = check_evidence(evidence, directory, anchors, profile)
     return Verdict(b.batch, len(b.events), verdict.anchored, verdict.findings)
+
+
+MAX_TREE_SIZE = 2**62  # sanity bound on a claimed tree size (a path has < 63 hashes)
+
+
+def _proof_from_nodes(
+    ref: _Proof | None,
+    nodes: Mapping[tuple[int, int], bytes],
+    used: set[tuple[int, int]],
+    findings: list[Finding],
+    event: str,
+) -> InclusionProof | None:
+    """An event's audit path, assembled from the bundle's shared proof nodes."""
+    if ref is None:
+        return None
+    i, n = ref.leaf_index, ref.tree_size
+    if not (0 <= i < n <= MAX_TREE_SIZE):
+        return InclusionProof(i, n, ())  # fails verification with "outside tree"
+    path = []
+    for r in inclusion_ranges(i, n):
+        used.add(r)
+        if r not in nodes:
+            findings.append(
+                Finding("inclusion_proof_invalid", event, f"proof node {r[0]}-{r[1]} missing")
+            )
+            return InclusionProof(i, n, ())
+        path.append(nodes[r])
+    return InclusionProof(i, n, tuple(path))
 
 
 def _strict_hex(text: str) -> bytes:
