@@ -21,6 +21,7 @@ is reconciled), nor duplicates it (the contract refuses the root), nor mis-attri
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from provenance._verify import Finding
 
 __all__ = [
     "ALREADY_ANCHORED",
+    "ANCHOR_INTERVAL_S",
     "AnchorResult",
     "AnchoredHead",
     "Anchorer",
@@ -47,6 +49,9 @@ __all__ = [
 ]
 
 ALREADY_ANCHORED = "already anchored"  # AnchorRegistry.vy revert reason for a known root
+# Default period of the service's anchoring loop: one transaction a minute bounds both the
+# chain cost (1,440 tx/day whatever the volume) and how long an event stays not_anchored.
+ANCHOR_INTERVAL_S = 60.0
 INTENT = "intent"
 CONFIRMED = "confirmed"
 
@@ -184,6 +189,30 @@ class Anchorer:
         done = latest_anchor(self.ledger)
         new = head.tree_size - (previous.tree_size if previous else 0)
         return AnchorResult("anchored", done, new, recovered)
+
+    def run(
+        self,
+        stop: threading.Event,
+        interval_s: float = ANCHOR_INTERVAL_S,
+        on_result: Callable[[AnchorResult], None] | None = None,
+        on_error: Callable[[Exception], None] | None = None,
+    ) -> None:
+        """The service's anchoring loop: anchor every ``interval_s`` until ``stop`` is set.
+
+        Each round is one :meth:`anchor` (one transaction however many events arrived), so a
+        crash or restart of the loop is as safe as a crash of a single ``livetrust anchor``.
+        Errors of a round (chain unreachable) are reported and retried next round.
+        """
+        while not stop.is_set():
+            try:
+                result = self.anchor()
+            except (AnchorFailed, StoreError) as exc:
+                if on_error is not None:
+                    on_error(exc)
+            else:
+                if on_result is not None:
+                    on_result(result)
+            stop.wait(interval_s)
 
     def _intent(self, head: TreeHead) -> int:
         t = ANCHORS

@@ -81,7 +81,7 @@ FINDING_CODES: Mapping[str, str] = {
     "anchor_mismatch": "anchor index, time or transaction differ from the chain's record",
     "root_mismatch": "our log's root at an anchored size differs from the anchored root",
     "consistency_proof_invalid": "two anchored heads are not versions of one append-only log",
-    "batch_mismatch": "no event in the evidence names the batch",
+    "batch_mismatch": "no event names the batch, or an event is not part of its history",
     "bundle_malformed": "the proof bundle does not parse",
     "bundle_not_canonical": "the proof bundle's bytes are not its canonical serialisation",
 }

@@ -183,3 +183,22 @@ def test_killed_process_on_the_embedded_chain(tmp_path: Path, compile_cache: Pat
         v = verify_batch(ledger, RETAIL_A, chain.anchors)
         assert v.ok, v.findings
         assert audit_log(ledger, chain.anchors).ok
+
+
+def test_anchoring_loop_anchors_new_events_each_round(tmp_path: Path) -> None:
+    import threading
+
+    reg = registered()
+    ledger = _ledger(tmp_path, reg)
+    stop = threading.Event()
+    results = []
+
+    def seen(result) -> None:  # type: ignore[no-untyped-def]
+        results.append(result.status)
+        if len(results) == 1:
+            record(ledger, sample_story())
+        elif len(results) == 3:
+            stop.set()
+
+    Anchorer(ledger, reg).run(stop, interval_s=0.01, on_result=seen)
+    assert results == ["empty", "anchored", "up_to_date"] and reg.count() == 1
