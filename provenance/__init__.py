@@ -8,6 +8,8 @@ from provenance._bundle import (
     batch_evidence,
     build_bundle,
     bundle_bytes,
+    bundle_chain,
+    chain_reference,
     verify_batch,
     verify_bundle,
 )
@@ -109,7 +111,9 @@ __all__ = [
     "batch_evidence",
     "build_bundle",
     "bundle_bytes",
+    "bundle_chain",
     "canonical_id",
+    "chain_reference",
     "check_evidence",
     "event_hash_id",
     "parse_document",

@@ -51,6 +51,8 @@ __all__ = [
     "batch_evidence",
     "build_bundle",
     "bundle_bytes",
+    "bundle_chain",
+    "chain_reference",
     "verify_batch",
     "verify_bundle",
 ]
@@ -123,8 +125,14 @@ def verify_batch(
 # -- bundles ----------------------------------------------------------------------------------
 
 
-def build_bundle(ledger: Ledger, batch: str) -> dict[str, Any]:
-    """The proof bundle for ``batch`` (see module docstring) as a JSON-ready dict."""
+def build_bundle(
+    ledger: Ledger, batch: str, chain: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The proof bundle for ``batch`` (see module docstring) as a JSON-ready dict.
+
+    ``chain`` names the chain and registries the anchors and keys live on
+    (:func:`chain_reference`), so a verifier elsewhere attaches to the same contracts.
+    """
     evidence, story, anchored = batch_evidence(ledger, batch)
     actors: dict[str, dict[str, Any]] = {}
     key_cache: dict[str, list[bytes]] = {}
@@ -159,6 +167,7 @@ def build_bundle(ledger: Ledger, batch: str) -> dict[str, Any]:
         "format": BUNDLE_FORMAT,
         "batch": evidence.batch,
         "log_id": ledger.log_id,
+        "chain": dict(chain) if chain is not None else None,
         "tree_head": evidence.head.to_json() if evidence.head else None,
         "anchor": (
             {
@@ -224,6 +233,13 @@ class _Anchor(_Model):
     timestamp: int
 
 
+class _ChainRef(_Model):
+    chain_id: int
+    genesis_hash: str
+    anchor_registry: str
+    actor_registry: str
+
+
 class _Bundle(_Model):
     format: Literal["livetrust.provenance.bundle/1"]
     batch: str
@@ -233,10 +249,31 @@ class _Bundle(_Model):
     actors: dict[str, _Actor]
     events: list[_Event]
     proof_nodes: dict[str, str]
+    chain: _ChainRef | None
 
 
 def _malformed(detail: str, batch: str = "") -> Verdict:
     return Verdict(batch, 0, False, (Finding("bundle_malformed", None, detail),))
+
+
+def chain_reference(chain: Any) -> dict[str, Any]:
+    """Which chain and registries a ``contracts.Chain`` talks to (for bundles)."""
+    return {
+        "chain_id": int(chain.chain_id),
+        "genesis_hash": str(chain.genesis_hash),
+        "anchor_registry": str(chain.anchors.address),
+        "actor_registry": str(chain.actors.address),
+    }
+
+
+def bundle_chain(data: bytes | str) -> dict[str, Any] | None:
+    """The chain reference a bundle names, if it parses that far (to connect a verifier)."""
+    try:
+        doc = json.loads(data)
+        ref = _ChainRef.model_validate(doc["chain"])
+    except (ValueError, TypeError, KeyError, ValidationError):
+        return None
+    return ref.model_dump()
 
 
 def verify_bundle(
@@ -244,8 +281,13 @@ def verify_bundle(
     directory: KeyDirectory,
     anchors: AnchorLedger | None,
     profile: Profile = DEFAULT_PROFILE,
+    chain: Mapping[str, Any] | None = None,
 ) -> Verdict:
-    """``livetrust proof verify``: check a bundle with only a chain (keys, anchored roots)."""
+    """``livetrust proof verify``: check a bundle with only a chain (keys, anchored roots).
+
+    ``chain`` is :func:`chain_reference` of the chain being asked; a bundle naming another
+    chain or other registries fails with ``anchor_mismatch``.
+    """
     raw = data.read_bytes() if isinstance(data, Path) else data
     raw_bytes = raw.encode() if isinstance(raw, str) else raw
     try:
@@ -350,6 +392,7 @@ def verify_bundle(
             "format": b.format,
             "batch": b.batch,
             "log_id": b.log_id,
+            "chain": b.chain.model_dump() if b.chain else None,
             "tree_head": head.to_json() if head else None,
             "anchor": b.anchor.model_dump() if b.anchor else None,
             "actors": {a: v.model_dump() for a, v in b.actors.items()},
@@ -366,6 +409,16 @@ def verify_bundle(
             )
         )
     claim = AnchorClaim(b.anchor.index, b.anchor.tx_hash, b.anchor.timestamp) if b.anchor else None
+    if chain is not None:
+        named = b.chain.model_dump() if b.chain else None
+        if named != dict(chain):
+            findings.append(
+                Finding(
+                    "anchor_mismatch",
+                    None,
+                    f"bundle names chain {named}, verified against {dict(chain)}",
+                )
+            )
     evidence = Evidence(b.batch, b.log_id, events, head, claim, tuple(findings))
     verdict = check_evidence(evidence, directory, anchors, profile)
     return Verdict(b.batch, len(b.events), verdict.anchored, verdict.findings)

@@ -256,6 +256,7 @@ def provenance_demo(settings: Settings | None = None) -> dict[str, Any]:
         Store,
         build_bundle,
         bundle_bytes,
+        chain_reference,
         verify_batch,
         verify_bundle,
     )
@@ -313,16 +314,17 @@ def provenance_demo(settings: Settings | None = None) -> dict[str, Any]:
         )
 
         # 5. the proof bundle, checked with only the chain, then a tampered copy
-        bundle = bundle_bytes(build_bundle(ledger, retail))
+        ref = chain_reference(chain)
+        bundle = bundle_bytes(build_bundle(ledger, retail, ref))
         path = home / f"bundle-{tag}.json"
         path.write_bytes(bundle)
-        offline = verify_bundle(bundle, chain.actors, chain.anchors)
+        offline = verify_bundle(bundle, chain.actors, chain.anchors, chain=ref)
         console.print(
             f"proof bundle {path} ({len(bundle) / 1024:.1f} KB): offline verdict "
             f"[bold {'green' if offline.ok else 'red'}]{'OK' if offline.ok else 'FAILED'}[/]"
         )
         warm = bundle.replace(b'"value":4.0', b'"value":9.5', 1)  # a logger reading "fixed"
-        tampered = verify_bundle(warm, chain.actors, chain.anchors)
+        tampered = verify_bundle(warm, chain.actors, chain.anchors, chain=ref)
         console.print("tampered copy (one temperature reading changed from 4.0 to 9.5 °C):")
         console.print(
             f"  verdict [bold {'green' if tampered.ok else 'red'}]"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -271,10 +272,10 @@ def batch_proof(
     json_out: bool = JSON_OPT,
 ) -> None:
     """Write BATCH's self-contained proof bundle (verify it with ``livetrust proof verify``)."""
-    from provenance import build_bundle, bundle_bytes
+    from provenance import build_bundle, bundle_bytes, chain_reference
 
     with user_errors(json_out), _ledger() as ctx:
-        bundle = build_bundle(ctx.ledger, batch)
+        bundle = build_bundle(ctx.ledger, batch, chain_reference(ctx.chain))
     data = bundle_bytes(bundle)
     output.write_bytes(data)
     emit(
@@ -326,21 +327,67 @@ def proof_verify(
     profile: str = PROFILE_OPT,
     json_out: bool = JSON_OPT,
 ) -> None:
-    """Check a proof bundle using only the chain: no database is opened."""
-    from contracts import Chain
-    from provenance import verify_bundle
+    """Check a proof bundle using only the chain: no database is opened.
 
+    With an http(s) node the verifier attaches to the registries the bundle names (after
+    checking the node is that chain), never to contracts of its own.
+    """
     prof = _profile(profile, json_out)
     s = Settings()
     try:
         data = bundle.read_bytes()
     except OSError as exc:
         fail("unreadable", f"cannot read {bundle}: {exc.strerror}", json_out)
-    with user_errors(json_out), Chain.connect(rpc or s.rpc, s.home, cache=s.cache) as chain:
-        verdict = verify_bundle(data, chain.actors, chain.anchors, prof).to_json()
+    target = rpc or s.rpc
+    with user_errors(json_out):
+        if target == "embedded":  # the local chain lives in LIVETRUST_HOME
+            verdict = _verify_on(data, target, s.home, s.cache, prof, json_out)
+        else:
+            with tempfile.TemporaryDirectory(prefix="livetrust-verify-") as tmp:
+                verdict = _verify_on(data, target, Path(tmp), s.cache, prof, json_out)
     emit(verdict, json_out, _print_verdict)
     if not verdict["ok"]:
         raise typer.Exit(USER_ERROR_EXIT)
+
+
+def _verify_on(
+    data: bytes, rpc: str, home: Path, cache: Path, prof: Any, json_out: bool
+) -> dict[str, Any]:
+    from contracts import Chain
+    from provenance import bundle_chain, chain_reference, verify_bundle
+
+    named = bundle_chain(data)
+    if named is not None and rpc != "embedded":
+        # attach to the bundle's registries: the chain layer reads them from deployments.json
+        deployments = home / "chain" / "deployments.json"
+        deployments.parent.mkdir(parents=True, exist_ok=True)
+        key = f"{named['chain_id']}:{named['genesis_hash']}"
+        deployments.write_text(
+            json.dumps(
+                {
+                    key: {
+                        "AnchorRegistry": {"address": named["anchor_registry"]},
+                        "ActorRegistry": {"address": named["actor_registry"]},
+                    }
+                }
+            )
+        )
+    with Chain.connect(rpc, home, cache=cache) as chain:
+        if named is not None and (
+            int(chain.chain_id) != named["chain_id"]
+            or str(chain.genesis_hash) != named["genesis_hash"]
+        ):
+            fail(
+                "chain_mismatch",
+                f"the bundle was anchored on chain {named['chain_id']} "
+                f"(genesis {named['genesis_hash'][:18]}…); {rpc} is chain {chain.chain_id}",
+                json_out,
+            )
+        ref = chain_reference(chain)
+        result: dict[str, Any] = verify_bundle(
+            data, chain.actors, chain.anchors, prof, chain=ref
+        ).to_json()
+        return result
 
 
 @log_app.command("head")

@@ -23,6 +23,17 @@ from provenance import (
 )
 from services._provenance_demo import sample_story
 
+CHAIN = {
+    "chain_id": 31337,
+    "genesis_hash": "0x" + "ab" * 32,
+    "anchor_registry": "0x" + "11" * 20,
+    "actor_registry": "0x" + "22" * 20,
+}
+
+
+def check(data: bytes, reg: MemoryRegistry):  # type: ignore[no-untyped-def]
+    return verify_bundle(data, reg, reg, chain=CHAIN)
+
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, MemoryRegistry]:
@@ -32,7 +43,7 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, MemoryRegis
     ledger = Ledger(store, reg)
     record(ledger, sample_story())
     Anchorer(ledger, reg).anchor()
-    data = bundle_bytes(build_bundle(ledger, RETAIL_A))
+    data = bundle_bytes(build_bundle(ledger, RETAIL_A, CHAIN))
     store.close()
     (tmp / "b.db").unlink()  # the verifier below has no database at all
     return data, reg
@@ -40,7 +51,7 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, MemoryRegis
 
 def test_bundle_verifies_offline(bundle: tuple[bytes, MemoryRegistry]) -> None:
     data, reg = bundle
-    v = verify_bundle(data, reg, reg)
+    v = check(data, reg)
     assert v.ok and v.anchored and v.events == 8, v.findings
     assert len(data) < 16_000  # a few KB for the 8-event demo batch
     doc = json.loads(data)
@@ -105,7 +116,7 @@ def test_every_single_field_change_fails_with_a_specific_finding(
     for path in paths:
         doc = json.loads(data)
         _set(doc, path, _mutate(_get(doc, path)))
-        v = verify_bundle(bundle_bytes(doc), reg, reg)
+        v = check(bundle_bytes(doc), reg)
         assert not v.ok, f"change at {path} went unnoticed"
         assert v.codes - {"bundle_not_canonical"}, f"change at {path}: only {v.codes}"
 
@@ -117,7 +128,7 @@ def test_dropping_any_event_fails(bundle: tuple[bytes, MemoryRegistry]) -> None:
     for i in range(n):
         doc = json.loads(data)
         del doc["events"][i]
-        v = verify_bundle(bundle_bytes(doc), reg, reg)
+        v = check(bundle_bytes(doc), reg)
         assert not v.ok, f"dropping event {i} went unnoticed"
         found.append(v.codes)
     assert any("chain_broken" in c for c in found)
@@ -130,7 +141,7 @@ def test_byte_changes_fail(bundle: tuple[bytes, MemoryRegistry]) -> None:
     for pos in rng.sample(range(len(data)), 250):
         bit = 1 << rng.randrange(8)
         changed = data[:pos] + bytes([data[pos] ^ bit]) + data[pos + 1 :]
-        v = verify_bundle(changed, reg, reg)
+        v = check(changed, reg)
         assert not v.ok, f"byte {pos} flipped ({data[pos - 20 : pos + 20]!r}) went unnoticed"
 
 
@@ -139,7 +150,7 @@ def test_whitespace_and_key_order_edits_are_not_canonical(
 ) -> None:
     data, reg = bundle
     pretty = json.dumps(json.loads(data), indent=1).encode()
-    assert verify_bundle(pretty, reg, reg).codes == {"bundle_not_canonical"}
+    assert check(pretty, reg).codes == {"bundle_not_canonical"}
 
 
 @pytest.mark.parametrize("text", [b"", b"{", b"[]", b'{"format": "other"}', b"\xff\xfe"])
@@ -150,8 +161,10 @@ def test_garbage_is_bundle_malformed(text: bytes, bundle: tuple[bytes, MemoryReg
 
 def test_bundle_against_an_unanchored_chain(bundle: tuple[bytes, MemoryRegistry]) -> None:
     data, _ = bundle
-    v = verify_bundle(data, registered(), registered())
+    v = verify_bundle(data, registered(), registered(), chain=CHAIN)
     assert v.codes == {"root_not_on_chain"}
+    other = {**CHAIN, "chain_id": 1}
+    assert verify_bundle(data, bundle[1], bundle[1], chain=other).codes == {"anchor_mismatch"}
 
 
 def test_bundle_file_path(bundle: tuple[bytes, MemoryRegistry], tmp_path: Path) -> None:

@@ -122,6 +122,27 @@ def test_record_anchor_verify_prove_trace(tmp_path: Path, compile_cache: Path) -
     assert audit["ok"] and audit["anchors"] == 1
     head = run("log", "head", "--json")
     assert head["tree_size"] == 8 and head["anchored"]["tree_size"] == 8
+    # a third party: empty home, only a JSON-RPC node serving the same chain
+    from contracts._embedded import EmbeddedChain
+    from contracts._rpcserver import JsonRpcServer
+
+    embedded = EmbeddedChain(tmp_path / "home" / "chain")
+    server = JsonRpcServer(embedded, port=0)
+    server.start_background()
+    try:
+        stranger = {**env, "LIVETRUST_HOME": str(tmp_path / "stranger")}
+        result = runner.invoke(
+            app, ["proof", "verify", str(bundle), "--rpc", server.url, "--json"], env=stranger
+        )
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["ok"] is True
+        result = runner.invoke(
+            app, ["proof", "verify", str(tampered), "--rpc", server.url, "--json"], env=stranger
+        )
+        assert result.exit_code == 2 and json.loads(result.stdout)["ok"] is False
+    finally:
+        server.shutdown()
+        embedded.close()
     exported = tmp_path / "export.jsonld"
     run("event", "export", RETAIL_A, "-o", str(exported), "--json")
     hashed = run("event", "hash", str(exported), "--json")
