@@ -20,7 +20,7 @@ from provenance import Event, KeyPair, Role
 if TYPE_CHECKING:
     from services.config import Settings
 
-__all__ = ["DEMO_ACTORS", "StoryStep", "provenance_demo", "sample_story"]
+__all__ = ["DEMO_ACTORS", "StoryStep", "provenance_demo", "provenance_section", "sample_story"]
 
 CONTEXT: list[Any] = [
     "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld",
@@ -346,6 +346,11 @@ def provenance_demo(settings: Settings | None = None) -> dict[str, Any]:
         }
     store.close()
     return out
+
+
+def provenance_section(settings: Settings) -> None:
+    """``services.demo`` section: the story above, printed (figures discarded)."""
+    provenance_demo(settings)
 
 
 if __name__ == "__main__":
