@@ -8,6 +8,7 @@ from __future__ import annotations
 import typer
 
 from services.cli._chain import chain_app
+from services.cli._serve import serve
 
 __all__ = ["app", "main"]
 
@@ -18,6 +19,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(chain_app, name="chain")
+app.command("serve")(serve)
 
 
 def main() -> None:
