@@ -13,6 +13,15 @@ from contracts._errors import (
     DeploymentMismatch,
     TransactionFailed,
 )
+from contracts._escrow import (
+    DEFAULT_ESCROW_PARAMS,
+    DisputeEscrow,
+    EscrowParams,
+    Order,
+    OrderState,
+    RulingCode,
+    Tier,
+)
 from contracts._registries import (
     ActorRegistry,
     Anchor,
@@ -24,6 +33,7 @@ from contracts._registries import (
 )
 
 __all__ = [
+    "DEFAULT_ESCROW_PARAMS",
     "EMBEDDED",
     "ActorRegistry",
     "Anchor",
@@ -35,9 +45,15 @@ __all__ = [
     "CompileError",
     "ContractReverted",
     "DeploymentMismatch",
+    "DisputeEscrow",
+    "EscrowParams",
     "KeyRecord",
+    "Order",
+    "OrderState",
     "Receipt",
     "Role",
+    "RulingCode",
+    "Tier",
     "TransactionFailed",
     "actor_key",
     "compile_contract",

@@ -36,6 +36,7 @@ from contracts._errors import (
 
 if TYPE_CHECKING:
     from contracts._embedded import EmbeddedChain
+    from contracts._escrow import DisputeEscrow
     from contracts._registries import ActorRegistry, AnchorRegistry
 
 __all__ = ["EMBEDDED", "Chain", "Receipt"]
@@ -276,6 +277,12 @@ class Chain:
         from contracts._registries import AnchorRegistry
 
         return AnchorRegistry(self)
+
+    @cached_property
+    def escrow(self) -> DisputeEscrow:
+        from contracts._escrow import DisputeEscrow
+
+        return DisputeEscrow(self)
 
     @cached_property
     def actors(self) -> ActorRegistry:

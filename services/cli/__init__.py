@@ -9,6 +9,7 @@ import typer
 
 from services.cli._chain import chain_app
 from services.cli._provenance import actor_app, anchor, batch_app, event_app, log_app, proof_app
+from services.cli._serve import serve
 
 __all__ = ["app", "main"]
 
@@ -19,6 +20,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(chain_app, name="chain")
+app.command("serve")(serve)
 app.add_typer(actor_app, name="actor")
 app.add_typer(event_app, name="event")
 app.add_typer(batch_app, name="batch")
