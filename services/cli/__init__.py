@@ -8,6 +8,8 @@ from __future__ import annotations
 import typer
 
 from services.cli._chain import chain_app
+from services.cli._provenance import actor_app, anchor, batch_app, event_app, log_app, proof_app
+from services.cli._serve import serve
 from services.cli._watermark import streamer_app, watermark_app
 
 __all__ = ["app", "main"]
@@ -19,6 +21,13 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(chain_app, name="chain")
+app.command("serve")(serve)
+app.add_typer(actor_app, name="actor")
+app.add_typer(event_app, name="event")
+app.add_typer(batch_app, name="batch")
+app.add_typer(proof_app, name="proof")
+app.add_typer(log_app, name="log")
+app.command("anchor")(anchor)
 app.add_typer(watermark_app, name="watermark")
 app.add_typer(streamer_app, name="streamer")
 
