@@ -8,6 +8,7 @@ from __future__ import annotations
 import typer
 
 from services.cli._chain import chain_app
+from services.cli._clip import clip_app
 from services.cli._provenance import actor_app, anchor, batch_app, event_app, log_app, proof_app
 from services.cli._serve import serve
 from services.cli._watermark import streamer_app, watermark_app
@@ -30,6 +31,7 @@ app.add_typer(log_app, name="log")
 app.command("anchor")(anchor)
 app.add_typer(watermark_app, name="watermark")
 app.add_typer(streamer_app, name="streamer")
+app.add_typer(clip_app, name="clip")
 
 
 def main() -> None:
