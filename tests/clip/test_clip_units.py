@@ -1,0 +1,88 @@
+"""Fingerprints, the HTML report and the public names of the clip modules."""
+
+from __future__ import annotations
+
+import re
+
+import cv2
+import numpy as np
+
+import watermark._clip as clip_mod
+import watermark._manifest as manifest_mod
+from watermark._fingerprint import (
+    FINGERPRINT_BYTES,
+    GRID_COLS,
+    GRID_ROWS,
+    compare,
+    features,
+    fingerprint,
+    thumbnail,
+    unpack,
+)
+from watermark._report import STATUS_COLOURS, report_html
+from watermark._synth import photographs
+
+
+def _frame(h: int = 720, w: int = 1280) -> np.ndarray:
+    return cv2.resize(photographs()[0], (w, h), interpolation=cv2.INTER_AREA)
+
+
+def test_fingerprint_size_and_round_trip() -> None:
+    th = thumbnail(_frame())
+    fp = fingerprint(th)
+    assert len(fp) == FINGERPRINT_BYTES == GRID_COLS * GRID_ROWS * 7
+    f = features(th)
+    assert np.allclose(unpack(fp)[..., 0], f[..., 0], atol=0.51)
+
+
+def test_fingerprint_survives_scaling_and_noise_but_not_an_overlay() -> None:
+    y = _frame()
+    ref = fingerprint(thumbnail(y))
+    small = cv2.resize(y, (640, 360), interpolation=cv2.INTER_AREA)
+    noisy = np.clip(small + np.random.default_rng(0).normal(0, 2, small.shape), 0, 255)
+    assert not compare(fingerprint(thumbnail(noisy.astype(np.uint8))), ref).altered
+    edited = y.copy()
+    cv2.rectangle(edited, (800, 500), (1200, 640), 245, -1)
+    cv2.putText(edited, "$1.99", (820, 610), cv2.FONT_HERSHEY_DUPLEX, 2.4, 20, 3)
+    c = compare(fingerprint(thumbnail(edited)), ref)
+    assert c.altered and c.box is not None
+    x0, y0, x1, y1 = c.box  # grid cells of 80x80 px at 720p
+    assert x0 >= 9 and x1 <= 16 and y0 >= 5 and y1 <= 9
+
+
+def test_report_is_self_contained_and_coloured() -> None:
+    verdict = {
+        "verdict": "altered",
+        "streamer": "<alice>",
+        "segments": [
+            {"clip_start": 0, "clip_end": 5, "status": "original", "broadcast_start": 1767225600,
+             "broadcast_end": 1767225605},
+            {"clip_start": 5, "clip_end": 8, "status": "altered", "broadcast_start": 1767225605,
+             "broadcast_end": 1767225608},
+            {"clip_start": 8, "clip_end": 9, "status": "foreign", "broadcast_start": None,
+             "broadcast_end": None},
+        ],
+        "findings": [{"code": "altered", "clip_time": 5.0, "detail": "price changed"}],
+        "manifest": {"root": "ab" * 32, "anchor_tx": "0x" + "cd" * 32},
+    }  # fmt: skip
+    page = report_html(verdict)
+    assert page.startswith("<!doctype html>") and "<svg" in page
+    assert "<script" not in page and not re.search(r"(src|href)=\"https?://", page)
+    assert "&lt;alice&gt;" in page and "<alice>" not in page
+    for status in ("original", "altered", "foreign"):
+        assert STATUS_COLOURS[status] in page
+    assert "2026-01-01 00:00:05 UTC" in page
+
+
+def test_public_names() -> None:
+    assert set(clip_mod.FINDING_CODES) == {
+        "cut", "reorder", "splice", "altered", "identity_mismatch", "not_anchored",
+        "speed_changed",
+    }  # fmt: skip
+    assert clip_mod.VERDICTS == ("authentic", "edited", "altered", "forged", "unmarked")
+    for mod in (clip_mod, manifest_mod):
+        for name in mod.__all__:
+            assert getattr(mod, name) is not None
+    codes = [manifest_mod.ManifestMalformed.code, manifest_mod.ManifestExists.code,
+             manifest_mod.ManifestNotFound.code, clip_mod.ClipTooLong.code]  # fmt: skip
+    assert len(set(codes)) == len(codes)
