@@ -20,7 +20,8 @@ the watermark's geometry search):
 (6) timeline: gaps of ``SPLICE_MIN_S`` or more without the claimed mark are ``foreign``
     (``splice``); between consecutive marked segments the broadcast offset (broadcast time
     minus clip time) jumps forward (``cut``) or backward (``reorder``); a run of
-    ``SPEED_RUN`` one-second segments that each jump by the same step is ``speed_changed``;
+    ``SPEED_RUN`` short segments (<= ``SPEED_SEGMENT_S``) that each jump by the same step
+    is ``speed_changed`` (best effort: the engine decodes time assuming 1 s per second);
 (7) verdict: unmarked (no mark) > forged (identity_mismatch, or no second of the clip
     matches its anchored fingerprint: a transplanted mark) > altered (altered or splice) >
     edited (cut, reorder, speed_changed) > authentic.
@@ -80,7 +81,8 @@ SYNC_SECONDS = 10.0  # geometry from frames of the first 10 s (24 of them)
 SYNC_FRAMES = 24  # as the engine's detect_file
 DEFAULT_STRIDE = 2  # watermark evidence from every 2nd frame (bench: no accuracy lost at 25 fps)
 SPLICE_MIN_S = 2.0  # unmarked stretch that is foreign material, not a weak second at a seam
-SPEED_RUN = 3  # consecutive 1-s segments stepping alike: the clip plays at another speed
+SPEED_RUN = 2  # equal jumps between consecutive short segments: another playback speed
+SPEED_SEGMENT_S = 2.5  # a segment this short between equal jumps is a speed-up, not an edit
 GAP_MERGE_S = 0.5  # shorter unmarked slivers (a partial last frame) join their neighbour
 FOREIGN_CELLS = GRID_COLS * GRID_ROWS // 2  # half the picture changed: other footage
 _PHASES = (0, -1, 1)  # 0.2 s buckets tried around the mapped window
@@ -525,8 +527,8 @@ def _jumps(segs: list[ClipSegment]) -> list[Finding]:
         while (
             j + 1 < len(steps)
             and steps[j + 1][1] == steps[k][1]
-            and steps[j + 1][2] <= 1.5
-            and steps[j + 1][0] - steps[j][0] <= 1.5
+            and steps[j + 1][2] <= SPEED_SEGMENT_S
+            and steps[j + 1][0] - steps[j][0] <= 2 * SPEED_SEGMENT_S
         ):
             j += 1
         if j - k + 1 >= SPEED_RUN:
