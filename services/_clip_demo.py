@@ -39,7 +39,7 @@ class Edit:
 
     kinds: ``cut`` (drop a..b), ``swap`` (exchange a..b with c..d), ``splice`` (replace
     a..b with foreign footage), ``price`` (text overlay a..b), ``blur`` (face-sized region
-    a..b), ``speed`` (play at ``factor``).
+    a..b), ``composite`` (another clip inset a..b), ``speed`` (play at ``factor``).
     """
 
     kind: str
@@ -108,6 +108,15 @@ def _blur(y: np.ndarray) -> np.ndarray:
     return out
 
 
+def _composite(y: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """Another clip inset (picture in picture) over a third of the width."""
+    h, w = y.shape
+    out = y.copy()
+    pw, ph = w // 3, h // 3
+    out[h // 10 : h // 10 + ph, w // 20 : w // 20 + pw] = cv2.resize(other, (pw, ph))
+    return out
+
+
 def apply_edits(
     frames: list[np.ndarray], edits: Sequence[Edit], foreign: Sequence[np.ndarray] = ()
 ) -> list[np.ndarray]:
@@ -127,6 +136,10 @@ def apply_edits(
             out[s] = other
         elif e.kind == "price":
             out[s] = [_price(y, e.text) for y in out[s]]
+        elif e.kind == "composite":
+            h, w = out[0].shape
+            inset = list(foreign[: s.stop - s.start])
+            out[s] = [_composite(y, f) for y, f in zip(out[s], inset, strict=False)]
         elif e.kind == "blur":
             out[s] = [_blur(y) for y in out[s]]
         elif e.kind == "speed":
