@@ -8,6 +8,7 @@ from __future__ import annotations
 import typer
 
 from services.cli._chain import chain_app
+from services.cli._disputes import bond_app, dispute_app, order_app, streamer_app, withdraw
 
 __all__ = ["app", "main"]
 
@@ -18,6 +19,11 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(chain_app, name="chain")
+app.add_typer(order_app, name="order")
+app.add_typer(dispute_app, name="dispute")
+app.add_typer(streamer_app, name="streamer")
+app.add_typer(bond_app, name="bond")
+app.command("withdraw")(withdraw)
 
 
 def main() -> None:
