@@ -639,10 +639,11 @@ class OrderBook:
             refund_bps, penalty_bps = self._payout_table(o.ruling)
             refund = o.price * refund_bps // BPS
             penalty = o.price * penalty_bps // BPS
-            out = [{"to": o.buyer, "party": "buyer", "amount": refund + penalty}]
-            if o.price > refund:
-                out.append({"to": o.seller, "party": "seller", "amount": o.price - refund})
-            return out
+            out = [
+                {"to": o.buyer, "party": "buyer", "amount": refund + penalty},
+                {"to": o.seller, "party": "seller", "amount": o.price - refund},
+            ]
+            return [p for p in out if p["amount"] > 0]
         return []
 
     def status(self, order_id: int) -> dict[str, Any]:
