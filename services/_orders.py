@@ -639,7 +639,7 @@ class OrderBook:
             refund_bps, penalty_bps = self._payout_table(o.ruling)
             refund = o.price * refund_bps // BPS
             penalty = o.price * penalty_bps // BPS
-            out = [
+            out: list[dict[str, Any]] = [
                 {"to": o.buyer, "party": "buyer", "amount": refund + penalty},
                 {"to": o.seller, "party": "seller", "amount": o.price - refund},
             ]
