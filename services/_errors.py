@@ -6,12 +6,10 @@
     ├── BadInput         code="bad_input"         an argument does not parse (amount, window)
     ├── UnknownAccount   code="unknown_account"   neither an address nor an account index
     ├── UnknownOrder     code="unknown_order"     no such order in the escrow
-    ├── UnknownDispute   code="unknown_dispute"   no such dispute in the book
     ├── UnknownReason    code="unknown_reason"    dispute reason not in the reason table
     ├── UnknownRuling    code="unknown_ruling"    ruling code not in the payout table
     ├── EvidenceInvalid  code="evidence_invalid"  evidence unreadable, too big, or malformed
     ├── WrongState       code="wrong_state"       the order/dispute does not allow this now
-    ├── NeedsHuman       code="needs_human"       the oracle cannot rule; an arbiter must
     └── StoreFailed      code="store_failed"      the database refused a read or write
 
 Chain errors (``contracts.ChainError``) pass through unchanged: they carry their own codes.
@@ -24,10 +22,8 @@ __all__ = [
     "BadInput",
     "DisputeError",
     "EvidenceInvalid",
-    "NeedsHuman",
     "StoreFailed",
     "UnknownAccount",
-    "UnknownDispute",
     "UnknownOrder",
     "UnknownReason",
     "UnknownRuling",
@@ -53,10 +49,6 @@ class UnknownOrder(DisputeError, LookupError):
     code = "unknown_order"
 
 
-class UnknownDispute(DisputeError, LookupError):
-    code = "unknown_dispute"
-
-
 class UnknownReason(DisputeError, ValueError):
     code = "unknown_reason"
 
@@ -71,10 +63,6 @@ class EvidenceInvalid(DisputeError, ValueError):
 
 class WrongState(DisputeError):
     code = "wrong_state"
-
-
-class NeedsHuman(DisputeError):
-    code = "needs_human"
 
 
 class StoreFailed(DisputeError):
