@@ -12,6 +12,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +40,10 @@ def contract_names() -> list[str]:
 
 
 def _key(source: str) -> str:
-    import vyper
-
+    # the installed version from package metadata: importing vyper itself costs ~0.3 s,
+    # which a cache hit should not pay
     h = hashlib.sha256()
-    for part in (vyper.__version__, EVM_VERSION, source):
+    for part in (metadata.version("vyper"), EVM_VERSION, source):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()

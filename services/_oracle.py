@@ -182,7 +182,7 @@ def decide(order: OrderFacts, evidence: Sequence[EvidenceDoc]) -> Decision:
         facts = d.provenance()
         if facts is None:
             continue
-        if order.batch and facts.batch and facts.batch != order.batch:
+        if order.batch and facts.batch and not _same_batch(facts.batch, order.batch):
             notes.append(f"{d.sha256}: provenance of batch {facts.batch}, not {order.batch}")
             continue
         prov.append((d, facts))
@@ -270,6 +270,19 @@ def decide(order: OrderFacts, evidence: Sequence[EvidenceDoc]) -> Decision:
             order.order_id, None, (), hashes, True, _human_deadline(order), tuple(notes)
         )
     return Decision(order.order_id, code, _dedup(reasons), hashes, False, None, tuple(notes))
+
+
+def _same_batch(a: str, b: str) -> bool:
+    """Batch ids compare in provenance's canonical form (an LGTIN URN and its GS1 Digital
+    Link are the same lot)."""
+    if a == b:
+        return True
+    try:
+        from provenance import canonical_id
+
+        return bool(canonical_id(a) == canonical_id(b))
+    except Exception:  # not an identifier provenance understands: plain comparison
+        return False
 
 
 def _dedup(reasons: list[Reason]) -> tuple[Reason, ...]:

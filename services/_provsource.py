@@ -1,60 +1,54 @@
-"""The provenance ledger as the oracle's evidence source (when ``provenance`` offers it).
+"""The provenance ledger as the oracle's evidence source.
 
 For an order's batch the oracle asks the ledger for a fresh verdict
 (``provenance.verify_batch``: signatures, hash chains, inclusion proofs, the on-chain root)
 and the portable proof bundle (``provenance.build_bundle``), and files both as evidence of
 the dispute. Their bytes are what the ruling's commitment hashes, so anyone can re-check the
-ruling with ``livetrust proof verify`` on the same bundle.
-
-The package is reached through ``importlib`` so this module type-checks and imports on trees
-where the provenance package has not landed; :meth:`LedgerSource.open` then returns None and
-the oracle works from the verdict/bundle JSON files attached to the dispute.
+ruling: ``livetrust proof verify`` on the same bundle gives the same findings, and the
+oracle's rules applied to them give the same ruling.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from typing import TYPE_CHECKING
 
+from provenance import (
+    Ledger,
+    Store,
+    UnknownBatch,
+    build_bundle,
+    bundle_bytes,
+    chain_reference,
+    verify_batch,
+)
 from services._evidence import canonical_json
-from services.config import Settings
+
+if TYPE_CHECKING:
+    from contracts import Chain
 
 __all__ = ["LedgerSource"]
 
 
 class LedgerSource:
-    def __init__(self, prov: Any, settings: Settings, chain: Any) -> None:
-        self._prov = prov
-        self._settings = settings
-        self._chain = chain
+    """``evidence_for(batch)`` from the provenance store at ``db_url`` and its chain."""
 
-    @classmethod
-    def open(cls, settings: Settings, chain: Any) -> LedgerSource | None:
-        try:
-            prov = importlib.import_module("provenance")
-        except ImportError:  # pragma: no cover - package absent
-            return None
-        needed = ("Ledger", "Store", "verify_batch", "build_bundle", "bundle_bytes")
-        if not all(hasattr(prov, name) for name in needed):
-            return None
-        return cls(prov, settings, chain)
+    def __init__(self, db_url: str, chain: Chain) -> None:
+        self._db_url = db_url
+        self._chain = chain
 
     def evidence_for(self, batch: str) -> list[tuple[str, bytes]]:
         """``[(name, bytes)]``: the batch's verdict and proof bundle; [] for an unknown batch."""
-        p = self._prov
-        store = p.Store.open(self._settings.db_url)
+        store = Store.open(self._db_url)
         try:
-            ledger = p.Ledger(store, self._chain.actors)
+            ledger = Ledger(store, self._chain.actors)
             try:
-                verdict = p.verify_batch(ledger, batch, self._chain.anchors)
-                bundle = p.build_bundle(ledger, batch)
-            except p.ProvenanceError as exc:
-                if getattr(exc, "code", "") == "unknown_batch":
-                    return []
-                raise
+                verdict = verify_batch(ledger, batch, self._chain.anchors)
+                bundle = build_bundle(ledger, batch, chain_reference(self._chain))
+            except UnknownBatch:
+                return []
             return [
                 ("provenance-verdict.json", canonical_json(verdict.to_json())),
-                ("proof-bundle.json", bytes(p.bundle_bytes(bundle))),
+                ("proof-bundle.json", bundle_bytes(bundle)),
             ]
         finally:
             store.close()

@@ -9,6 +9,8 @@ import typer
 
 from services.cli._chain import chain_app
 from services.cli._disputes import bond_app, dispute_app, order_app, streamer_app, withdraw
+from services.cli._provenance import actor_app, anchor, batch_app, event_app, log_app, proof_app
+from services.cli._serve import serve
 
 __all__ = ["app", "main"]
 
@@ -19,6 +21,13 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(chain_app, name="chain")
+app.command("serve")(serve)
+app.add_typer(actor_app, name="actor")
+app.add_typer(event_app, name="event")
+app.add_typer(batch_app, name="batch")
+app.add_typer(proof_app, name="proof")
+app.add_typer(log_app, name="log")
+app.command("anchor")(anchor)
 app.add_typer(order_app, name="order")
 app.add_typer(dispute_app, name="dispute")
 app.add_typer(streamer_app, name="streamer")

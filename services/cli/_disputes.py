@@ -56,12 +56,10 @@ def _book(json_out: bool) -> Iterator[Any]:
 
 
 def _provenance_source(settings: Settings, chain: Any) -> Any:
-    """The provenance ledger as the oracle's evidence source, when that package offers it."""
-    try:
-        from services._provsource import LedgerSource
-    except ImportError:  # provenance not installed in this tree
-        return None
-    return LedgerSource.open(settings, chain)
+    """The provenance ledger in the same database: the oracle fetches batch evidence there."""
+    from services._provsource import LedgerSource
+
+    return LedgerSource(settings.db_url, chain)
 
 
 def _eth(wei: int) -> str:

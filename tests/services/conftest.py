@@ -24,6 +24,7 @@ def pg_schema() -> Iterator[tuple[str, str]]:
         reason = "LIVETRUST_TEST_PG not set (make test sets it; CI runs PostgreSQL)"
         if os.environ.get("CI"):
             pytest.fail(reason)
+        print(f"\nSKIP: {reason}")
         pytest.skip(reason)
     schema = f"svc_test_{uuid.uuid4().hex[:10]}"
     yield url, schema
@@ -40,7 +41,7 @@ def pg_schema() -> Iterator[tuple[str, str]]:
     engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.pg)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DisputeStore]:
     """One store suite, two databases."""
     if request.param == "sqlite":

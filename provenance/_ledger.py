@@ -1,0 +1,444 @@
+"""The ledger: atomic ingest of signed events into per-batch hash chains and the Merkle log.
+
+Ingest (one call, one database transaction, all or nothing):
+
+(0) parse: every event is valid EPCIS 2.0 (done by :class:`~provenance.Event`);
+(1) identity: Event Hash ID per event; a hash ID already recorded, or repeated in the same
+    call, is a replay -> :class:`ReplayRejected`;
+(2) authority: the signer's key is registered on chain for that actor, its role may sign the
+    event's bizStep (role table) and the key is valid at eventTime -> otherwise
+    :class:`UnknownActor` / :class:`RoleNotAllowed` / :class:`KeyNotValidAtTime`;
+(3) chain: the event's predecessors are the current heads of every lot it names (inputs,
+    outputs, subjects); its statement commits to their hash IDs; it becomes the head of all
+    of them (split and merge keep lineage because a transformation names inputs and outputs);
+(4) sign and check: the statement is signed and the signature verified before it is stored;
+(5) log: the signed record is appended to the Merkle log (leaf index = ``seq``), new subtree
+    nodes stored; lot heads and the log size updated in the same transaction.
+
+Nothing is written before (0)-(2) pass for every event, and (3)-(5) run in one transaction,
+so bad input leaves no trace.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, delete, select, update
+
+from provenance._epcis import Event, canonical_id
+from provenance._errors import (
+    KeyNotValidAtTime,
+    ReplayRejected,
+    RoleNotAllowed,
+    UnknownActor,
+    UnknownBatch,
+)
+from provenance._merkle import (
+    ConsistencyProof,
+    InclusionProof,
+    MerkleLog,
+    TreeHead,
+    append_nodes,
+    frontier_keys,
+    leaf_hash,
+)
+from provenance._registry import KeyDirectory, KeyRecordLike, key_valid_at
+from provenance._roles import Role, allowed_roles
+from provenance._signing import KeyPair, SignedRecord, Statement, canonical_json, content_digest
+from provenance._store import (
+    DEFAULT_LOG_ID,
+    EVENT_LOTS,
+    EVENTS,
+    LOGS,
+    LOT_HEADS,
+    DbNodeStore,
+    Store,
+    chunks,
+)
+
+__all__ = [
+    "IngestResult",
+    "Ledger",
+    "Link",
+    "Signer",
+    "StoredEvent",
+    "history",
+    "lot_relations",
+    "named_lots",
+]
+
+
+@dataclass(frozen=True)
+class Signer:
+    """An actor's local signing identity (key file in LIVETRUST_HOME/keys)."""
+
+    actor_id: str
+    key: KeyPair
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    hash_id: str
+    seq: int
+    batches: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event as recorded: its leaf index, the event, the signed record."""
+
+    seq: int
+    event: Event
+    record: SignedRecord
+    leaf_hash: bytes
+
+    @property
+    def hash_id(self) -> str:
+        return self.record.statement.event
+
+
+def lot_relations(event: Event) -> dict[str, list[str]]:
+    """Lots an event names, by relation: ``in`` (consumed/contained), ``out`` (produced/
+    containing), ``at`` (observed). Every relation extends the lot's hash chain."""
+    ins, in_q = event.inputs()
+    outs, out_q = event.outputs()
+    at = event._ids("epcList") + [q.epc_class for q in event._quantities("quantityList")]
+    return {
+        "in": list(dict.fromkeys(ins + [q.epc_class for q in in_q])),
+        "out": list(dict.fromkeys(outs + [q.epc_class for q in out_q])),
+        "at": list(dict.fromkeys(at)),
+    }
+
+
+def named_lots(relations: dict[str, list[str]]) -> list[str]:
+    """All lots of :func:`lot_relations`, once each, in a stable order."""
+    return list(dict.fromkeys(relations["in"] + relations["out"] + relations["at"]))
+
+
+def _find_key(
+    directory: KeyDirectory, cache: dict[str, Sequence[KeyRecordLike]], actor: str, key: bytes
+) -> list[KeyRecordLike]:
+    if actor not in cache:
+        cache[actor] = directory.keys(actor)
+    records = cache[actor]
+    if not records:
+        raise UnknownActor(f"actor {actor!r} is not registered on chain")
+    mine = [r for r in records if bytes(r.public_key) == key]
+    if not mine:
+        raise KeyNotValidAtTime(
+            f"expected a key registered for {actor!r}, got unregistered key {key.hex()[:16]}…"
+        )
+    return mine
+
+
+def check_authority(
+    directory: KeyDirectory,
+    cache: dict[str, Sequence[KeyRecordLike]],
+    actor: str,
+    key: bytes,
+    event: Event,
+) -> Role:
+    """Step (2): the role the key holds, if it may sign this event now; else raise."""
+    records = _find_key(directory, cache, actor, key)
+    allowed = allowed_roles(event.biz_step)
+    roles = {Role(int(r.role)) for r in records}
+    if not roles & allowed:
+        names = ", ".join(sorted(r.label for r in allowed)) or "nobody"
+        raise RoleNotAllowed(
+            f"bizStep {event.biz_step!r} may be signed by {names}; "
+            f"{actor!r} holds {', '.join(sorted(r.label for r in roles))}"
+        )
+    t = event.timestamp
+    for r in records:
+        if Role(int(r.role)) in allowed and key_valid_at(r, t):
+            return Role(int(r.role))
+    raise KeyNotValidAtTime(
+        f"expected {actor!r}'s key to be valid at eventTime {event.body['eventTime']}, "
+        "it is outside its validity period or revoked"
+    )
+
+
+class Ledger:
+    """Events, lineage and the Merkle log in a :class:`Store`, authority from a directory."""
+
+    def __init__(self, store: Store, directory: KeyDirectory, log_id: int = DEFAULT_LOG_ID) -> None:
+        self.store = store
+        self.directory = directory
+        self.log_id = log_id
+
+    # -- ingest ------------------------------------------------------------------------------
+
+    def ingest(self, events: Sequence[Event], signer: Signer) -> list[IngestResult]:
+        """Record ``events`` signed by ``signer``; all or nothing (see module docstring)."""
+        if not events:
+            return []
+        # (1) identity and replay
+        ids = [e.hash_id for e in events]
+        seen: set[str] = set()
+        for h in ids:
+            if h in seen:
+                raise ReplayRejected(f"event {h} appears twice in this import")
+            seen.add(h)
+        with self.store.read() as conn:
+            t = EVENTS
+            for part in chunks(ids):
+                dup = conn.execute(select(t.c.hash_id).where(t.c.hash_id.in_(part))).first()
+                if dup is not None:
+                    raise ReplayRejected(f"event {dup[0]} is already recorded (replay)")
+        # (2) authority
+        cache: dict[str, Sequence[KeyRecordLike]] = {}
+        roles = [
+            check_authority(self.directory, cache, signer.actor_id, signer.key.public_key, e)
+            for e in events
+        ]
+        relations = [lot_relations(e) for e in events]
+        contents = [content_digest(e.body, e.namespaces) for e in events]
+        now = int(time.time())
+        with self.store.begin() as conn:
+            return self._write(conn, events, ids, roles, relations, contents, signer, now)
+
+    def _write(
+        self,
+        conn: Connection,
+        events: Sequence[Event],
+        ids: Sequence[str],
+        roles: Sequence[Role],
+        relations: Sequence[dict[str, list[str]]],
+        contents: Sequence[str],
+        signer: Signer,
+        now: int,
+    ) -> list[IngestResult]:
+        logs = LOGS
+        # lock the log row first: serialises writers on PostgreSQL, takes SQLite's write lock
+        locked = conn.execute(
+            update(logs).where(logs.c.log_id == self.log_id).values(size=logs.c.size)
+        )
+        if locked.rowcount == 0:
+            conn.execute(logs.insert().values(log_id=self.log_id, size=0))
+        size = int(
+            conn.execute(select(logs.c.size).where(logs.c.log_id == self.log_id)).scalar_one()
+        )
+        # (3) heads of every lot these events name
+        lots = sorted({lot for rel in relations for lots in rel.values() for lot in lots})
+        heads: dict[str, str] = {}
+        th = LOT_HEADS
+        for part in chunks(lots):
+            for lot, h in conn.execute(select(th.c.lot, th.c.hash_id).where(th.c.lot.in_(part))):
+                heads[lot] = h
+        event_rows: list[dict[str, Any]] = []
+        lot_rows: list[dict[str, Any]] = []
+        new_heads: dict[str, tuple[int, str]] = {}
+        leaves: list[bytes] = []
+        results: list[IngestResult] = []
+        for i, (event, hash_id, role, rel, content) in enumerate(
+            zip(events, ids, roles, relations, contents, strict=True)
+        ):
+            seq = size + i
+            named = list(dict.fromkeys(rel["in"] + rel["out"] + rel["at"]))
+            prev = tuple(sorted({heads[lot] for lot in named if lot in heads}))
+            statement = Statement(
+                event=hash_id,
+                content=content,
+                prev=prev,
+                actor=signer.actor_id,
+                key=signer.key.public_key,
+                role=role.label,
+            )
+            # (4) sign, and check what we store
+            record = SignedRecord(statement, signer.key.sign(statement.to_bytes()))
+            record.verify()
+            leaf = leaf_hash(record.leaf_bytes())
+            leaves.append(leaf)
+            for lot in named:
+                heads[lot] = hash_id
+                new_heads[lot] = (seq, hash_id)
+            for relation, lot_list in rel.items():
+                lot_rows.extend(
+                    {"event_seq": seq, "lot": lot, "relation": relation} for lot in lot_list
+                )
+            event_rows.append(
+                {
+                    "seq": seq,
+                    "log_id": self.log_id,
+                    "hash_id": hash_id,
+                    "event_type": event.type,
+                    "biz_step": event.biz_step,
+                    "event_time": event.timestamp,
+                    "actor_id": signer.actor_id,
+                    "body": canonical_json(event.body).decode(),
+                    "namespaces": canonical_json(event.namespaces).decode(),
+                    "statement": statement.canonical.decode(),
+                    "signature": record.signature,
+                    "leaf_hash": leaf,
+                    "recorded_at": now,
+                }
+            )
+            results.append(IngestResult(hash_id, seq, tuple(named)))
+        # (5) log
+        nodes = DbNodeStore(conn, self.log_id)
+        frontier = dict(nodes.get_nodes(frontier_keys(size))) if size else {}
+        conn.execute(EVENTS.insert(), event_rows)
+        if lot_rows:
+            conn.execute(EVENT_LOTS.insert(), lot_rows)
+        nodes.put_nodes(append_nodes(size, frontier, leaves))
+        head_lots = list(new_heads)
+        for part in chunks(head_lots):
+            conn.execute(delete(th).where(th.c.lot.in_(part)))
+        if head_lots:
+            conn.execute(
+                th.insert(),
+                [{"lot": k, "event_seq": v[0], "hash_id": v[1]} for k, v in new_heads.items()],
+            )
+        conn.execute(
+            update(logs).where(logs.c.log_id == self.log_id).values(size=size + len(events))
+        )
+        return results
+
+    # -- log ---------------------------------------------------------------------------------
+
+    def size(self, conn: Connection | None = None) -> int:
+        logs = LOGS
+        q = select(logs.c.size).where(logs.c.log_id == self.log_id)
+        if conn is not None:
+            return int(conn.execute(q).scalar() or 0)
+        with self.store.read() as c:
+            return int(c.execute(q).scalar() or 0)
+
+    def _log(self, conn: Connection) -> MerkleLog:
+        return MerkleLog(DbNodeStore(conn, self.log_id), self.size(conn))
+
+    def head(self, size: int | None = None) -> TreeHead:
+        with self.store.read() as conn:
+            log = self._log(conn)
+            s = log.size if size is None else size
+            return TreeHead(s, log.root(s))
+
+    def inclusion_proof(self, seq: int, size: int | None = None) -> InclusionProof:
+        with self.store.read() as conn:
+            return self._log(conn).inclusion_proof(seq, size)
+
+    def inclusion_proofs(self, seqs: Iterable[int], size: int) -> dict[int, InclusionProof]:
+        with self.store.read() as conn:
+            return self._log(conn).inclusion_proofs(seqs, size)
+
+    def consistency_proof(self, old: int, new: int) -> ConsistencyProof:
+        with self.store.read() as conn:
+            return self._log(conn).consistency_proof(old, new)
+
+    # -- queries -----------------------------------------------------------------------------
+
+    def _rows(self, conn: Connection, seqs: Sequence[int]) -> list[StoredEvent]:
+        t = EVENTS
+        out: list[StoredEvent] = []
+        for part in chunks(sorted(set(seqs))):
+            rows = conn.execute(
+                select(
+                    t.c.seq, t.c.body, t.c.namespaces, t.c.statement, t.c.signature, t.c.leaf_hash
+                ).where(t.c.seq.in_(part))
+            )
+            for seq, body, ns, st, sig, leaf in rows:
+                event = Event(body=json.loads(body), namespaces=json.loads(ns))
+                record = SignedRecord(Statement.from_json(json.loads(st)), bytes(sig))
+                out.append(StoredEvent(int(seq), event, record, bytes(leaf)))
+        out.sort(key=lambda s: s.seq)
+        return out
+
+    def events(self, seqs: Sequence[int]) -> list[StoredEvent]:
+        with self.store.read() as conn:
+            return self._rows(conn, seqs)
+
+    def event_by_hash(self, hash_id: str) -> StoredEvent | None:
+        t = EVENTS
+        with self.store.read() as conn:
+            seq = conn.execute(select(t.c.seq).where(t.c.hash_id == hash_id)).scalar()
+            return self._rows(conn, [int(seq)])[0] if seq is not None else None
+
+    def lot_links(self, lots: Iterable[str]) -> list[Link]:
+        """(event seq, lot, relation) rows for these lots."""
+        t = EVENT_LOTS
+        lots = list(lots)
+        out: list[tuple[int, str, str]] = []
+        with self.store.read() as conn:
+            for part in chunks(lots):
+                rows = conn.execute(
+                    select(t.c.event_seq, t.c.lot, t.c.relation).where(t.c.lot.in_(part))
+                )
+                out.extend((int(s), str(lot), str(r)) for s, lot, r in rows)
+        return out
+
+    def event_links(self, seqs: Iterable[int]) -> list[Link]:
+        """(event seq, lot, relation) rows for these events."""
+        t = EVENT_LOTS
+        seqs = list(seqs)
+        out: list[tuple[int, str, str]] = []
+        with self.store.read() as conn:
+            for part in chunks(seqs):
+                rows = conn.execute(
+                    select(t.c.event_seq, t.c.lot, t.c.relation).where(t.c.event_seq.in_(part))
+                )
+                out.extend((int(s), str(lot), str(r)) for s, lot, r in rows)
+        return out
+
+    def heads(self, lots: Iterable[str]) -> dict[str, str]:
+        th = LOT_HEADS
+        out: dict[str, str] = {}
+        with self.store.read() as conn:
+            for part in chunks(list(lots)):
+                for lot, h in conn.execute(
+                    select(th.c.lot, th.c.hash_id).where(th.c.lot.in_(part))
+                ):
+                    out[str(lot)] = str(h)
+        return out
+
+    def story(self, batch: str) -> list[StoredEvent]:
+        """Every event a buyer needs to judge ``batch``: its own, its inputs' history up to
+        the transformation that made it (recursively), and the containers it travelled in.
+        """
+        lot = canonical_id(batch)
+        seqs = self.story_seqs(lot)
+        if not seqs:
+            raise UnknownBatch(f"no recorded event names batch {batch!r}")
+        return self.events(sorted(seqs))
+
+    def story_seqs(self, lot: str) -> set[int]:
+        return history(lot, self.lot_links, self.event_links)
+
+
+Link = tuple[int, str, str]  # (event seq, lot, relation)
+
+
+def history(
+    lot: str,
+    links_of_lots: Callable[[list[str]], list[Link]],
+    links_of_events: Callable[[list[int]], list[Link]],
+) -> set[int]:
+    """Events in the history of ``lot``: its own; for each event that produced it (a
+    transformation output, an aggregation parent), the history of its inputs up to that
+    event; and the containers it went into (aggregation parents), whole.
+
+    The same walk runs over the database (``Ledger.story``) and over a bundle's events (the
+    offline verifier checks a bundle holds exactly its batch's history).
+    """
+    chosen: set[int] = set()
+    visited: dict[str, float] = {}
+    todo: list[tuple[str, float]] = [(lot, float("inf"))]
+    while todo:
+        current, upto = todo.pop()
+        if visited.get(current, -1.0) >= upto:
+            continue
+        visited[current] = upto
+        links = [x for x in links_of_lots([current]) if x[0] <= upto]
+        chosen |= {s for s, _, _ in links}
+        produced = {s for s, _, r in links if r == "out"}
+        contained = {s for s, _, r in links if r == "in"}
+        if produced or contained:
+            for s, other, r in links_of_events(sorted(produced | contained)):
+                if s in produced and r == "in":
+                    todo.append((other, s))  # backward: what it was made of
+                elif s in contained and r == "out" and other != current:
+                    todo.append((other, float("inf")))  # the container it went into
+    return chosen

@@ -1,0 +1,1 @@
+"""One router per resource, combined in :func:`services.api.create_app`."""
