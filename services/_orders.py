@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sqlalchemy import select
 from web3 import Web3
 
-from contracts import OrderState, RulingCode, Tier
+from contracts import ContractReverted, OrderState, RulingCode, Tier
 from services._credit import (
     FAULT_SEVERITY,
     Activity,
@@ -238,9 +238,14 @@ class OrderBook:
     # -- reads -----------------------------------------------------------------------------
 
     def _chain_order(self, order_id: int) -> Order:
-        if order_id < 0 or order_id >= self.escrow.order_count():
+        if order_id < 0:
             raise UnknownOrder(f"no order {order_id} in the escrow at {self._addr}")
-        return self.escrow.order(order_id)
+        try:
+            return self.escrow.order(order_id)
+        except ContractReverted as exc:
+            if "unknown order" in exc.reason:
+                raise UnknownOrder(f"no order {order_id} in the escrow at {self._addr}") from exc
+            raise
 
     def _row(self, conn: Connection, table: Any, order_id: int) -> Any:
         return conn.execute(
@@ -740,8 +745,11 @@ class OrderBook:
             return TierState(Tier.NORMAL, 0)
         return TierState(Tier(row.tier), row.since)
 
-    def rescore(self, seller: str, write: bool = True) -> ScoreReport:
-        """Recompute the seller's score and tier; write a changed tier on chain."""
+    def rescore(self, seller: str, write: bool = True, check_chain: bool = False) -> ScoreReport:
+        """Recompute the seller's score and tier; write a changed tier on chain.
+
+        The chain's tier is read only when the tier changes or ``check_chain`` (reconcile,
+        ``streamer score``) asks: each read is an eth_call, the dominant cost per dispute."""
         now = self.chain.now()
         acts = self.activity(seller)
         score, terms, sums = compute_score(acts, now)
@@ -753,7 +761,7 @@ class OrderBook:
         if not write:
             return report
         tx = None
-        if new.tier != self.escrow.tier(seller):
+        if (new.tier != state.tier or check_chain) and new.tier != self.escrow.tier(seller):
             tx = self.escrow.set_tier(seller, new.tier, report.commitment()).tx_hash
         with self.store.begin() as conn:
             if new != state:
@@ -776,7 +784,7 @@ class OrderBook:
 
     def score(self, seller: str) -> dict[str, Any]:
         """``livetrust streamer score``: the current computation plus the on-chain tier."""
-        report = self.rescore(seller)
+        report = self.rescore(seller, check_chain=True)
         with self.store.begin() as conn:
             history = conn.execute(
                 select(SCORES.c.at, SCORES.c.score, SCORES.c.tier)
@@ -857,5 +865,5 @@ class OrderBook:
                     self._activity(conn, o.seller, kind, now, ref)
         tiers = {}
         for s in sorted(sellers):
-            tiers[s] = self.rescore(s).tier.label
+            tiers[s] = self.rescore(s, check_chain=True).tier.label
         return {"orders": count, "imported": imported, "updated": updated, "tiers": tiers}
