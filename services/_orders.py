@@ -543,16 +543,72 @@ class OrderBook:
 
     def decide(self, order_id: int, code: RulingCode | None = None) -> Decision:
         """What the oracle (or, with ``code``, a human arbiter) decides, without sending it."""
-        return self._decide(order_id, code)[0]
+        return self._decide(order_id, code, None)[0]
 
-    def _decide(self, order_id: int, code: RulingCode | None) -> tuple[Decision, list[EvidenceDoc]]:
+    def _decide(
+        self, order_id: int, code: RulingCode | None, arbiter: str | None
+    ) -> tuple[Decision, list[EvidenceDoc]]:
         o = self._chain_order(order_id)
         facts = self._facts(o)
         self._gather(order_id, facts.batch)
         docs = self.evidence(order_id)
         if code is not None:
-            return human_decision(facts, docs, code, self.chain.sender), docs
+            return human_decision(facts, docs, code, arbiter or self.chain.sender), docs
         return decide(facts, docs), docs
+
+    def recheck(self, order_id: int) -> dict[str, Any]:
+        """Re-derive the latest ruling from its evidence files and compare it with the
+        ``evidence_hash`` of the order's last ``Ruling`` event on chain.
+
+        Uses exactly the files the decision lists (evidence filed later is not part of it),
+        re-hashed from disk; a human ruling is re-derived with the recorded arbiter."""
+        o = self._chain_order(order_id)
+        events = list(
+            self.escrow.contract.events.Ruling().get_logs(
+                argument_filters={"dispute_id": order_id}, from_block=0
+            )
+        )
+        with self.store.begin() as conn:
+            row = conn.execute(
+                select(RULINGS)
+                .where(
+                    RULINGS.c.escrow == self._addr,
+                    RULINGS.c.order_id == order_id,
+                    RULINGS.c.tx.is_not(None),
+                )
+                .order_by(RULINGS.c.id.desc())
+            ).first()
+        if not events:
+            raise WrongState(f"order {order_id} has no ruling on chain")
+        on_chain = "0x" + bytes(events[-1]["args"]["evidence_hash"]).hex()
+        chain_code = int(events[-1]["args"]["ruling"])
+        if row is None:
+            return {"ok": False, "order": order_id, "on_chain": on_chain, "recomputed": None,
+                    "ruling": RulingCode(chain_code).label,
+                    "detail": "the book has no decision for this ruling"}  # fmt: skip
+        stored = json.loads(row.decision)
+        wanted = set(stored["evidence"])
+        docs = [d for d in self.evidence(order_id) if d.sha256 in wanted]
+        facts = self._facts(o)
+        if stored["reasons"] and stored["reasons"][0]["rule"] == "arbiter":
+            d = human_decision(facts, docs, RulingCode(row.code), row.arbiter)
+        else:
+            d = decide(facts, docs)
+        recomputed = "0x" + d.commitment().hex()
+        missing = sorted(wanted - {x.sha256 for x in docs})
+        ok = recomputed == on_chain and d.code is not None and int(d.code) == chain_code
+        return {
+            "ok": ok,
+            "order": order_id,
+            "ruling": RulingCode(chain_code).label,
+            "on_chain": on_chain,
+            "recomputed": recomputed,
+            "evidence": sorted(wanted),
+            "missing": missing,
+            "detail": "ruling re-derived from its evidence"
+            if ok
+            else "recomputed decision differs from the one committed on chain",
+        }
 
     def rule(
         self, order_id: int, code: RulingCode | None = None, arbiter: str | None = None
@@ -563,7 +619,7 @@ class OrderBook:
         o = self._chain_order(order_id)
         if o.state is not OrderState.DISPUTED:
             raise WrongState(f"order {order_id} is {o.state.label}, not disputed")
-        d, docs = self._decide(order_id, code)
+        d, docs = self._decide(order_id, code, arbiter)
         now = self.chain.now()
         receipt: Receipt | None = None
         if d.code is not None:

@@ -15,7 +15,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from services.cli._output import console, emit, user_errors
+from services.cli._output import USER_ERROR_EXIT, console, emit, user_errors
 from services.config import Settings
 
 __all__ = ["bond_app", "dispute_app", "order_app", "streamer_app", "withdraw"]
@@ -250,6 +250,26 @@ def dispute_rule(
         book.rule(order_id, parsed, book.account(sender) if sender else None)
         data = book.status(order_id)
     emit(data, json_out, _print_status)
+
+
+@dispute_app.command("verify")
+def dispute_verify(order_id: int = ORDER_ARG, json_out: bool = JSON_OPT) -> None:
+    """Re-derive the ruling from its evidence files and compare with the chain's commitment."""
+    with _book(json_out) as book:
+        data = book.recheck(order_id)
+
+    def human(d: dict[str, Any]) -> None:
+        colour = "green" if d["ok"] else "red"
+        console.print(
+            f"[bold {colour}]{'OK' if d['ok'] else 'MISMATCH'}[/] order {d['order']} "
+            f"ruling {d['ruling']}: {d['detail']}",
+            highlight=False,
+        )
+        console.print(f"  on chain   {d['on_chain']}\n  recomputed {d['recomputed']}")
+
+    emit(data, json_out, human)
+    if not data["ok"]:
+        raise typer.Exit(USER_ERROR_EXIT)
 
 
 @dispute_app.command("settle")

@@ -66,6 +66,8 @@ def test_order_dispute_rule_settle_withdraw(home: Path, compile_cache: Path) -> 
     advance(home, compile_cache, DEFAULT_ESCROW_PARAMS.appeal_window + 1)
     run("dispute", "settle", oid, "--json")
 
+    assert run("dispute", "verify", oid, "--json")["ok"]
+    assert "OK" in run("dispute", "verify", oid)
     st = run("dispute", "status", oid, "--json")
     assert {"state", "ruling", "payouts", "evidence"} <= st.keys()
     assert st["state"] == "settled"

@@ -63,6 +63,12 @@ def test_cold_chain_breach_refund_plus_penalty(book: OrderBook, tmp_path: Path) 
     assert bytes(logs[-1]["args"]["evidence_hash"]) == d.commitment()
     assert st["decision"]["commitment"] == "0x" + d.commitment().hex()
     assert st["decision"]["evidence"] == [st["evidence"][0]["sha256"]]
+    # anyone with the files re-derives the ruling and finds the chain's commitment
+    check = book.recheck(o.order_id)
+    assert check["ok"] and check["on_chain"] == "0x" + d.commitment().hex()
+    # evidence filed later is not part of the committed decision
+    book.add_evidence(o.order_id, [write(tmp_path, "late.json", {"note": "more"})])
+    assert book.recheck(o.order_id)["ok"]
 
     with pytest.raises(ContractReverted, match="appeal window open"):
         book.settle(o.order_id)
@@ -101,8 +107,9 @@ def test_unclear_case_queued_for_a_human_who_rules(book: OrderBook, tmp_path: Pa
     rule_by = st["dispute"]["rule_by"]
     assert st["dispute"]["human_deadline"] < rule_by  # inside the contract's ruling window
 
-    d = book.rule(o.order_id, RulingCode.NO_FAULT)
+    d = book.rule(o.order_id, RulingCode.NO_FAULT, arbiter=book.chain.accounts[0])
     assert d.code is RulingCode.NO_FAULT and d.reasons[0].rule == "arbiter"
+    assert book.recheck(o.order_id)["ok"]
     book.chain.advance_time(P.appeal_window + 1)
     st = book.settle(o.order_id)
     assert st["payouts"] == [{"to": seller, "party": "seller", "amount": ETH}]
@@ -184,6 +191,26 @@ def test_reconcile_rebuilds_the_book_from_the_chain(embedded_book: OrderBook) ->
     again = book.reconcile()  # idempotent
     assert again["imported"] == again["updated"] == 0
     assert len(book.activity(seller)) == 3
+
+
+def test_recheck_detects_a_decision_that_does_not_follow(
+    embedded_book: OrderBook, tmp_path: Path
+) -> None:
+    book = embedded_book
+    buyer, seller = parties(book)
+    book.post_bond(seller, 6 * ETH)
+    o = book.create_order(buyer, seller, ETH, 86_400, 86_400, batch=BATCH)
+    book.open_dispute(o.order_id, DisputeReason.QUALITY, [write(tmp_path, "v.json", breach())])
+    book.rule(o.order_id)
+    with pytest.raises(WrongState):
+        book.recheck(book.create_order(buyer, seller, ETH, 86_400, 86_400).order_id)
+    # the book's context is rewritten: the evidence no longer concerns the order's batch
+    from services._store import ORDERS
+
+    with book.store.begin() as conn:
+        conn.execute(ORDERS.update().where(ORDERS.c.order_id == o.order_id).values(batch="x"))
+    check = book.recheck(o.order_id)
+    assert not check["ok"] and check["recomputed"] != check["on_chain"]
 
 
 def test_changed_evidence_file_is_refused(embedded_book: OrderBook, tmp_path: Path) -> None:
