@@ -106,14 +106,7 @@ class StoredEvent:
 def lot_relations(event: Event) -> dict[str, list[str]]:
     """Lots an event names, by relation: ``in`` (consumed/contained), ``out`` (produced/
     containing), ``at`` (observed). Every relation extends the lot's hash chain."""
-    ins, in_q = event.inputs()
-    outs, out_q = event.outputs()
-    at = event._ids("epcList") + [q.epc_class for q in event._quantities("quantityList")]
-    return {
-        "in": list(dict.fromkeys(ins + [q.epc_class for q in in_q])),
-        "out": list(dict.fromkeys(outs + [q.epc_class for q in out_q])),
-        "at": list(dict.fromkeys(at)),
-    }
+    return event.relations
 
 
 def named_lots(relations: dict[str, list[str]]) -> list[str]:
@@ -363,7 +356,8 @@ class Ledger:
                 ).where(t.c.seq.in_(part))
             )
             for seq, body, ns, st, sig, leaf in rows:
-                event = Event(body=json.loads(body), namespaces=json.loads(ns))
+                # stored JSON was validated at ingest and is re-hashed by every verifier
+                event = Event.model_construct(body=json.loads(body), namespaces=json.loads(ns))
                 record = SignedRecord(Statement.from_json(json.loads(st)), bytes(sig))
                 out.append(StoredEvent(int(seq), event, record, bytes(leaf)))
         out.sort(key=lambda s: s.seq)
