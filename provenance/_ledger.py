@@ -80,6 +80,9 @@ __all__ = [
 ]
 
 
+Link = tuple[int, str, str]  # (event seq, lot, relation)
+
+
 @dataclass(frozen=True)
 class Signer:
     """An actor's local signing identity (key file in LIVETRUST_HOME/keys)."""
@@ -434,9 +437,6 @@ class Ledger:
 
     def story_seqs(self, lot: str) -> set[int]:
         return history(lot, self.lot_links, self.event_links)
-
-
-Link = tuple[int, str, str]  # (event seq, lot, relation)
 
 
 def history(
