@@ -371,9 +371,20 @@ class Ledger:
                 ).where(t.c.seq.in_(part))
             )
             for seq, body, ns, st, sig, leaf in rows:
-                # stored JSON was validated at ingest and is re-hashed by every verifier
-                event = Event.model_construct(body=json.loads(body), namespaces=json.loads(ns))
-                record = SignedRecord(Statement.from_json(json.loads(st)), bytes(sig))
+                # stored JSON was validated at ingest and is re-hashed by every verifier; a
+                # row edited into garbage must still reach the verifier (as findings)
+                try:
+                    body_json, ns_json = json.loads(body), json.loads(ns)
+                except ValueError:
+                    body_json, ns_json = {"corrupt": body}, {}
+                if not isinstance(body_json, dict) or not isinstance(ns_json, dict):
+                    body_json, ns_json = {"corrupt": body}, {}
+                event = Event.model_construct(body=body_json, namespaces=ns_json)
+                try:
+                    statement = Statement.from_json(json.loads(st))
+                except ValueError:  # json.JSONDecodeError and BundleMalformed both are
+                    statement = Statement(f"corrupt-record:{seq}", "", (), "", b"", "")
+                record = SignedRecord(statement, bytes(sig))
                 out.append(StoredEvent(int(seq), event, record, bytes(leaf)))
         out.sort(key=lambda s: s.seq)
         return out
