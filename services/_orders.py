@@ -648,9 +648,7 @@ class OrderBook:
                 )
             )
             if d.code is not None:
-                severity = FAULT_SEVERITY[d.code]
-                kind = ActivityKind.FAULT if severity > 0 else ActivityKind.CLEARED
-                self._activity(conn, o.seller, kind, now, self._ref(order_id), severity or 1.0)
+                self._outcome(conn, o.seller, order_id, d.code, now)
             self._qc_activity(conn, o.seller, docs, now)
         if d.code is not None:
             self.rescore(o.seller)
@@ -668,6 +666,71 @@ class OrderBook:
                 failed = e.disposition in FAILING_QC_DISPOSITIONS
                 kind = ActivityKind.QC_FAIL if failed else ActivityKind.QC_PASS
                 self._activity(conn, seller, kind, e.time or now, f"qc:{e.hash_id}")
+
+    def _outcome(
+        self, conn: Connection, seller: str, order_id: int, code: RulingCode | None, at: int
+    ) -> None:
+        """The ruling's effect on the score; an appeal's new ruling replaces the old one."""
+        ref = self._ref(order_id)
+        kinds = [ActivityKind.FAULT.value, ActivityKind.CLEARED.value]
+        conn.execute(
+            ACTIVITY.delete().where(
+                ACTIVITY.c.seller == seller, ACTIVITY.c.ref == ref, ACTIVITY.c.kind.in_(kinds)
+            )
+        )
+        if code is None:
+            return
+        severity = FAULT_SEVERITY[code]
+        kind = ActivityKind.FAULT if severity > 0 else ActivityKind.CLEARED
+        self._activity(conn, seller, kind, at, ref, severity or 1.0)
+
+    # -- timeouts: every state has a way out ------------------------------------------------
+
+    def refund_unshipped(self, order_id: int, sender: str | None = None) -> OrderView:
+        """Not shipped by the deadline: anyone triggers the buyer's full refund."""
+        o = self._chain_order(order_id)
+        r = self.escrow.refund_unshipped(order_id, sender)
+        with self.store.begin() as conn:
+            ref = self._ref(order_id)
+            self._activity(conn, o.seller, ActivityKind.UNFULFILLED, r.timestamp, ref)
+        self.rescore(o.seller)
+        return self._sync_state(order_id)
+
+    def release_expired(self, order_id: int, sender: str | None = None) -> OrderView:
+        """The buyer stayed silent past the confirm window: anyone releases to the seller."""
+        o = self._chain_order(order_id)
+        r = self.escrow.release_expired(order_id, sender)
+        with self.store.begin() as conn:
+            self._activity(conn, o.seller, ActivityKind.FULFILLED, r.timestamp, self._ref(order_id))
+        self.rescore(o.seller)
+        return self._sync_state(order_id)
+
+    def default_rule(self, order_id: int, sender: str | None = None) -> dict[str, Any]:
+        """Nobody ruled within the ruling window: anyone applies the default ruling. It is
+        the platform's failure, not the seller's, so it is not scored as a fault."""
+        self.escrow.default_rule(order_id, sender)
+        with self.store.begin() as conn:
+            conn.execute(
+                DISPUTES.update()
+                .where(DISPUTES.c.escrow == self._addr, DISPUTES.c.order_id == order_id)
+                .values(status="ruled")
+            )
+        return self.status(order_id)
+
+    def appeal(self, order_id: int, sender: str) -> dict[str, Any]:
+        """A party appeals within the appeal window (once): the dispute is open again."""
+        o = self._chain_order(order_id)
+        r = self.escrow.appeal(order_id, sender)
+        after = self.escrow.order(order_id)
+        with self.store.begin() as conn:
+            conn.execute(
+                DISPUTES.update()
+                .where(DISPUTES.c.escrow == self._addr, DISPUTES.c.order_id == order_id)
+                .values(status="open", rule_by=after.deadline, human_deadline=None)
+            )
+            self._outcome(conn, o.seller, order_id, None, r.timestamp)
+        self.rescore(o.seller)
+        return self.status(order_id)
 
     def settle(self, order_id: int, sender: str | None = None) -> dict[str, Any]:
         """After the appeal window: the contract pays out the ruling (pull payments)."""

@@ -165,6 +165,22 @@ def order_confirm(
     _order_step("confirm", order_id, sender, json_out)
 
 
+@order_app.command("refund")
+def order_refund(
+    order_id: int = ORDER_ARG, sender: str | None = AS_OPT, json_out: bool = JSON_OPT
+) -> None:
+    """Not shipped by the deadline: refund the buyer in full (anyone may call)."""
+    _order_step("refund_unshipped", order_id, sender, json_out)
+
+
+@order_app.command("release")
+def order_release(
+    order_id: int = ORDER_ARG, sender: str | None = AS_OPT, json_out: bool = JSON_OPT
+) -> None:
+    """Buyer silent past the confirm window: release the price to the seller (anyone)."""
+    _order_step("release_expired", order_id, sender, json_out)
+
+
 @order_app.command("show")
 def order_show(order_id: int = ORDER_ARG, json_out: bool = JSON_OPT) -> None:
     """The order as the chain has it, with the book's context (batch, streamer)."""
@@ -249,6 +265,26 @@ def dispute_rule(
         parsed = parse_ruling(code) if code else None
         book.rule(order_id, parsed, book.account(sender) if sender else None)
         data = book.status(order_id)
+    emit(data, json_out, _print_status)
+
+
+@dispute_app.command("appeal")
+def dispute_appeal(
+    order_id: int = ORDER_ARG,
+    sender: str = typer.Option(..., "--as", help="buyer or seller account appealing"),
+    json_out: bool = JSON_OPT,
+) -> None:
+    """Appeal a ruling within the appeal window (once): the dispute is open again."""
+    with _book(json_out) as book:
+        data = book.appeal(order_id, book.account(sender))
+    emit(data, json_out, _print_status)
+
+
+@dispute_app.command("default")
+def dispute_default(order_id: int = ORDER_ARG, json_out: bool = JSON_OPT) -> None:
+    """Nobody ruled in time: apply the contract's default ruling (anyone may call)."""
+    with _book(json_out) as book:
+        data = book.default_rule(order_id)
     emit(data, json_out, _print_status)
 
 

@@ -102,7 +102,16 @@ def test_human_arbiter_and_confirm(home: Path) -> None:
     assert st["ruling"] == "full_refund"
     assert "queued" not in run("dispute", "status", "1")  # human output renders
     assert run("order", "show", "0", "--json")["state"] == "released"
-    assert run("order", "reconcile", "--json")["orders"] == 2
+    st = run("dispute", "appeal", "1", "--as", "2", "--json")
+    assert st["state"] == "disputed"
+    run("order", "create", "--buyer", "1", "--seller", "2", "--price", "0.5", "--json")
+    err = run("order", "refund", "2", "--json", code=2)  # before the ship deadline
+    assert err["error"]["code"] == "reverted" and "too early" in err["error"]["message"]
+    err = run("order", "release", "2", "--json", code=2)
+    assert err["error"]["code"] == "reverted"
+    err = run("dispute", "default", "1", "--json", code=2)
+    assert "too early" in err["error"]["message"]
+    assert run("order", "reconcile", "--json")["orders"] == 3
 
 
 @pytest.mark.parametrize(

@@ -245,3 +245,32 @@ def test_bad_input_is_typed(embedded_book: OrderBook) -> None:
     with pytest.raises(UnknownReason) as exc:
         parse_reason("vibes")
     assert exc.value.code == "unknown_reason"
+
+
+def test_timeouts_and_appeal(embedded_book: OrderBook, tmp_path: Path) -> None:
+    """Every state has a way out: unshipped refund, silent-buyer release, default ruling;
+    an appeal's new ruling replaces the old one in the seller's record."""
+    book = embedded_book
+    buyer, seller = parties(book)
+    book.post_bond(seller, 20 * ETH)
+    unshipped = book.create_order(buyer, seller, ETH, 86_400, 86_400).order_id
+    silent = book.create_order(buyer, seller, ETH, 86_400, 86_400).order_id
+    book.ship(silent)
+    book.deliver(silent)
+    unruled = book.create_order(buyer, seller, ETH, 86_400, 86_400).order_id
+    book.open_dispute(unruled, DisputeReason.OTHER)
+    appealed = book.create_order(buyer, seller, ETH, 86_400, 86_400).order_id
+    book.open_dispute(appealed, DisputeReason.QUALITY, [write(tmp_path, "v.json", breach())])
+    assert book.rule(appealed).code is RulingCode.QUALITY_FAILURE
+    st = book.appeal(appealed, seller)
+    assert st["state"] == "disputed" and st["dispute"]["status"] == "open"
+    assert book.rule(appealed, RulingCode.NO_FAULT).code is RulingCode.NO_FAULT
+    kinds = [a.kind.value for a in book.activity(seller)]
+    assert "cleared" in kinds and "fault" not in kinds  # replaced, not both
+
+    book.chain.advance_time(P.confirm_window + 2 * 86_400)
+    assert book.refund_unshipped(unshipped).state is OrderState.REFUNDED
+    assert book.release_expired(silent).state is OrderState.RELEASED
+    st = book.default_rule(unruled)
+    assert st["ruling"] == "full_refund"
+    assert book.escrow.credit(buyer) == ETH and book.escrow.credit(seller) == ETH
