@@ -274,3 +274,24 @@ def test_timeouts_and_appeal(embedded_book: OrderBook, tmp_path: Path) -> None:
     st = book.default_rule(unruled)
     assert st["ruling"] == "full_refund"
     assert book.escrow.credit(buyer) == ETH and book.escrow.credit(seller) == ETH
+
+
+def test_restricted_tier_caps_orders_and_recovers(embedded_book: OrderBook) -> None:
+    book = embedded_book
+    a = book.chain.accounts
+    buyer, seller = a[1], a[3]
+    book.post_bond(seller, 100 * ETH)
+    small = P.restricted_cap // 2
+    ids = [book.create_order(buyer, seller, small, 86_400, 86_400).order_id for _ in range(40)]
+    for oid in ids[:3]:
+        book.open_dispute(oid, DisputeReason.QUALITY)  # 3/40 = 7.5%: restricted
+    assert book.escrow.tier(seller) is Tier.RESTRICTED
+    with pytest.raises(ContractReverted, match="over restricted cap"):
+        book.create_order(buyer, seller, P.restricted_cap + 1, 86_400, 86_400)
+    book.create_order(buyer, seller, small, 86_400, 86_400)  # under the cap: accepted
+    # a week later the rate is unchanged: hysteresis keeps the tier
+    book.chain.advance_time(7 * 86_400 + 1)
+    assert book.score(seller)["tier_on_chain"] == "restricted"
+    # the window empties after 30 days: one step down, written on chain
+    book.chain.advance_time(31 * 86_400)
+    assert book.score(seller)["tier_on_chain"] == "warn"
