@@ -329,6 +329,7 @@ class OrderBook:
         streamer: str | None = None,
     ) -> OrderView:
         """The buyer opens and pays an order into escrow in one transaction."""
+        self._can_pay(buyer, price)
         order_id, receipt = self.escrow.open_order(
             buyer, seller, price, ship_window, delivery_window
         )
@@ -825,7 +826,18 @@ class OrderBook:
 
     # -- money -----------------------------------------------------------------------------
 
+    def _can_pay(self, account: str, amount: int) -> None:
+        """Refuse a payment the account cannot cover before the node does (eth-tester's
+        balance error is not a revert and would surface untranslated)."""
+        balance = int(self.chain.w3.eth.get_balance(account))  # type: ignore[arg-type]
+        if balance < amount:
+            raise BadInput(
+                f"{account} has {balance / WEI_PER_ETH:.6f} ETH, "
+                f"cannot pay {amount / WEI_PER_ETH:.6f} ETH plus gas"
+            )
+
     def post_bond(self, seller: str, amount: int) -> dict[str, Any]:
+        self._can_pay(seller, amount)
         r = self.escrow.post_bond(seller, amount)
         return self.bond(seller) | {"tx": r.tx_hash}
 

@@ -139,6 +139,8 @@ def test_human_arbiter_and_confirm(home: Path) -> None:
         (["dispute", "status", "3"], "unknown_order"),
         (["dispute", "rule", "0", "--code", "maybe"], "unknown_ruling"),
         (["withdraw", "1"], "wrong_state"),
+        (["bond", "post", "--seller", "2", "--amount", "2000000"], "bad_input"),
+        (["streamer", "score", "nobody"], "unknown_account"),
     ],
 )
 def test_bad_input_is_one_line(home: Path, args: list[str], code: str) -> None:
