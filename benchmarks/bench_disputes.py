@@ -170,6 +170,8 @@ def run() -> Report:
         "gas_targets": GAS_TARGETS,
         "end_to_end_embedded": e2e,
         "appeal_window_s": DEFAULT_ESCROW_PARAMS.appeal_window,
+        # a shared machine: throughput scales with what else runs
+        "load_average_1m": os.getloadavg()[0],
     }
     report.row("gas open_order (steady state)", f"{gas['open_order']:,}", "<= 120,000")
     report.row(
@@ -187,7 +189,8 @@ def run() -> Report:
         "disputes settled end to end / s (embedded)",
         f"{e2e['disputes_per_s']:.2f}",
         "",
-        "open, ship, dispute, oracle rule, settle, withdraw; store + score included",
+        "open, ship, dispute, oracle rule, settle, withdraw; store + score included; "
+        f"load avg {os.getloadavg()[0]:.1f}",
     )
     report.row(
         "evidence to payout (processing, median)",
