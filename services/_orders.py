@@ -584,9 +584,16 @@ class OrderBook:
         on_chain = "0x" + bytes(events[-1]["args"]["evidence_hash"]).hex()
         chain_code = int(events[-1]["args"]["ruling"])
         if row is None:
-            return {"ok": False, "order": order_id, "on_chain": on_chain, "recomputed": None,
-                    "ruling": RulingCode(chain_code).label,
-                    "detail": "the book has no decision for this ruling"}  # fmt: skip
+            return {
+                "ok": False,
+                "order": order_id,
+                "ruling": RulingCode(chain_code).label,
+                "on_chain": on_chain,
+                "recomputed": None,
+                "evidence": [],
+                "missing": [],
+                "detail": "the book has no decision for this ruling",
+            }
         stored = json.loads(row.decision)
         wanted = set(stored["evidence"])
         docs = [d for d in self.evidence(order_id) if d.sha256 in wanted]
