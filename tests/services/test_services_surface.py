@@ -26,3 +26,13 @@ def test_every_error_has_a_distinct_stable_code() -> None:
     codes = [c.code for c in classes]
     assert len(set(codes)) == len(codes)
     assert all(c == c.lower() and " " not in c for c in codes)
+
+
+def test_cli_start_up_does_not_load_the_chain_stack() -> None:
+    """``livetrust --help`` stays fast: web3 and SQLAlchemy load only when a command runs."""
+    import subprocess
+    import sys
+
+    code = "import sys, services.cli; print('web3' in sys.modules, 'sqlalchemy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
