@@ -11,6 +11,7 @@ from contracts._errors import (
     CompileError,
     ContractReverted,
     DeploymentMismatch,
+    InsufficientFunds,
     TransactionFailed,
 )
 from contracts._escrow import (
@@ -45,6 +46,7 @@ __all__ = [
     "CompileError",
     "ContractReverted",
     "DeploymentMismatch",
+    "InsufficientFunds",
     "DisputeEscrow",
     "EscrowParams",
     "KeyRecord",
