@@ -30,6 +30,8 @@ __all__ = [
 ]
 
 FPS = 25
+DEMO_SECONDS = 10.0  # a cut of 3 s and a 3-s price overlay fit, verification stays quick
+DEMO_SIZE = (854, 480)
 _PRICE_FONT = cv2.FONT_HERSHEY_DUPLEX
 
 
@@ -188,8 +190,16 @@ def make_broadcast(
     return marked
 
 
-def clip_demo(settings: Any, say: Callable[[str], None] = print) -> dict[str, Any]:
-    """The clip section of ``make demo``: register, broadcast, record, anchor, verify twice."""
+def clip_demo(settings: Any, say: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """The clip section of ``make demo``: register, broadcast, record, anchor, verify twice.
+
+    ``settings`` is ``services.config.Settings``; ``say`` prints rich markup (default: a rich
+    console). Returns both verdicts as JSON documents.
+    """
+    if say is None:
+        from rich.console import Console
+
+        say = Console().print
     from contracts import Chain, Role
     from provenance import Store
     from watermark import KeyStore
@@ -205,7 +215,7 @@ def clip_demo(settings: Any, say: Callable[[str], None] = print) -> dict[str, An
     start = int(time.time()) - 60
     with Chain.connect(settings.rpc, home, cache=settings.cache) as chain:
         chain.actors.register(streamer, keys.public_key(streamer), Role.STREAMER, start - 3600)
-        marked = make_broadcast(work, home, streamer, start, 12.0, (960, 540), seed=2)
+        marked = make_broadcast(work, home, streamer, start, DEMO_SECONDS, DEMO_SIZE, seed=2)
         store = ManifestStore(Store.open(settings.db_url))
         stored = record_manifest(store, str(marked), streamer, start, keys.signing_key(streamer))
         anchored = store.anchor(chain.anchors)
@@ -217,7 +227,7 @@ def clip_demo(settings: Any, say: Callable[[str], None] = print) -> dict[str, An
         edited = edit_clip(
             marked,
             work / "edited.mp4",
-            [Edit("cut", 3.0, 6.0), Edit("price", 5.0, 8.0, text="$1.99")],
+            [Edit("cut", 2.0, 5.0), Edit("price", 4.0, 7.0, text="$1.99")],
             crf=28,
         )
         results: dict[str, Any] = {}
@@ -232,5 +242,5 @@ def clip_demo(settings: Any, say: Callable[[str], None] = print) -> dict[str, An
                     b = f" <- broadcast +{b0}..+{b1} s"
                 say(f"   clip {s.clip_start:5.1f}-{s.clip_end:5.1f} s {s.status:9s}{b}")
             for f in v.findings:
-                say(f"   [{f.code}] {f.detail}")
+                say(f"   \\[{f.code}] at {f.clip_time} s: {f.detail}")
     return results
