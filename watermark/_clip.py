@@ -479,7 +479,9 @@ def _timeline(pieces: list[ClipSegment], dur: float, findings: list[Finding]) ->
             continue
         if p.clip_start - cursor > GAP_MERGE_S:
             out.extend(_gap(cursor, p.clip_start, findings))
-        start = cursor if out or p.clip_start - cursor <= GAP_MERGE_S else p.clip_start
+            start = p.clip_start
+        else:
+            start = cursor  # a sliver before it (or an overlap) joins this piece
         out.append(
             ClipSegment(start, min(p.clip_end, dur), p.status, p.broadcast_start, p.broadcast_end)
         )

@@ -86,3 +86,21 @@ def test_public_names() -> None:
     codes = [manifest_mod.ManifestMalformed.code, manifest_mod.ManifestExists.code,
              manifest_mod.ManifestNotFound.code, clip_mod.ClipTooLong.code]  # fmt: skip
     assert len(set(codes)) == len(codes)
+
+
+def test_timeline_tiles_the_clip_and_marks_long_gaps_as_splices() -> None:
+    from watermark._clip import ClipSegment, _timeline
+    from watermark._manifest import Finding
+
+    findings: list[Finding] = []
+    pieces = [ClipSegment(0.2, 3, "original", 0, 3), ClipSegment(6, 9, "original", 6, 9)]
+    t = _timeline(pieces, 9.3, findings)
+    assert [(s.clip_start, s.clip_end, s.status) for s in t] == [
+        (0.0, 3, "original"),
+        (3, 6, "foreign"),
+        (6, 9.3, "original"),
+    ]
+    assert [(f.code, f.clip_time) for f in findings] == [("splice", 3)]
+    findings.clear()
+    t = _timeline([ClipSegment(1.0, 3, "original", 0, 3)], 4.0, findings)
+    assert [s.status for s in t] == ["unknown", "original", "unknown"] and not findings
