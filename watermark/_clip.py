@@ -30,6 +30,7 @@ the watermark's geometry search):
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -86,6 +87,10 @@ SPEED_SEGMENT_S = 2.5  # a segment this short between equal jumps is a speed-up,
 GAP_MERGE_S = 0.5  # shorter unmarked slivers (a partial last frame) join their neighbour
 FOREIGN_CELLS = GRID_COLS * GRID_ROWS // 2  # half the picture changed: other footage
 _PHASES = (0, -1, 1)  # 0.2 s buckets tried around the mapped window
+# The detector clamps a segment's start to 0 when the clip begins mid-second, which loses
+# the sub-second phase; each segment's phase is re-found from content over these shifts.
+_SEGMENT_SHIFTS = tuple(range(-SUB_BUCKETS_PER_SECOND + 1, 2))
+_SHIFT_CAP = 20  # changed cells counted per second when choosing a shift (robust to edits)
 
 
 class ClipTooLong(WatermarkError, ValueError):
@@ -259,10 +264,12 @@ def _analyse(
     return _Pass(windows.finish(), detections, last + 1.0 / fps)
 
 
-def _window(windows: dict[int, np.ndarray], clip_t: float, anchored: bytes) -> Comparison | None:
+def _window(
+    windows: dict[int, np.ndarray], clip_t: float, anchored: bytes, shift: int = 0
+) -> Comparison | None:
     """The clip second starting at ``clip_t`` against its anchored fingerprint, at the best
     of the 0.2 s phases around the mapping (None if the clip has no frames there)."""
-    b0 = round(clip_t * SUB_BUCKETS_PER_SECOND)
+    b0 = round(clip_t * SUB_BUCKETS_PER_SECOND) + shift
     best: Comparison | None = None
     for d in _PHASES:
         f = windows.get(b0 + d)
@@ -339,8 +346,11 @@ def verify_clip(
                     manifest_info = checked[mkey][2]
             signed = checked[mkey][0]
         m = None if signed is None else signed.manifest
-        for i in range(n_sec):
-            seconds.append(_Second(seg.clip_start + i, seg.broadcast_start + i, m))
+        run = [_Second(seg.clip_start + i, seg.broadcast_start + i, m) for i in range(n_sec)]
+        shift = _best_shift(a.windows, run)
+        for sec in run:
+            sec.shift = shift
+        seconds.extend(run)
     # (5) content, second by second; a mismatching second next to matching ones is first
     # tried at its neighbours' mapping (a second straddling a cut can decode either side)
     for sec in seconds:
@@ -351,7 +361,8 @@ def verify_clip(
         for nb in seconds[max(0, k - 2) : k + 3]:
             if nb.status != "original" or nb is sec:
                 continue
-            alt = _Second(sec.clip_t, nb.broadcast_t + round(sec.clip_t - nb.clip_t), nb.manifest)
+            bt = nb.broadcast_t + round(sec.clip_t - nb.clip_t)
+            alt = _Second(sec.clip_t, bt, nb.manifest, shift=nb.shift)
             if alt.broadcast_t != sec.broadcast_t and _judge(a.windows, alt) == "original":
                 sec.broadcast_t, sec.manifest, sec.status = (
                     alt.broadcast_t,
@@ -411,6 +422,27 @@ class _Second:
     broadcast_t: int
     manifest: Manifest | None
     status: str = "unknown"
+    shift: int = 0  # sub-buckets between the segment's clip_start grid and the true second
+
+
+def _best_shift(windows: dict[int, np.ndarray], run: list[_Second]) -> int:
+    """The sub-second phase that best matches the segment's content (see _SEGMENT_SHIFTS)."""
+    best, best_cost = 0, math.inf
+    for shift in _SEGMENT_SHIFTS:
+        cost = 0.0
+        for sec in run:
+            m = sec.manifest
+            if m is None or not m.covers(sec.broadcast_t):
+                continue
+            f = windows.get(round(sec.clip_t * SUB_BUCKETS_PER_SECOND) + shift)
+            if f is None:
+                cost += _SHIFT_CAP
+                continue
+            c = compare(f.astype(np.float64), m.fingerprint_at(sec.broadcast_t))
+            cost += min(c.changed_cells, _SHIFT_CAP) + min(c.score, 10.0) / 10.0
+        if cost < best_cost:
+            best, best_cost = shift, cost
+    return best
 
 
 _ANCHOR_CODES = ("not_anchored", "inclusion_proof_invalid", "root_not_on_chain", "anchor_mismatch")
@@ -420,7 +452,7 @@ def _judge(windows: dict[int, np.ndarray], s: _Second) -> str:
     m = s.manifest
     if m is None or not m.covers(s.broadcast_t):
         return "unknown"
-    c = _window(windows, s.clip_t, m.fingerprint_at(s.broadcast_t))
+    c = _window(windows, s.clip_t, m.fingerprint_at(s.broadcast_t), s.shift)
     if c is None:
         return "unknown"
     if c.changed_cells >= FOREIGN_CELLS:
