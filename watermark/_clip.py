@@ -84,6 +84,7 @@ DEFAULT_STRIDE = 2  # watermark evidence from every 2nd frame (bench: no accurac
 SPLICE_MIN_S = 2.0  # unmarked stretch that is foreign material, not a weak second at a seam
 SPEED_RUN = 2  # equal jumps between consecutive short segments: another playback speed
 SPEED_SEGMENT_S = 2.5  # a segment this short between equal jumps is a speed-up, not an edit
+SPEED_MAX_STEP = 2  # s per jump: 1.25-2x playback slips 1-2 s at a time; edits jump further
 GAP_MERGE_S = 0.5  # shorter unmarked slivers (a partial last frame) join their neighbour
 FOREIGN_CELLS = GRID_COLS * GRID_ROWS // 2  # half the picture changed: other footage
 _PHASES = (0, -1, 1)  # 0.2 s buckets tried around the mapped window
@@ -560,6 +561,7 @@ def _jumps(segs: list[ClipSegment]) -> list[Finding]:
         j = k
         while (
             j + 1 < len(steps)
+            and abs(steps[k][1]) <= SPEED_MAX_STEP
             and steps[j + 1][1] == steps[k][1]
             and steps[j + 1][2] <= SPEED_SEGMENT_S
             and steps[j + 1][0] - steps[j][0] <= 2 * SPEED_SEGMENT_S

@@ -104,3 +104,17 @@ def test_timeline_tiles_the_clip_and_marks_long_gaps_as_splices() -> None:
     findings.clear()
     t = _timeline([ClipSegment(1.0, 3, "original", 0, 3)], 4.0, findings)
     assert [s.status for s in t] == ["unknown", "original", "unknown"] and not findings
+
+
+def test_jumps_cut_reorder_and_speed() -> None:
+    from watermark._clip import ClipSegment as C
+    from watermark._clip import _jumps
+
+    swap = [C(0, 2, "original", 0, 2), C(2, 5, "original", 7, 10), C(5, 7, "original", 5, 7),
+            C(7, 10, "original", 2, 5), C(10, 14, "original", 10, 14)]  # fmt: skip
+    assert [(f.code, f.clip_time) for f in _jumps(swap)] == [
+        ("cut", 2), ("reorder", 5), ("reorder", 7), ("cut", 10),
+    ]  # fmt: skip
+    fast = [C(3.6, 4.6, "original", 6, 7), C(5.6, 7.6, "original", 9, 11),
+            C(8.6, 9.4, "original", 13, 14)]  # fmt: skip
+    assert [f.code for f in _jumps(fast)] == ["speed_changed"]
