@@ -4,11 +4,11 @@ Steps of :func:`verify_clip` (one decode of the clip, plus the first seconds onc
 the watermark's geometry search):
 
 (0) open: a readable video no longer than ``MAX_CLIP_SECONDS`` (bounded memory: the
-    detector keeps soft bits and this module 1-second window features, both per 0.2 s);
+    detector keeps soft bits per 0.2 s, this module 1-second window features per 0.04 s);
 (1) geometry: for every known key, period and offset of its tile from frames sampled over
     the first ``SYNC_SECONDS`` (``Detector.geometry``);
 (2) one pass over the clip: every frame into :class:`WindowFeatures` (fingerprints of every
-    1-second window on the 0.2 s grid); every ``stride``-th frame into the watermark
+    1-second window on the 0.04 s grid); every ``stride``-th frame into the watermark
     ``Evidence`` of each period (sampling keeps a 60 s 720p clip within 15 s on one core);
 (3) marks: each key's detection; the key covering most of the clip is the claimed streamer,
     segments of other keys' marks are ``foreign`` (``splice``);
@@ -16,7 +16,7 @@ the watermark's geometry search):
     checked as a bundle (signature, registration, inclusion proof, anchor) -> findings
     ``identity_mismatch`` (forged) / ``not_anchored``;
 (5) content: every clip second of a marked segment against the anchored fingerprint of its
-    broadcast second (best of the 0.2 s phases around the mapping) -> ``altered`` pieces;
+    broadcast second (best of the 0.04 s phases around the mapping) -> ``altered`` pieces;
 (6) timeline: gaps of ``SPLICE_MIN_S`` or more without the claimed mark are ``foreign``
     (``splice``); between consecutive marked segments the broadcast offset (broadcast time
     minus clip time) jumps forward (``cut``) or backward (``reorder``); a run of
@@ -45,7 +45,7 @@ from watermark._errors import VideoTooSmall, VideoUnreadable, WatermarkError
 from watermark._fingerprint import (
     GRID_COLS,
     GRID_ROWS,
-    SUB_BUCKETS_PER_SECOND,
+    WINDOW_STEPS_PER_SECOND,
     Comparison,
     WindowFeatures,
     compare,
@@ -77,7 +77,7 @@ FINDING_CODES = (
     "not_anchored",
     "speed_changed",
 )
-MAX_CLIP_SECONDS = 3600.0  # one hour: ~36 MB of window features + the detector's ~6 MB/key
+MAX_CLIP_SECONDS = 3600.0  # one hour: ~180 MB of window features + the detector's ~6 MB/key
 SYNC_SECONDS = 10.0  # geometry from frames of the first 10 s (24 of them)
 SYNC_FRAMES = 24  # as the engine's detect_file
 DEFAULT_STRIDE = 2  # watermark evidence from every 2nd frame (bench: no accuracy lost at 25 fps)
@@ -87,10 +87,10 @@ SPEED_SEGMENT_S = 2.5  # a segment this short between equal jumps is a speed-up,
 SPEED_MAX_STEP = 2  # s per jump: 1.25-2x playback slips 1-2 s at a time; edits jump further
 GAP_MERGE_S = 0.5  # shorter unmarked slivers (a partial last frame) join their neighbour
 FOREIGN_CELLS = GRID_COLS * GRID_ROWS // 2  # half the picture changed: other footage
-_PHASES = (0, -1, 1)  # 0.2 s buckets tried around the mapped window
+_PHASES = (0, -1, 1)  # 0.04 s steps tried around the mapped window
 # The detector clamps a segment's start to 0 when the clip begins mid-second, which loses
 # the sub-second phase; each segment's phase is re-found from content over these shifts.
-_SEGMENT_SHIFTS = tuple(range(-SUB_BUCKETS_PER_SECOND + 1, 2))
+_SEGMENT_SHIFTS = tuple(range(-WINDOW_STEPS_PER_SECOND + 1, 3))
 _SHIFT_CAP = 20  # changed cells counted per second when choosing a shift (robust to edits)
 
 
@@ -269,8 +269,8 @@ def _window(
     windows: dict[int, np.ndarray], clip_t: float, anchored: bytes, shift: int = 0
 ) -> Comparison | None:
     """The clip second starting at ``clip_t`` against its anchored fingerprint, at the best
-    of the 0.2 s phases around the mapping (None if the clip has no frames there)."""
-    b0 = round(clip_t * SUB_BUCKETS_PER_SECOND) + shift
+    of the 0.04 s phases around the mapping (None if the clip has no frames there)."""
+    b0 = round(clip_t * WINDOW_STEPS_PER_SECOND) + shift
     best: Comparison | None = None
     for d in _PHASES:
         f = windows.get(b0 + d)
@@ -435,7 +435,7 @@ def _best_shift(windows: dict[int, np.ndarray], run: list[_Second]) -> int:
             m = sec.manifest
             if m is None or not m.covers(sec.broadcast_t):
                 continue
-            f = windows.get(round(sec.clip_t * SUB_BUCKETS_PER_SECOND) + shift)
+            f = windows.get(round(sec.clip_t * WINDOW_STEPS_PER_SECOND) + shift)
             if f is None:
                 cost += _SHIFT_CAP
                 continue

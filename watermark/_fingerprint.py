@@ -4,7 +4,7 @@ Construction (one fingerprint per second of broadcast, 1,008 bytes):
 
 1. every frame's luma is reduced to a ``THUMB_W x THUMB_H`` thumbnail (area average, so any
    resolution of the same picture gives the same thumbnail: robust to downscaling);
-   thumbnails are summed per 0.2 s of time (``SUB_BUCKETS_PER_SECOND``) and averaged over
+   thumbnails are summed per 0.04 s of time (``WINDOW_STEPS_PER_SECOND``) and averaged over
    each second (robust to frame-rate changes and to where a re-encoder put its I-frames);
 2. the mean thumbnail is split into a ``GRID_COLS x GRID_ROWS`` grid of 16x16 cells (80x80 px
    at 720p: a price tag or a face covers several cells); per cell, the 8x8 DCT-II of the
@@ -38,9 +38,9 @@ __all__ = [
     "GRID_COLS",
     "GRID_ROWS",
     "MIN_CHANGED_CELLS",
-    "SUB_BUCKETS_PER_SECOND",
     "THUMB_H",
     "THUMB_W",
+    "WINDOW_STEPS_PER_SECOND",
     "Comparison",
     "WindowFeatures",
     "audio_envelope",
@@ -58,7 +58,7 @@ GRID_COLS, GRID_ROWS = THUMB_W // CELL, THUMB_H // CELL  # 16 x 9 cells
 AC_COEFFS = 5  # zig-zag AC coefficients kept per cell (pHash keeps the low 8x8 band)
 FEATURES = 1 + AC_COEFFS + 1  # DC, AC..., detail
 FINGERPRINT_BYTES = GRID_COLS * GRID_ROWS * FEATURES
-SUB_BUCKETS_PER_SECOND = 5  # same 0.2 s grid as the watermark detector's time evidence
+WINDOW_STEPS_PER_SECOND = 25  # 0.04 s: at 720p a pan misaligned by 0.1 s already changes cells
 AC_STEP = 8.0  # orthonormal DCT units per AC step: +-1016 fits an 8x8 block of full swing
 DETAIL_STEP = 1.0 / 16.0  # log2 units per detail step
 # Tolerances per cell; a genuine re-encode stays well inside them (measured maxima on
@@ -168,9 +168,9 @@ def compare(clip: bytes | np.ndarray, anchored: bytes) -> Comparison:
 
 
 class WindowFeatures:
-    """Features of every 1-second window that starts on the 0.2 s grid, computed as frames
+    """Features of every 1-second window that starts on the 0.04 s grid, computed as frames
     arrive: thumbnails of the last second only are kept, and per window start the features
-    (1,008 float16, 10 KB per second of clip), so memory is small and bounded by the clip's
+    (1,008 float16, 50 KB per second of clip), so memory is small and bounded by the clip's
     length at that rate, never by its resolution or frame count."""
 
     def __init__(self) -> None:
@@ -180,13 +180,13 @@ class WindowFeatures:
         self._done = -1  # newest window start already computed
 
     def add(self, t: float, y: np.ndarray) -> None:
-        b = math.floor(t * SUB_BUCKETS_PER_SECOND + 1e-6)
+        b = math.floor(t * WINDOW_STEPS_PER_SECOND + 1e-6)
         th = thumbnail(y)
         acc = self.sums.get(b)
         if acc is None:
             self.sums[b] = th
             self.counts[b] = 1
-            self._emit(before=b - SUB_BUCKETS_PER_SECOND + 1)
+            self._emit(before=b - WINDOW_STEPS_PER_SECOND + 1)
         else:
             acc += th
             self.counts[b] += 1
@@ -200,11 +200,11 @@ class WindowFeatures:
         """Compute every window that starts before ``before`` (its buckets are complete)."""
         if not self.sums:
             return
-        first = max(self._done + 1, min(self.sums) - SUB_BUCKETS_PER_SECOND + 1)
+        first = max(self._done + 1, min(self.sums) - WINDOW_STEPS_PER_SECOND + 1)
         for start in range(first, before):
             total = np.zeros((THUMB_H, THUMB_W), np.float32)
             n = 0
-            for b in range(start, start + SUB_BUCKETS_PER_SECOND):
+            for b in range(start, start + WINDOW_STEPS_PER_SECOND):
                 if b in self.sums:
                     total += self.sums[b]
                     n += self.counts[b]
@@ -221,7 +221,7 @@ def second_fingerprints(windows: dict[int, np.ndarray], seconds: int) -> list[by
     out: list[bytes] = []
     last: np.ndarray | None = None
     for s in range(seconds):
-        f = windows.get(s * SUB_BUCKETS_PER_SECOND)
+        f = windows.get(s * WINDOW_STEPS_PER_SECOND)
         if f is None:
             f = last if last is not None else np.zeros((GRID_ROWS, GRID_COLS, FEATURES))
         last = f
