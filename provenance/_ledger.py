@@ -66,6 +66,7 @@ from provenance._store import (
     DbNodeStore,
     Store,
     chunks,
+    insert_rows,
 )
 
 __all__ = [
@@ -81,6 +82,21 @@ __all__ = [
 
 
 Link = tuple[int, str, str]  # (event seq, lot, relation)
+_EVENT_COLUMNS = (  # the order of ingest's row tuples
+    "seq",
+    "log_id",
+    "hash_id",
+    "event_type",
+    "biz_step",
+    "event_time",
+    "actor_id",
+    "body",
+    "namespaces",
+    "statement",
+    "signature",
+    "leaf_hash",
+    "recorded_at",
+)
 
 
 @dataclass(frozen=True)
@@ -259,8 +275,8 @@ class Ledger:
         for part in chunks(lots):
             for lot, h in conn.execute(select(th.c.lot, th.c.hash_id).where(th.c.lot.in_(part))):
                 heads[lot] = h
-        event_rows: list[dict[str, Any]] = []
-        lot_rows: list[dict[str, Any]] = []
+        event_rows: list[tuple[Any, ...]] = []
+        lot_rows: list[tuple[Any, ...]] = []
         new_heads: dict[str, tuple[int, str]] = {}
         leaves: list[bytes] = []
         results: list[IngestResult] = []
@@ -287,33 +303,30 @@ class Ledger:
                 heads[lot] = hash_id
                 new_heads[lot] = (seq, hash_id)
             for relation, lot_list in rel.items():
-                lot_rows.extend(
-                    {"event_seq": seq, "lot": lot, "relation": relation} for lot in lot_list
-                )
+                lot_rows.extend((seq, lot, relation) for lot in lot_list)
             event_rows.append(
-                {
-                    "seq": seq,
-                    "log_id": self.log_id,
-                    "hash_id": hash_id,
-                    "event_type": event.type,
-                    "biz_step": event.biz_step,
-                    "event_time": event.timestamp,
-                    "actor_id": signer.actor_id,
-                    "body": texts[i][0].decode(),
-                    "namespaces": texts[i][1].decode(),
-                    "statement": statement.canonical.decode(),
-                    "signature": record.signature,
-                    "leaf_hash": leaf,
-                    "recorded_at": now,
-                }
+                (
+                    seq,
+                    self.log_id,
+                    hash_id,
+                    event.type,
+                    event.biz_step,
+                    event.timestamp,
+                    signer.actor_id,
+                    texts[i][0].decode(),
+                    texts[i][1].decode(),
+                    statement.canonical.decode(),
+                    record.signature,
+                    leaf,
+                    now,
+                )
             )
             results.append(IngestResult(hash_id, seq, tuple(named)))
         # (5) log
         nodes = DbNodeStore(conn, self.log_id)
         frontier = dict(nodes.get_nodes(frontier_keys(size))) if size else {}
-        conn.execute(EVENTS.insert(), event_rows)
-        if lot_rows:
-            conn.execute(EVENT_LOTS.insert(), lot_rows)
+        insert_rows(conn, EVENTS, _EVENT_COLUMNS, event_rows)
+        insert_rows(conn, EVENT_LOTS, ("event_seq", "lot", "relation"), lot_rows)
         nodes.put_nodes(append_nodes(size, frontier, leaves))
         head_lots = list(new_heads)
         for part in chunks(head_lots):
