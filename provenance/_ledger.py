@@ -82,6 +82,7 @@ __all__ = [
 
 
 Link = tuple[int, str, str]  # (event seq, lot, relation)
+PARSED_ROWS_CACHE = 5_000  # stored rows kept parsed (~2 KB each): a few batches' stories
 _EVENT_COLUMNS = (  # the order of ingest's row tuples
     "seq",
     "log_id",
@@ -191,6 +192,9 @@ class Ledger:
         self.store = store
         self.directory = directory
         self.log_id = log_id
+        # parsed events by their exact stored row: parsing is a pure function of the bytes,
+        # so an edited row is a miss and is parsed (and judged) afresh
+        self._parsed: dict[tuple[Any, ...], StoredEvent] = {}
         self._ensure_log()
 
     def _ensure_log(self) -> None:
@@ -384,23 +388,34 @@ class Ledger:
                 ).where(t.c.seq.in_(part))
             )
             for seq, body, ns, st, sig, leaf in rows:
-                # stored JSON was validated at ingest and is re-hashed by every verifier; a
-                # row edited into garbage must still reach the verifier (as findings)
-                try:
-                    body_json, ns_json = json.loads(body), json.loads(ns)
-                except ValueError:
-                    body_json, ns_json = {"corrupt": body}, {}
-                if not isinstance(body_json, dict) or not isinstance(ns_json, dict):
-                    body_json, ns_json = {"corrupt": body}, {}
-                event = Event.model_construct(body=body_json, namespaces=ns_json)
-                try:
-                    statement = Statement.from_json(json.loads(st))
-                except ValueError:  # json.JSONDecodeError and BundleMalformed both are
-                    statement = Statement(f"corrupt-record:{seq}", "", (), "", b"", "")
-                record = SignedRecord(statement, bytes(sig))
-                out.append(StoredEvent(int(seq), event, record, bytes(leaf)))
+                row = (int(seq), body, ns, st, bytes(sig), bytes(leaf))
+                parsed = self._parsed.get(row)
+                if parsed is None:
+                    parsed = self._parse_row(*row)
+                    self._parsed[row] = parsed
+                    if len(self._parsed) > PARSED_ROWS_CACHE:
+                        self._parsed.pop(next(iter(self._parsed)), None)
+                out.append(parsed)
         out.sort(key=lambda s: s.seq)
         return out
+
+    @staticmethod
+    def _parse_row(seq: int, body: str, ns: str, st: str, sig: bytes, leaf: bytes) -> StoredEvent:
+        # stored JSON was validated at ingest and is re-hashed by every verifier; a
+        # row edited into garbage must still reach the verifier (as findings)
+        try:
+            body_json, ns_json = json.loads(body), json.loads(ns)
+        except ValueError:
+            body_json, ns_json = {"corrupt": body}, {}
+        if not isinstance(body_json, dict) or not isinstance(ns_json, dict):
+            body_json, ns_json = {"corrupt": body}, {}
+        event = Event.model_construct(body=body_json, namespaces=ns_json)
+        try:
+            statement = Statement.from_json(json.loads(st))
+        except ValueError:  # json.JSONDecodeError and BundleMalformed both are
+            statement = Statement(f"corrupt-record:{seq}", "", (), "", b"", "")
+        record = SignedRecord(statement, sig)
+        return StoredEvent(seq, event, record, leaf)
 
     def events(self, seqs: Sequence[int]) -> list[StoredEvent]:
         with self.store.read() as conn:
