@@ -196,3 +196,22 @@ def test_gzip_bomb_is_malformed(bundle: tuple[bytes, MemoryRegistry]) -> None:
 
     bomb = gzip.compress(b" " * (MAX_BUNDLE_BYTES + 1), mtime=0)
     assert check(bomb, bundle[1]).codes == {"bundle_malformed"}
+
+
+def test_dispute_evidence_reads_a_real_bundle(bundle: tuple[bytes, MemoryRegistry]) -> None:
+    from services._evidence import EvidenceDoc, EvidenceKind
+
+    data, _ = bundle
+    doc = EvidenceDoc.from_bytes(data, "proof-bundle.json")
+    assert doc.kind is EvidenceKind.PROOF_BUNDLE
+    facts = doc.provenance()
+    assert facts is not None
+    ids = [e.hash_id for e in facts.events]
+    expected = [s.hash_id for s in json_events(data)]
+    assert ids == expected
+
+
+def json_events(data: bytes) -> list[Any]:
+    from provenance import Event
+
+    return [Event.from_json(e["event"], e.get("namespaces")) for e in json.loads(data)["events"]]
