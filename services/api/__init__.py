@@ -1,6 +1,7 @@
 """The web service: JSON API under ``/api/v1`` (OpenAPI at ``/docs``) and server-rendered pages.
 
-Routes are thin: parse, call the packages, shape the response.
+Routes are thin: parse, call the packages, shape the response. Writes are authenticated
+(``services.api._auth``); reads of public verification data need no login.
 """
 
 from __future__ import annotations
@@ -9,41 +10,54 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from services.api._errors import ApiError, install_error_handlers
 from services.api._runtime import Runtime
+from services.api._settings import ApiSettings
 from services.config import Settings
 
-__all__ = ["API_PREFIX", "ApiError", "create_app"]
+__all__ = ["API_PREFIX", "ApiError", "ApiSettings", "create_app"]
 
 API_PREFIX = "/api/v1"
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    runtime = Runtime(settings or Settings())
+def create_app(settings: Settings | None = None, api: ApiSettings | None = None) -> FastAPI:
+    runtime = Runtime(settings or Settings(), api)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime.start_anchoring()
         yield
         runtime.close()
 
     app = FastAPI(
         title="livetrust",
         version="0.1.0",
-        description="Verifiable provenance, watermarked broadcasts and automatic disputes.",
+        description=(
+            "Verifiable provenance, watermarked broadcasts and automatic disputes. Public "
+            "reads need no login; writes are signed requests (X-LT-* headers, Ed25519) or "
+            "carry an API key (`Authorization: Bearer lt_…`). Errors are "
+            '`{"error": {"code", "message"}}` with a stable code.'
+        ),
         lifespan=lifespan,
     )
     app.state.runtime = runtime
     install_error_handlers(app)
 
-    from services.api.routes import chain
+    from services.api import pages
+    from services.api.routes import actors, anchors, batches, chain, dashboard, events, jobs, proofs
+    from services.web import STATIC
 
-    api = APIRouter(prefix=API_PREFIX)
-    api.include_router(chain.router)
+    api_router = APIRouter(prefix=API_PREFIX)
+    for module in (chain, actors, events, batches, proofs, anchors, jobs, dashboard):
+        api_router.include_router(module.router)
 
-    @api.get("/health", tags=["meta"], summary="Liveness")
+    @api_router.get("/health", tags=["meta"], summary="Liveness")
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    app.include_router(api)
+    app.include_router(api_router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     return app

@@ -22,18 +22,22 @@ STATUS_BY_CODE: dict[str, int] = {
     "bad_signature": 401,
     "stale_request": 401,
     "replayed_request": 401,
+    "key_revoked": 401,
     "forbidden": 403,
     "role_not_allowed": 403,
+    "key_not_valid_at_time": 403,
     "not_found": 404,
     "unknown_batch": 404,
     "unknown_actor": 404,
     "unknown_order": 404,
     "unknown_job": 404,
     "conflict": 409,
+    "replay_rejected": 409,
     "payload_too_large": 413,
     "unsupported_media_type": 415,
     "chain_unavailable": 503,
     "store_unavailable": 503,
+    "store_error": 503,
 }
 
 

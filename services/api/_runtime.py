@@ -1,29 +1,117 @@
-"""What a running server holds: settings, one chain connection, the stores.
+"""What a running server holds: settings, one chain connection, the stores, the worker.
 
 Opened once per process in the app's lifespan. The embedded chain can be owned by one
 process only, so multi-worker deployments point ``LIVETRUST_RPC`` at ``livetrust chain
-serve`` or an external node; the API itself stays stateless apart from these handles.
+serve`` or an external node; the API itself stays stateless apart from these handles and
+two caches (verdicts by tree size, verifier keys for a minute) that are safe to lose.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections.abc import Callable, Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from services.api._jobs import Jobs
+from services.api._settings import ApiSettings
 from services.config import Settings
 
 if TYPE_CHECKING:
     from contracts import Chain
+    from provenance import Ledger, Store
+    from provenance._registry import AnchorLike, KeyRecordLike, ReceiptLike
 
-__all__ = ["Runtime"]
+__all__ = ["Runtime", "VerdictCache"]
+
+log = logging.getLogger("livetrust.api")
+T = TypeVar("T")
+
+# Verdicts kept in memory; one entry is a few KB of JSON, so this bounds the cache at a few MB.
+VERDICT_CACHE_SIZE = 4096
+
+
+class _Locked:
+    """Serialises calls into the chain client: py-evm (the embedded chain) is not thread-safe
+    and FastAPI runs sync routes on a thread pool."""
+
+    def __init__(self, lock: threading.RLock) -> None:
+        self._lock = lock
+
+    def _do(self, fn: Callable[[], T]) -> T:
+        with self._lock:
+            return fn()
+
+
+class LockedDirectory(_Locked):
+    def __init__(self, lock: threading.RLock, inner: Any) -> None:
+        super().__init__(lock)
+        self.inner = inner
+
+    def keys(self, actor_id: str) -> Sequence[KeyRecordLike]:
+        return self._do(lambda: self.inner.keys(actor_id))
+
+
+class LockedAnchors(_Locked):
+    def __init__(self, lock: threading.RLock, inner: Any) -> None:
+        super().__init__(lock)
+        self.inner = inner
+
+    def anchor(self, log_id: int, tree_size: int, root: bytes) -> ReceiptLike:
+        return self._do(lambda: self.inner.anchor(log_id, tree_size, root))
+
+    def count(self) -> int:
+        return self._do(self.inner.count)
+
+    def by_index(self, index: int) -> AnchorLike:
+        return self._do(lambda: self.inner.by_index(index))
+
+    def by_root(self, root: bytes) -> AnchorLike | None:
+        return self._do(lambda: self.inner.by_root(root))
+
+    def tx_of(self, root: bytes) -> str | None:
+        return self._do(lambda: self.inner.tx_of(root))
+
+
+class VerdictCache:
+    """Verdict JSON per (batch, profile), valid while the log size and latest anchor are the
+    ones it was computed at and for at most ``ttl`` seconds (the key cache's lifetime, so a
+    revoked key shows up in a verdict as soon as a fresh verifier would see it)."""
+
+    def __init__(self, ttl: float, capacity: int = VERDICT_CACHE_SIZE) -> None:
+        self.ttl = ttl
+        self.capacity = capacity
+        self._lock = threading.Lock()
+        self._items: dict[tuple[str, str], tuple[tuple[int, int], float, bytes]] = {}
+
+    def get(self, key: tuple[str, str], state: tuple[int, int], now: float) -> bytes | None:
+        with self._lock:
+            hit = self._items.get(key)
+        if hit is None or hit[0] != state or now - hit[1] >= self.ttl:
+            return None
+        return hit[2]
+
+    def put(self, key: tuple[str, str], state: tuple[int, int], now: float, body: bytes) -> None:
+        with self._lock:
+            self._items[key] = (state, now, body)
+            if len(self._items) > self.capacity:
+                self._items.pop(next(iter(self._items)))
 
 
 class Runtime:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, api: ApiSettings | None = None) -> None:
         self.settings = settings
+        self.api = api or ApiSettings()
         self._lock = threading.Lock()
+        self.chain_lock = threading.RLock()
         self._chain: Chain | None = None
+        self._store: Store | None = None
+        self.jobs = Jobs()
+        self.verdicts = VerdictCache(self.api.key_cache_ttl_s)
+        self._anchor_stop = threading.Event()
+        self._anchor_thread: threading.Thread | None = None
+        self.last_anchor: dict[str, Any] | None = None
 
     @property
     def chain(self) -> Chain:
@@ -33,8 +121,73 @@ class Runtime:
                 from contracts import Chain
 
                 s = self.settings
-                self._chain = Chain.connect(s.rpc, s.home, cache=s.cache, key=s.chain_key)
+                with self.chain_lock:
+                    self._chain = Chain.connect(s.rpc, s.home, cache=s.cache, key=s.chain_key)
             return self._chain
+
+    @property
+    def store(self) -> Store:
+        """The provenance store (migrated on first use), plus this service's own tables."""
+        with self._lock:
+            if self._store is None:
+                from provenance import Store
+                from services.api._auth import create_tables
+
+                store = Store.open(self.settings.db_url)
+                create_tables(store)
+                self._store = store
+            return self._store
+
+    @cached_property
+    def directory(self) -> LockedDirectory:
+        """The ActorRegistry, uncached: request authentication and ingest must see revocations
+        at once."""
+        return LockedDirectory(self.chain_lock, self.chain.actors)
+
+    @cached_property
+    def anchors(self) -> LockedAnchors:
+        return LockedAnchors(self.chain_lock, self.chain.anchors)
+
+    @cached_property
+    def ledger(self) -> Ledger:
+        """Ledger for writes (ingest checks authority against the chain, uncached)."""
+        from provenance import Ledger
+
+        return Ledger(self.store, self.directory)
+
+    @cached_property
+    def read_ledger(self) -> Ledger:
+        """Ledger for verification reads: keys cached ``key_cache_ttl_s`` (a revocation shows
+        within that time), found anchors cached (the registry is append-only)."""
+        from provenance import CachedDirectory, Ledger
+
+        return Ledger(self.store, CachedDirectory(self.directory, self.api.key_cache_ttl_s))
+
+    @cached_property
+    def read_anchors(self) -> Any:
+        from provenance import CachedAnchors
+
+        return CachedAnchors(self.anchors)
+
+    @cached_property
+    def memo(self) -> Any:
+        from provenance import VerifiedRecords
+
+        return VerifiedRecords()
+
+    @cached_property
+    def chain_ref(self) -> dict[str, Any]:
+        from provenance import chain_reference
+
+        with self.chain_lock:
+            ref: dict[str, Any] = chain_reference(self.chain)
+        return ref
+
+    @cached_property
+    def admin_hash(self) -> str:
+        from services.api._auth import admin_key_hash
+
+        return admin_key_hash(self.settings.home, self.api.admin_key)
 
     @cached_property
     def started(self) -> float:
@@ -42,8 +195,49 @@ class Runtime:
 
         return time.time()
 
+    # -- anchoring loop --------------------------------------------------------------------
+
+    def start_anchoring(self) -> None:
+        """Anchor the log every ``anchor_interval_s`` seconds in a daemon thread."""
+        interval = self.api.anchor_interval_s
+        if interval <= 0 or self._anchor_thread is not None:
+            return
+        from provenance import Anchorer
+
+        def on_result(result: Any) -> None:
+            self.last_anchor = result.to_json()
+            if result.status == "anchored":
+                log.info("anchored %s new events (size %s)", result.new_events, result.head)
+
+        def on_error(exc: Exception) -> None:
+            log.warning("anchoring round failed: %s", exc)
+
+        def loop() -> None:
+            # provenance's loop retries its own errors; anything else (the chain unreachable
+            # at start, a dropped connection) is reported and the loop restarts next period
+            while not self._anchor_stop.is_set():
+                try:
+                    Anchorer(self.ledger, self.anchors).run(
+                        self._anchor_stop, interval, on_result, on_error
+                    )
+                except Exception as exc:
+                    on_error(exc)
+                    self._anchor_stop.wait(interval)
+
+        self._anchor_thread = threading.Thread(target=loop, name="anchor-loop", daemon=True)
+        self._anchor_thread.start()
+
     def close(self) -> None:
+        self._anchor_stop.set()
+        if self._anchor_thread is not None:
+            self._anchor_thread.join(timeout=10)
+            self._anchor_thread = None
+        self.jobs.close()
         with self._lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
             if self._chain is not None:
-                self._chain.close()
+                with self.chain_lock:
+                    self._chain.close()
                 self._chain = None

@@ -1,0 +1,169 @@
+"""What routes and pages share: the calls into ``provenance`` with the service's caches.
+
+Routes and pages stay thin; anything that would otherwise be written twice (a verdict with
+its cache, a bundle, totals for the dashboard) lives here.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+
+from services.api._errors import ApiError
+
+if TYPE_CHECKING:
+    from provenance import Profile
+    from services.api._runtime import Runtime
+
+__all__ = [
+    "anchors_list",
+    "bundle_for",
+    "dashboard_totals",
+    "log_state",
+    "profile_named",
+    "verdict_bytes",
+    "verify_bundle_bytes",
+]
+
+
+def profile_named(name: str) -> Profile:
+    from provenance import PROFILES
+
+    if name not in PROFILES:
+        raise ApiError(
+            "unknown_profile", f"unknown profile {name!r} (one of: {', '.join(PROFILES)})"
+        )
+    return PROFILES[name]
+
+
+def log_state(rt: Runtime) -> tuple[int, int]:
+    """(log size, latest confirmed anchored size): a verdict can change only when one does."""
+    from provenance._store import ANCHORS, LOGS
+
+    ledger = rt.read_ledger
+    with rt.store.read() as conn:
+        size = conn.execute(select(LOGS.c.size).where(LOGS.c.log_id == ledger.log_id)).scalar()
+        anchored = conn.execute(
+            select(func.max(ANCHORS.c.tree_size)).where(
+                ANCHORS.c.log_id == ledger.log_id, ANCHORS.c.state == "confirmed"
+            )
+        ).scalar()
+    return int(size or 0), int(anchored or 0)
+
+
+def verdict_bytes(rt: Runtime, batch: str, profile: str) -> bytes:
+    """``livetrust batch verify --json`` as bytes, cached while the log and anchors stand still
+    (and at most the key cache's lifetime)."""
+    from provenance import canonical_id, verify_batch
+
+    prof = profile_named(profile)
+    key = (canonical_id(batch), prof.name)
+    state = log_state(rt)
+    now = time.monotonic()
+    hit = rt.verdicts.get(key, state, now)
+    if hit is not None:
+        return hit
+    verdict = verify_batch(rt.read_ledger, batch, rt.read_anchors, prof, rt.memo)
+    body = json.dumps(verdict.to_json(), separators=(",", ":")).encode()
+    rt.verdicts.put(key, state, now, body)
+    return body
+
+
+def bundle_for(rt: Runtime, batch: str) -> bytes:
+    from provenance import build_bundle, bundle_bytes
+
+    return bundle_bytes(build_bundle(rt.read_ledger, batch, rt.chain_ref))
+
+
+def verify_bundle_bytes(rt: Runtime, data: bytes, profile: str) -> dict[str, Any]:
+    """A proof bundle checked against our chain only (keys and anchored roots), as an
+    offline verifier would: the database is not consulted."""
+    from provenance import verify_bundle
+
+    prof = profile_named(profile)
+    verdict = verify_bundle(
+        data, rt.read_ledger.directory, rt.read_anchors, prof, chain=rt.chain_ref
+    )
+    result: dict[str, Any] = verdict.to_json()
+    return result
+
+
+def anchors_list(rt: Runtime, limit: int = 100) -> list[dict[str, Any]]:
+    from provenance._store import ANCHORS
+
+    t = ANCHORS
+    with rt.store.read() as conn:
+        rows = conn.execute(
+            select(t)
+            .where(t.c.log_id == rt.read_ledger.log_id)
+            .order_by(t.c.tree_size.desc())
+            .limit(limit)
+        ).all()
+    return [
+        {
+            "log_id": int(r.log_id),
+            "tree_size": int(r.tree_size),
+            "root": bytes(r.root).hex(),
+            "state": str(r.state),
+            "index": r.chain_index,
+            "tx_hash": r.tx_hash,
+            "timestamp": r.timestamp,
+            "block_number": r.block_number,
+            "gas_used": r.gas_used,
+        }
+        for r in rows
+    ]
+
+
+DAY_S = 86_400
+
+
+def dashboard_totals(rt: Runtime, days: int = 14) -> dict[str, Any]:
+    """Platform totals: actors by role, events, batches, anchors, events per day."""
+    from provenance import Role
+    from provenance._store import ACTORS, ANCHORS, EVENT_LOTS, EVENTS
+
+    with rt.store.read() as conn:
+        roles = conn.execute(select(ACTORS.c.role, func.count()).group_by(ACTORS.c.role)).all()
+        events = int(conn.execute(select(func.count()).select_from(EVENTS)).scalar() or 0)
+        batches = int(
+            conn.execute(select(func.count(func.distinct(EVENT_LOTS.c.lot)))).scalar() or 0
+        )
+        signers = int(
+            conn.execute(select(func.count(func.distinct(EVENTS.c.actor_id)))).scalar() or 0
+        )
+        anchors = int(
+            conn.execute(
+                select(func.count()).select_from(ANCHORS).where(ANCHORS.c.state == "confirmed")
+            ).scalar()
+            or 0
+        )
+        steps = conn.execute(
+            select(EVENTS.c.biz_step, func.count()).group_by(EVENTS.c.biz_step)
+        ).all()
+        day = EVENTS.c.recorded_at // DAY_S
+        since = (int(time.time()) // DAY_S - days + 1) * DAY_S
+        per_day = conn.execute(
+            select(day, func.count()).where(EVENTS.c.recorded_at >= since).group_by(day)
+        ).all()
+    size, anchored = log_state(rt)
+    today = int(time.time()) // DAY_S
+    counts = {int(d): int(n) for d, n in per_day}
+    return {
+        "actors": {Role(int(r)).label: int(n) for r, n in roles},
+        "signers": signers,
+        "events": events,
+        "batches": batches,
+        "anchors": anchors,
+        "log_size": size,
+        "anchored_size": anchored,
+        "not_anchored": size - anchored,
+        "biz_steps": {str(s or "-"): int(n) for s, n in steps},
+        "events_per_day": [
+            {"day": time.strftime("%Y-%m-%d", time.gmtime(d * DAY_S)), "events": counts.get(d, 0)}
+            for d in range(today - days + 1, today + 1)
+        ],
+    }
