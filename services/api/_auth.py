@@ -7,8 +7,8 @@ A write is made *as* an actor, proven one of two ways:
    in order: (a) all four headers present and well-formed; (b) the timestamp within
    ``MAX_CLOCK_SKEW_S`` of the server clock (``stale_request``); (c) the actor registered on
    chain (``unknown_actor``); (d) the signature verifies under one of the actor's on-chain
-   keys (``bad_signature``); (e) that key is valid for the actor's role at the timestamp, not
-   revoked or expired (``key_revoked``); (f) the nonce never seen for this actor within the
+   keys (``bad_signature``); (e) that key is valid for the actor's role at the timestamp and now,
+   not revoked or expired (``key_revoked``); (f) the nonce never seen for this actor within the
    skew window, remembered in the database so every worker shares it (``replayed_request``).
 2. **API key** (``Authorization: Bearer lt_…``), issued once at registration; only its
    SHA-256 is stored. The actor's on-chain key must still be valid now (``key_revoked``).
@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Column, Integer, MetaData, String, Table, delete, select
 from sqlalchemy.exc import IntegrityError
 
+from provenance._registry import key_valid_at
 from services.api._errors import ApiError
 from services.api._signing import (
     HEADER_ACTOR,
@@ -100,6 +101,12 @@ class Caller:
     method: str  # "signature" | "api_key"
 
 
+def _label(role: int) -> str:
+    from provenance import Role
+
+    return Role(int(role)).label
+
+
 def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -135,7 +142,7 @@ def _bearer(headers: Any) -> str | None:
     scheme, _, token = auth.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError("unauthenticated", "Authorization must be 'Bearer <api key>'")
-    return token.strip()
+    return str(token).strip()
 
 
 def require_admin(rt: Runtime, headers: Any) -> None:
@@ -150,8 +157,8 @@ def _role_now(rt: Runtime, actor: str, t: int) -> tuple[str, list[Any]]:
     keys = list(rt.directory.keys(actor))
     if not keys:
         raise ApiError("unknown_actor", f"actor {actor!r} is not registered", status=401)
-    valid = [k for k in keys if k.valid_at(t)]
-    return (valid[0].role.label if valid else keys[-1].role.label), valid
+    valid = [k for k in keys if key_valid_at(k, t)]
+    return _label((valid or keys)[-1].role), valid
 
 
 def authenticate(rt: Runtime, method: str, path: str, headers: Any, body_sha256: str) -> Caller:
@@ -206,13 +213,14 @@ def authenticate(rt: Runtime, method: str, path: str, headers: Any, body_sha256:
         raise ApiError("bad_signature", f"the signature does not verify under any key of {actor!r}")
     # (e) that key valid for its role at the timestamp
     key = signer[0]
-    if not key.valid_at(ts):
+    if not (key_valid_at(key, ts) and key_valid_at(key, now)):
         raise ApiError(
-            "key_revoked", f"{actor!r}'s key #{key.index} is revoked or not valid at {ts}"
+            "key_revoked",
+            f"{actor!r}'s key #{key.index} is revoked or not valid at {ts} (or now)",
         )
     # (f) nonce
     _remember_nonce(rt.store, actor, nonce, now)
-    return Caller(actor, key.role.label, "signature")
+    return Caller(actor, _label(key.role), "signature")
 
 
 def _by_api_key(rt: Runtime, token: str) -> Caller:

@@ -102,7 +102,8 @@ def bar_chart(
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
         f'class="chart" data-chart="{escape(name)}" role="img">',
         f"<title>{escape(title)}</title>",
-        f'<line x1="{pad_l}" y1="{pad_t + h}" x2="{pad_l + w}" y2="{pad_t + h}" class="axis-line"/>',
+        f'<line x1="{pad_l}" y1="{pad_t + h}" x2="{pad_l + w}" y2="{pad_t + h}" '
+        'class="axis-line"/>',
     ]
     for i, (label, v) in enumerate(bars):
         bh = h * v / top

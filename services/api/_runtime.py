@@ -21,7 +21,13 @@ from services.config import Settings
 if TYPE_CHECKING:
     from contracts import Chain
     from provenance import Ledger, Store
-    from provenance._registry import AnchorLike, KeyRecordLike, ReceiptLike
+    from provenance._registry import (
+        AnchorLedger,
+        AnchorLike,
+        KeyDirectory,
+        KeyRecordLike,
+        ReceiptLike,
+    )
 
 __all__ = ["Runtime", "VerdictCache"]
 
@@ -45,7 +51,7 @@ class _Locked:
 
 
 class LockedDirectory(_Locked):
-    def __init__(self, lock: threading.RLock, inner: Any) -> None:
+    def __init__(self, lock: threading.RLock, inner: KeyDirectory) -> None:
         super().__init__(lock)
         self.inner = inner
 
@@ -54,7 +60,7 @@ class LockedDirectory(_Locked):
 
 
 class LockedAnchors(_Locked):
-    def __init__(self, lock: threading.RLock, inner: Any) -> None:
+    def __init__(self, lock: threading.RLock, inner: AnchorLedger) -> None:
         super().__init__(lock)
         self.inner = inner
 

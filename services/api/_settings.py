@@ -1,4 +1,4 @@
-"""Settings of the web service only (the rest of the system reads :class:`services.config.Settings`).
+"""Settings of the web service only (everything else reads ``services.config.Settings``).
 
 Read from ``LIVETRUST_*`` environment variables like the shared settings.
 """
