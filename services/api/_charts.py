@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from markupsafe import Markup, escape
 
-__all__ = ["bar_chart", "line_chart", "qr_svg"]
+__all__ = ["bar_chart", "hbar_chart", "line_chart", "qr_svg"]
 
 
 def _fmt(x: float) -> str:
@@ -122,6 +122,39 @@ def bar_chart(
                 f'<text x="{_fmt(bx + slot * 0.35)}" y="{height - 6}" class="axis" '
                 f'text-anchor="middle">{escape(label)}</text>'
             )
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def hbar_chart(
+    bars: Sequence[tuple[str, float]],
+    *,
+    name: str,
+    title: str,
+    width: int = 320,
+    row: int = 18,
+    label_w: int = 110,
+) -> Markup:
+    """Horizontal bars: long labels (business steps) stay readable on a phone."""
+    top = max([v for _, v in bars] + [1.0])
+    height = row * max(len(bars), 1) + 6
+    w = width - label_w - 30
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+        f'class="chart" data-chart="{escape(name)}" role="img">',
+        f"<title>{escape(title)}</title>",
+    ]
+    for i, (label, v) in enumerate(bars):
+        y = 3 + i * row
+        bw = w * v / top
+        parts.append(
+            f'<text x="{label_w - 6}" y="{_fmt(y + row * 0.65)}" class="axis" '
+            f'text-anchor="end">{escape(label)}</text>'
+            f'<rect x="{label_w}" y="{y + 2}" width="{_fmt(bw)}" height="{row - 5}" '
+            f'class="bar"><title>{escape(label)}: {v:g}</title></rect>'
+            f'<text x="{_fmt(label_w + bw + 4)}" y="{_fmt(y + row * 0.65)}" class="value">'
+            f"{v:g}</text>"
+        )
     parts.append("</svg>")
     return Markup("".join(parts))
 

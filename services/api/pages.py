@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
-from services.api._charts import bar_chart, line_chart, qr_svg
+from services.api._charts import bar_chart, hbar_chart, line_chart, qr_svg
 from services.api._deps import RuntimeDep
 from services.api._errors import ApiError
 from services.api._uploads import MAX_BUNDLE_BYTES, Upload, sniff_json, stream_to_disk, upload_dir
@@ -117,6 +117,7 @@ def _batch_context(rt: Any, request: Request, batch: str, profile: str) -> dict[
     story = rt.read_ledger.story(batch)
     trace = trace_batch(rt.read_ledger, batch, rt.read_anchors)
     proof_status = {e["event"]: e["proof"] for e in trace["events"]}
+    anchored_size = int(trace["anchor"]["tree_size"]) if trace["anchor"] else 0
     flagged = {f["event"] for f in verdict["findings"] if f["event"]}
     timeline = []
     temps: list[tuple[str, float]] = []
@@ -151,7 +152,9 @@ def _batch_context(rt: Any, request: Request, batch: str, profile: str) -> dict[
                 "quantities": quantities,
                 "temperatures": [f"{r.celsius:g} °C" for r in readings],
                 "hash_id": s.hash_id,
-                "proof": proof_status.get(s.hash_id, "not_anchored"),
+                "proof": proof_status.get(
+                    s.hash_id, "anchored" if s.seq < anchored_size else "not_anchored"
+                ),
                 "flagged": s.hash_id in flagged,
             }
         )
@@ -169,7 +172,9 @@ def _batch_context(rt: Any, request: Request, batch: str, profile: str) -> dict[
         if temps
         else None
     )
+    parties = sorted({(e["actor"], e["role"]) for e in timeline}, key=lambda p: p[0])
     return {
+        "parties": parties,
         "batch": lot,
         "short": _short(lot),
         "verdict": verdict,
@@ -305,9 +310,9 @@ def _dashboard_context(rt: Any) -> dict[str, Any]:
         "roles_chart": bar_chart(
             [(r, float(n)) for r, n in roles], name="actors-by-role", title="actors by role"
         ),
-        "steps_chart": bar_chart(
+        "steps_chart": hbar_chart(
             sorted(((s, float(n)) for s, n in totals["biz_steps"].items()), key=lambda x: -x[1])[
-                :8
+                :10
             ],
             name="events-by-step",
             title="events by business step",
