@@ -21,8 +21,20 @@ def main(argv: list[str]) -> int:
     (RESULTS / "README.md").write_text(
         "# Benchmark results\n\nProduced by `make bench` (`python -m benchmarks`).\n\n" + table
     )
+    update_readme(table)
     print(table)
     return 0
+
+
+def update_readme(table: str) -> None:
+    """Put the latest table between the README's results markers."""
+    readme = Path(__file__).resolve().parent.parent / "README.md"
+    text = readme.read_text()
+    start, end = "<!-- results:start -->", "<!-- results:end -->"
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        _, tail = rest.split(end, 1)
+        readme.write_text(f"{head}{start}\n{table}{end}{tail}")
 
 
 if __name__ == "__main__":

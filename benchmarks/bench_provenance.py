@@ -105,14 +105,16 @@ def bench_ingest(url: str, schema: str | None = None) -> dict[str, Any]:
     carrier = Signer("carrier-coldline", demo_key("carrier-coldline"))
     events = _logger_events(INGEST_EVENTS, 0, lots=max(1, INGEST_EVENTS // 20))
     docs = [events[i : i + INGEST_DOC] for i in range(0, len(events), INGEST_DOC)]
-    # fresh Event objects: the hash id is part of the measured work, not precomputed
+    # fresh Event objects (already validated when parsed): the Event Hash ID is part of the
+    # measured work, not precomputed
     t0, c0 = time.perf_counter(), time.process_time()
     for doc in docs:
-        ledger.ingest([Event(body=e.body, namespaces=e.namespaces) for e in doc], carrier)
+        fresh = [Event.model_construct(body=e.body, namespaces=e.namespaces) for e in doc]
+        ledger.ingest(fresh, carrier)
     elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
     size = ledger.size()
     # where the time goes, per event (same machine, same moment)
-    sample = [Event(body=e.body, namespaces=e.namespaces) for e in events[:2000]]
+    sample = [Event.model_construct(body=e.body, namespaces=e.namespaces) for e in events[:2000]]
     t = time.perf_counter()
     for e in sample:
         _ = e.hash_id

@@ -296,7 +296,13 @@ def _to_tree(obj: Any, ns: Mapping[str, str]) -> _Node:
 
 def _structure_correction(node: _Node) -> _Node:
     """JSON and XML shape the same event differently; bring JSON to the XML shape."""
-    children = list(node[2]) if len(node) > 2 else []
+    if not node[2]:  # a leaf: only the renames below can apply
+        if node[0] in ("inputEPC", "outputEPC"):
+            return "epc", node[1], []
+        if node[0] in ("inputQuantity", "outputQuantity", "childQuantity"):
+            return "quantityElement", node[1], []
+        return node[0], node[1], []
+    children = list(node[2])
     lists: dict[str, list[_Node]] = {}
     for element in [e for e in children if not isinstance(e[0], tuple) and e[0].endswith("List")]:
         lists.setdefault(element[0], []).append((element[0][:-4], element[1], element[2]))

@@ -28,12 +28,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, delete, select, update
+from sqlalchemy.exc import IntegrityError
 
 from provenance._epcis import Event, canonical_id
 from provenance._errors import (
     KeyNotValidAtTime,
     ReplayRejected,
     RoleNotAllowed,
+    StoreError,
     UnknownActor,
     UnknownBatch,
 )
@@ -169,6 +171,20 @@ class Ledger:
         self.store = store
         self.directory = directory
         self.log_id = log_id
+        self._ensure_log()
+
+    def _ensure_log(self) -> None:
+        """Create the log's row once, before any writer needs to lock it."""
+        logs = LOGS
+        with self.store.read() as conn:
+            exists = conn.execute(select(logs.c.log_id).where(logs.c.log_id == self.log_id)).first()
+        if exists is None:
+            try:
+                with self.store.begin() as conn:
+                    conn.execute(logs.insert().values(log_id=self.log_id, size=0))
+            except StoreError as exc:
+                if not isinstance(exc.__cause__, IntegrityError):  # another process won: fine
+                    raise
 
     # -- ingest ------------------------------------------------------------------------------
 
@@ -198,8 +214,14 @@ class Ledger:
         relations = [lot_relations(e) for e in events]
         contents = [content_digest(e.body, e.namespaces) for e in events]
         now = int(time.time())
-        with self.store.begin() as conn:
-            return self._write(conn, events, ids, roles, relations, contents, signer, now)
+        try:
+            with self.store.begin() as conn:
+                return self._write(conn, events, ids, roles, relations, contents, signer, now)
+        except StoreError as exc:
+            # a concurrent import recorded one of these events between (1) and the insert
+            if isinstance(exc.__cause__, IntegrityError) and "hash_id" in str(exc.__cause__):
+                raise ReplayRejected(f"an event of this import was just recorded: {exc}") from exc
+            raise
 
     def _write(
         self,
@@ -218,7 +240,7 @@ class Ledger:
             update(logs).where(logs.c.log_id == self.log_id).values(size=logs.c.size)
         )
         if locked.rowcount == 0:
-            conn.execute(logs.insert().values(log_id=self.log_id, size=0))
+            raise StoreError(f"log {self.log_id} has no row (Ledger created it at start)")
         size = int(
             conn.execute(select(logs.c.size).where(logs.c.log_id == self.log_id)).scalar_one()
         )

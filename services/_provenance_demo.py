@@ -7,6 +7,7 @@ verifies it, tampers with a copy of its proof bundle and shows the failed verdic
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,12 +21,13 @@ from provenance import Event, KeyPair, Role
 if TYPE_CHECKING:
     from services.config import Settings
 
-__all__ = ["DEMO_ACTORS", "StoryStep", "provenance_demo", "sample_story"]
+__all__ = ["DEMO_ACTORS", "StoryStep", "provenance_demo", "provenance_section", "sample_story"]
 
 CONTEXT: list[Any] = [
     "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld",
     {"cbvmda": "urn:epcglobal:cbv:mda:", "lt": "https://livetrust.example/ns/"},
 ]
+SHORT_HASH = re.compile(r"(ni:///sha-256;|sha256:)([0-9a-f]{12})[0-9a-f]+(\?ver=CBV2\.0)?")
 NAMESPACES = {"cbvmda": "urn:epcglobal:cbv:mda:", "lt": "https://livetrust.example/ns/"}
 
 # actor id -> role (the five parties of the issue's demo)
@@ -331,10 +333,9 @@ def provenance_demo(settings: Settings | None = None) -> dict[str, Any]:
             f"{'OK' if tampered.ok else 'FAILED'}[/]"
         )
         for f in tampered.findings:
-            console.print(
-                f"  [red]{f.code}[/] {f.event[14:30] + '…' if f.event else ''} {f.detail}",
-                highlight=False,
-            )
+            where = f.event[14:30] + "…" if f.event else ""
+            detail = SHORT_HASH.sub(r"\2…", f.detail)
+            console.print(f"  [red]{f.code}[/] {where} {detail}", highlight=False)
         out = {
             "events": anchored.new_events,
             "anchor_gas": anchored.head.gas_used,
@@ -346,6 +347,11 @@ def provenance_demo(settings: Settings | None = None) -> dict[str, Any]:
         }
     store.close()
     return out
+
+
+def provenance_section(settings: Settings) -> None:
+    """``services.demo`` section: the story above, printed (figures discarded)."""
+    provenance_demo(settings)
 
 
 if __name__ == "__main__":
