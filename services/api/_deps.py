@@ -25,7 +25,8 @@ __all__ = [
 ]
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    # async: a sync dependency would cost a thread-pool hop on every request
     runtime: Runtime = request.app.state.runtime
     return runtime
 

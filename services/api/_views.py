@@ -10,7 +10,7 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from services.api._errors import ApiError
 
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = [
     "anchors_list",
     "bundle_for",
+    "cached_verdict",
     "dashboard_totals",
     "log_state",
     "profile_named",
@@ -39,36 +40,43 @@ def profile_named(name: str) -> Profile:
     return PROFILES[name]
 
 
+# One round trip, no statement building per call: this runs on every verdict read.
+_STATE_SQL = text(
+    "SELECT (SELECT size FROM prov_logs WHERE log_id = :log), "
+    "(SELECT MAX(tree_size) FROM prov_anchors WHERE log_id = :log AND state = 'confirmed')"
+)
+
+
 def log_state(rt: Runtime) -> tuple[int, int]:
     """(log size, latest confirmed anchored size): a verdict can change only when one does."""
-    from provenance._store import ANCHORS, LOGS
-
-    ledger = rt.read_ledger
     with rt.store.read() as conn:
-        size = conn.execute(select(LOGS.c.size).where(LOGS.c.log_id == ledger.log_id)).scalar()
-        anchored = conn.execute(
-            select(func.max(ANCHORS.c.tree_size)).where(
-                ANCHORS.c.log_id == ledger.log_id, ANCHORS.c.state == "confirmed"
-            )
-        ).scalar()
-    return int(size or 0), int(anchored or 0)
+        row = conn.execute(_STATE_SQL, {"log": rt.read_ledger.log_id}).one()
+    return int(row[0] or 0), int(row[1] or 0)
 
 
-def verdict_bytes(rt: Runtime, batch: str, profile: str) -> bytes:
+def cached_verdict(rt: Runtime, batch: str, profile: str) -> tuple[bytes | None, tuple[int, int]]:
+    """The cached verdict JSON if the log and its anchors are where they were when it was
+    computed (one indexed query), plus that state for :func:`verdict_bytes`."""
+    state = log_state(rt)
+    return rt.verdicts.get((batch, profile), state, time.monotonic()), state
+
+
+def verdict_bytes(
+    rt: Runtime, batch: str, profile: str, state: tuple[int, int] | None = None
+) -> bytes:
     """``livetrust batch verify --json`` as bytes, cached while the log and anchors stand still
     (and at most the key cache's lifetime)."""
-    from provenance import canonical_id, verify_batch
+    from provenance import verify_batch
 
     prof = profile_named(profile)
-    key = (canonical_id(batch), prof.name)
-    state = log_state(rt)
+    if state is None:
+        hit, state = cached_verdict(rt, batch, prof.name)
+        if hit is not None:
+            return hit
     now = time.monotonic()
-    hit = rt.verdicts.get(key, state, now)
-    if hit is not None:
-        return hit
     verdict = verify_batch(rt.read_ledger, batch, rt.read_anchors, prof, rt.memo)
     body = json.dumps(verdict.to_json(), separators=(",", ":")).encode()
-    rt.verdicts.put(key, state, now, body)
+    rt.verdicts.put((batch, prof.name), state, now, body)
     return body
 
 
