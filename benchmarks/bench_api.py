@@ -5,8 +5,10 @@ a free loopback port with SQLite, then with PostgreSQL (``LIVETRUST_TEST_PG``, a
 database per run). The demo story is recorded through the API for ``BATCHES`` batches by its
 five parties and anchored, then ``CLIENTS`` keep-alive HTTP/1.1 connections each send
 ``GET /api/v1/batches/{batch}/verdict`` for a random batch, back to back, for ``DURATION_S``
-seconds after a one-second warm-up (connections opening; not counted). Every response is checked (status 200, ``"ok":true``); requests/s counts completed
-requests, latency is measured per request by the client (send to last body byte).
+seconds after a one-second warm-up (connections opening; not counted). Every response is
+checked (status 200, ``"ok":true``); requests/s counts completed requests, latency is
+measured per request by the client (send to last body byte), and the server's CPU time per
+request is read from /proc (the machine is shared, so it is the steadier figure).
 
 The server caches each verdict until the log size or the latest anchor changes (and at most
 the key-cache lifetime), so a read re-verifies nothing when nothing changed; the first read
