@@ -36,7 +36,8 @@ lint: install
 	$(BIN)/mypy
 
 bench: install anvil
-	LIVETRUST_ANVIL=$(CURDIR)/$(ANVIL) $(BIN)/python -m benchmarks
+	LIVETRUST_TEST_PG=$${LIVETRUST_TEST_PG:-postgresql+psycopg://postgres@127.0.0.1:5432/test} \
+	LIVETRUST_ANVIL=$(CURDIR)/$(ANVIL) $(BIN)/python -m benchmarks $(BENCH)
 
 clean:
 	rm -rf $(VENV) node_modules .livetrust-demo .pytest_cache .mypy_cache .ruff_cache

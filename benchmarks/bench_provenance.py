@@ -346,6 +346,8 @@ def bench_bundle(tmp: Path) -> dict[str, Any]:
 
 def run() -> Report:
     report = Report("provenance")
+    # the machine is shared: record how busy it was, so figures can be read in context
+    report.data["load_average_start"] = [round(x, 2) for x in os.getloadavg()]
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         sqlite = bench_ingest(f"sqlite:///{tmp / 'ingest.db'}")
@@ -417,6 +419,13 @@ def run() -> Report:
         "",
         f"pymerkle 7.0.0: {p['memory_mb']} MB / {p['build_s']} s; same root, "
         f"same inclusion paths: {m['same_inclusion_paths']}",
+    )
+    report.data["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    report.row(
+        "machine load (1-min load average, start / end)",
+        f"{report.data['load_average_start'][0]} / {report.data['load_average_end'][0]}",
+        "",
+        f"{os.cpu_count()} cores shared with other work; figures scale with it",
     )
     return report
 

@@ -306,6 +306,25 @@ class Event(BaseModel):
             ids.append(self.parent)
         return list(dict.fromkeys(ids))
 
+    @cached_property
+    def relations(self) -> dict[str, list[str]]:
+        """Lots named, by relation (see ``provenance._ledger.lot_relations``); computed once.
+
+        A stored event edited into something that is not EPCIS names no lots (the verifier
+        reports it as ``hash_mismatch``; lineage must not crash on it).
+        """
+        try:
+            ins, in_q = self.inputs()
+            outs, out_q = self.outputs()
+            at = self._ids("epcList") + [q.epc_class for q in self._quantities("quantityList")]
+        except (KeyError, TypeError, AttributeError, ValueError):
+            return {"in": [], "out": [], "at": []}
+        return {
+            "in": list(dict.fromkeys(ins + [q.epc_class for q in in_q])),
+            "out": list(dict.fromkeys(outs + [q.epc_class for q in out_q])),
+            "at": list(dict.fromkeys(at)),
+        }
+
     def temperatures(self) -> Iterator[SensorReading]:
         """Temperature readings in °C (sensorReport type Temperature; CEL, FAH or KEL)."""
         for element in self.body.get("sensorElementList") or []:

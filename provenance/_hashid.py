@@ -332,24 +332,39 @@ def _structure_correction(node: _Node) -> _Node:
 # -- steps 1-3: ordered walk ------------------------------------------------------------------
 
 
+_ORDER_MAPS: dict[int, dict[str, tuple[int, Any]]] = {}
+
+
+def _order_map(order: Sequence[tuple[Any, Any]]) -> dict[str, tuple[int, Any]]:
+    """name -> (position, sub-order) for a property order (built once per order list)."""
+    found = _ORDER_MAPS.get(id(order))
+    if found is None:
+        found = {n: (i, sub) for i, (n, sub) in enumerate(order) if isinstance(n, str)}
+        _ORDER_MAPS[id(order)] = found
+    return found
+
+
 def _ordered(child_list: list[Any], order: Sequence[tuple[Any, Any]]) -> str:
-    pre_hash = ""
     extensions = _user_extensions(child_list)
+    positions = _order_map(order)
     by_name: dict[str, list[Any]] = {}
     for x in child_list:
-        if isinstance(x[0], str):  # pair nodes (source/destination lists) never match a name
+        # pair nodes (source/destination lists) have tuple names and never match
+        if isinstance(x[0], str) and x[0] in positions:
             by_name.setdefault(x[0], []).append(x)
-    for child_name, sub_order in order:
+    parts = []
+    for name in sorted(by_name, key=lambda n: positions[n][0]):
+        sub_order = positions[name][1]
         values = []
-        for child in by_name.get(child_name, ()) if isinstance(child_name, str) else ():
+        for child in by_name[name]:
             text = _child_string(child, sub_order)
             if text:
                 values.append(text)
             if len(child[2]) == 0:
                 child_list.remove(child)
         values.sort()
-        if "".join(values):
-            pre_hash = pre_hash + "".join(values)
+        parts.extend(values)
+    pre_hash = "".join(parts)
     if extensions:
         pre_hash = pre_hash + _generic(extensions)
     return pre_hash

@@ -50,7 +50,13 @@ from provenance._merkle import (
 )
 from provenance._registry import KeyDirectory, KeyRecordLike, key_valid_at
 from provenance._roles import Role, allowed_roles
-from provenance._signing import KeyPair, SignedRecord, Statement, canonical_json, content_digest
+from provenance._signing import (
+    KeyPair,
+    SignedRecord,
+    Statement,
+    canonical_json,
+    content_digest_of,
+)
 from provenance._store import (
     DEFAULT_LOG_ID,
     EVENT_LOTS,
@@ -72,6 +78,9 @@ __all__ = [
     "lot_relations",
     "named_lots",
 ]
+
+
+Link = tuple[int, str, str]  # (event seq, lot, relation)
 
 
 @dataclass(frozen=True)
@@ -106,14 +115,7 @@ class StoredEvent:
 def lot_relations(event: Event) -> dict[str, list[str]]:
     """Lots an event names, by relation: ``in`` (consumed/contained), ``out`` (produced/
     containing), ``at`` (observed). Every relation extends the lot's hash chain."""
-    ins, in_q = event.inputs()
-    outs, out_q = event.outputs()
-    at = event._ids("epcList") + [q.epc_class for q in event._quantities("quantityList")]
-    return {
-        "in": list(dict.fromkeys(ins + [q.epc_class for q in in_q])),
-        "out": list(dict.fromkeys(outs + [q.epc_class for q in out_q])),
-        "at": list(dict.fromkeys(at)),
-    }
+    return event.relations
 
 
 def named_lots(relations: dict[str, list[str]]) -> list[str]:
@@ -139,25 +141,27 @@ def _find_key(
 
 def check_authority(
     directory: KeyDirectory,
-    cache: dict[str, Sequence[KeyRecordLike]],
+    cache: dict[Any, Any],
     actor: str,
     key: bytes,
     event: Event,
 ) -> Role:
     """Step (2): the role the key holds, if it may sign this event now; else raise."""
-    records = _find_key(directory, cache, actor, key)
+    mine: list[tuple[Role, KeyRecordLike]] | None = cache.get((actor, key))
+    if mine is None:
+        mine = [(Role(int(r.role)), r) for r in _find_key(directory, cache, actor, key)]
+        cache[(actor, key)] = mine
     allowed = allowed_roles(event.biz_step)
-    roles = {Role(int(r.role)) for r in records}
-    if not roles & allowed:
+    if not any(role in allowed for role, _ in mine):
         names = ", ".join(sorted(r.label for r in allowed)) or "nobody"
         raise RoleNotAllowed(
             f"bizStep {event.biz_step!r} may be signed by {names}; "
-            f"{actor!r} holds {', '.join(sorted(r.label for r in roles))}"
+            f"{actor!r} holds {', '.join(sorted({role.label for role, _ in mine}))}"
         )
     t = event.timestamp
-    for r in records:
-        if Role(int(r.role)) in allowed and key_valid_at(r, t):
-            return Role(int(r.role))
+    for role, r in mine:
+        if role in allowed and key_valid_at(r, t):
+            return role
     raise KeyNotValidAtTime(
         f"expected {actor!r}'s key to be valid at eventTime {event.body['eventTime']}, "
         "it is outside its validity period or revoked"
@@ -206,17 +210,20 @@ class Ledger:
                 if dup is not None:
                     raise ReplayRejected(f"event {dup[0]} is already recorded (replay)")
         # (2) authority
-        cache: dict[str, Sequence[KeyRecordLike]] = {}
+        cache: dict[Any, Any] = {}
         roles = [
             check_authority(self.directory, cache, signer.actor_id, signer.key.public_key, e)
             for e in events
         ]
         relations = [lot_relations(e) for e in events]
-        contents = [content_digest(e.body, e.namespaces) for e in events]
+        texts = [(canonical_json(e.body), canonical_json(e.namespaces)) for e in events]
+        contents = [content_digest_of(body, ns) for body, ns in texts]
         now = int(time.time())
         try:
             with self.store.begin() as conn:
-                return self._write(conn, events, ids, roles, relations, contents, signer, now)
+                return self._write(
+                    conn, events, ids, roles, relations, contents, texts, signer, now
+                )
         except StoreError as exc:
             # a concurrent import recorded one of these events between (1) and the insert
             if isinstance(exc.__cause__, IntegrityError) and "hash_id" in str(exc.__cause__):
@@ -231,6 +238,7 @@ class Ledger:
         roles: Sequence[Role],
         relations: Sequence[dict[str, list[str]]],
         contents: Sequence[str],
+        texts: Sequence[tuple[bytes, bytes]],
         signer: Signer,
         now: int,
     ) -> list[IngestResult]:
@@ -291,8 +299,8 @@ class Ledger:
                     "biz_step": event.biz_step,
                     "event_time": event.timestamp,
                     "actor_id": signer.actor_id,
-                    "body": canonical_json(event.body).decode(),
-                    "namespaces": canonical_json(event.namespaces).decode(),
+                    "body": texts[i][0].decode(),
+                    "namespaces": texts[i][1].decode(),
                     "statement": statement.canonical.decode(),
                     "signature": record.signature,
                     "leaf_hash": leaf,
@@ -363,8 +371,20 @@ class Ledger:
                 ).where(t.c.seq.in_(part))
             )
             for seq, body, ns, st, sig, leaf in rows:
-                event = Event(body=json.loads(body), namespaces=json.loads(ns))
-                record = SignedRecord(Statement.from_json(json.loads(st)), bytes(sig))
+                # stored JSON was validated at ingest and is re-hashed by every verifier; a
+                # row edited into garbage must still reach the verifier (as findings)
+                try:
+                    body_json, ns_json = json.loads(body), json.loads(ns)
+                except ValueError:
+                    body_json, ns_json = {"corrupt": body}, {}
+                if not isinstance(body_json, dict) or not isinstance(ns_json, dict):
+                    body_json, ns_json = {"corrupt": body}, {}
+                event = Event.model_construct(body=body_json, namespaces=ns_json)
+                try:
+                    statement = Statement.from_json(json.loads(st))
+                except ValueError:  # json.JSONDecodeError and BundleMalformed both are
+                    statement = Statement(f"corrupt-record:{seq}", "", (), "", b"", "")
+                record = SignedRecord(statement, bytes(sig))
                 out.append(StoredEvent(int(seq), event, record, bytes(leaf)))
         out.sort(key=lambda s: s.seq)
         return out
@@ -428,9 +448,6 @@ class Ledger:
 
     def story_seqs(self, lot: str) -> set[int]:
         return history(lot, self.lot_links, self.event_links)
-
-
-Link = tuple[int, str, str]  # (event seq, lot, relation)
 
 
 def history(

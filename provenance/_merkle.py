@@ -281,7 +281,7 @@ class MerkleLog:
     def __init__(self, store: NodeStore | None = None, size: int = 0) -> None:
         self.store: NodeStore = store if store is not None else MemoryNodeStore()
         self.size = size
-        self._frontier = dict(self.store.get_nodes(frontier_keys(size))) if size else {}
+        self._frontier: dict[NodeKey, bytes] | None = None  # read on the first append
 
     def append(self, data: bytes) -> int:
         """Append one leaf (its data, hashed here); returns its index."""
@@ -290,6 +290,10 @@ class MerkleLog:
     def extend_hashes(self, hashes: Iterable[bytes]) -> int:
         first = self.size
         hashes = list(hashes)
+        if self._frontier is None:
+            self._frontier = (
+                dict(self.store.get_nodes(frontier_keys(self.size))) if self.size else {}
+            )
         self.store.put_nodes(append_nodes(self.size, self._frontier, hashes))
         self.size += len(hashes)
         return first
@@ -321,10 +325,11 @@ class MerkleLog:
             if not 0 <= index < size:
                 raise InclusionProofInvalid(f"leaf index {index} outside tree of size {size}")
         plans = {i: inclusion_ranges(i, size) for i in indices}
-        keys = {k for ranges in plans.values() for r in ranges for k in range_keys(*r)}
-        nodes = self.store.get_nodes(keys)
+        unique = {r for ranges in plans.values() for r in ranges}  # neighbours share most
+        nodes = self.store.get_nodes({k for r in unique for k in range_keys(*r)})
+        hashes = {r: _range_hash(r[0], r[1], nodes) for r in unique}
         return {
-            i: InclusionProof(i, size, tuple(_range_hash(s, e, nodes) for s, e in ranges))
+            i: InclusionProof(i, size, tuple(hashes[r] for r in ranges))
             for i, ranges in plans.items()
         }
 

@@ -36,6 +36,7 @@ __all__ = [
     "Statement",
     "canonical_json",
     "content_digest",
+    "content_digest_of",
     "verify_signature",
 ]
 
@@ -55,6 +56,12 @@ def canonical_json(value: Any) -> bytes:
 def content_digest(event_json: Any, namespaces: Any) -> str:
     """``sha256:<hex>`` of the canonical JSON of the event and its namespace prefixes."""
     data = canonical_json({"event": event_json, "namespaces": namespaces})
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def content_digest_of(event_canonical: bytes, namespaces_canonical: bytes) -> str:
+    """:func:`content_digest` from already-canonical parts (keys ``event`` < ``namespaces``)."""
+    data = b'{"event":' + event_canonical + b',"namespaces":' + namespaces_canonical + b"}"
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provenance._epcis import Event, canonical_id
-from provenance._errors import ProofError, SignatureInvalid
+from provenance._errors import MalformedEvent, ProofError, SignatureInvalid
 from provenance._hashid import event_hash_id
 from provenance._ledger import Link, history, lot_relations, named_lots
 from provenance._merkle import InclusionProof, TreeHead, leaf_hash, verify_inclusion
@@ -252,6 +252,7 @@ def check_evidence(
     events = list(ev.events)
 
     # (1) content and (2) signature
+    broken: set[int] = set()  # events that are not EPCIS any more: no further checks
     for e in events:
         st = e.record.statement
         digest = content_digest(e.event.body, e.event.namespaces)
@@ -259,6 +260,12 @@ def check_evidence(
         if memo is not None and digest == st.content and key in memo:
             continue
         found_before = len(findings)
+        try:
+            Event.from_json(e.event.body, e.event.namespaces)
+        except MalformedEvent as exc:
+            add(Finding("hash_mismatch", st.event, f"event is not valid EPCIS 2.0: {exc}"))
+            broken.add(id(e))
+            continue
         computed = event_hash_id(e.event.body, e.event.namespaces)
         if computed != st.event:
             add(
@@ -280,6 +287,9 @@ def check_evidence(
             add(Finding("signature_invalid", st.event, f"signature by {st.actor!r}: {exc}"))
         if memo is not None and len(findings) == found_before:
             memo.add(key)
+
+    counted = len(events)
+    events = [e for e in events if id(e) not in broken]
 
     # (3) authority
     cache: dict[str, Sequence[KeyRecordLike]] = {}
@@ -375,7 +385,7 @@ def check_evidence(
     anchored = _check_log(ev, events, anchors, add)
     return Verdict(
         batch,
-        len(events),
+        counted,
         anchored
         and not _has(findings, "inclusion_proof_invalid", "root_not_on_chain", "not_anchored"),
         _sorted_findings(findings),

@@ -220,3 +220,29 @@ def test_warm_caches_never_hide_a_change(tmp_path: Path) -> None:
     _tamper(ledger, 2, signature=bytes(64))
     assert "signature_invalid" in codes(verify_batch(warm, RETAIL_A, anchors, memo=memo))
     assert CachedAnchors(registered()).by_root(ledger.head().root) is None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "{not json",
+        '{"type": "ObjectEvent"}',
+        '["a list"]',
+        '{"type": "ObjectEvent", "eventTime": "soon"}',
+    ],
+)
+def test_garbage_in_a_row_is_a_finding_not_a_crash(tmp_path: Path, body: str) -> None:
+    ledger, reg = recorded(tmp_path)
+    hash_id = ledger.story(RETAIL_A)[2].hash_id
+    _tamper(ledger, 2, body=body)
+    v = verify_batch(ledger, RETAIL_A, reg)
+    assert not v.ok and v.events == 8
+    assert "hash_mismatch" in codes(v)
+    assert hash_id in {f.event for f in v.findings if f.code == "hash_mismatch"}
+
+
+def test_garbage_statement_row_is_a_finding(tmp_path: Path) -> None:
+    ledger, reg = recorded(tmp_path)
+    _tamper(ledger, 2, statement="{}")
+    v = verify_batch(ledger, RETAIL_A, reg)
+    assert not v.ok and "signature_invalid" in codes(v)
