@@ -20,7 +20,7 @@ from services.config import Settings
 
 if TYPE_CHECKING:
     from contracts import Chain
-    from provenance import Ledger, Store
+    from provenance import CachedAnchors, Ledger, Store, VerifiedRecords
     from provenance._registry import (
         AnchorLedger,
         AnchorLike,
@@ -109,8 +109,11 @@ class Runtime:
     def __init__(self, settings: Settings, api: ApiSettings | None = None) -> None:
         self.settings = settings
         self.api = api or ApiSettings()
-        self._lock = threading.Lock()
-        self.chain_lock = threading.RLock()
+        # One re-entrant lock guards lazy opening and every chain call: a single lock cannot
+        # be taken in two orders, so request threads and the anchoring loop cannot deadlock.
+        self._lock = threading.RLock()
+        self.chain_lock = self._lock
+        self._lazy: dict[str, Any] = {}
         self._chain: Chain | None = None
         self._store: Store | None = None
         self.jobs = Jobs()
@@ -122,18 +125,21 @@ class Runtime:
     @property
     def chain(self) -> Chain:
         """The chain, connected on first use (a server must start even if the node is down)."""
+        if self._chain is not None:
+            return self._chain
         with self._lock:
             if self._chain is None:
                 from contracts import Chain
 
                 s = self.settings
-                with self.chain_lock:
-                    self._chain = Chain.connect(s.rpc, s.home, cache=s.cache, key=s.chain_key)
+                self._chain = Chain.connect(s.rpc, s.home, cache=s.cache, key=s.chain_key)
             return self._chain
 
     @property
     def store(self) -> Store:
         """The provenance store (migrated on first use), plus this service's own tables."""
+        if self._store is not None:  # no lock once open: the event loop must never wait
+            return self._store
         with self._lock:
             if self._store is None:
                 from provenance import Store
@@ -144,56 +150,71 @@ class Runtime:
                 self._store = store
             return self._store
 
-    @cached_property
+    def _once(self, name: str, make: Callable[[], T]) -> T:
+        """Build a handle on first use, under the runtime's one lock (read without it after:
+        the event loop must never wait for a thread that holds the lock over a chain call)."""
+        if name in self._lazy:
+            value_: T = self._lazy[name]
+            return value_
+        with self._lock:
+            if name not in self._lazy:
+                self._lazy[name] = make()
+            value: T = self._lazy[name]
+            return value
+
+    @property
     def directory(self) -> LockedDirectory:
         """The ActorRegistry, uncached: request authentication and ingest must see revocations
         at once."""
-        return LockedDirectory(self.chain_lock, self.chain.actors)
+        return self._once("directory", lambda: LockedDirectory(self._lock, self.chain.actors))
 
-    @cached_property
+    @property
     def anchors(self) -> LockedAnchors:
-        return LockedAnchors(self.chain_lock, self.chain.anchors)
+        return self._once("anchors", lambda: LockedAnchors(self._lock, self.chain.anchors))
 
-    @cached_property
+    @property
     def ledger(self) -> Ledger:
         """Ledger for writes (ingest checks authority against the chain, uncached)."""
         from provenance import Ledger
 
-        return Ledger(self.store, self.directory)
+        return self._once("ledger", lambda: Ledger(self.store, self.directory))
 
-    @cached_property
+    @property
     def read_ledger(self) -> Ledger:
         """Ledger for verification reads: keys cached ``key_cache_ttl_s`` (a revocation shows
         within that time), found anchors cached (the registry is append-only)."""
         from provenance import CachedDirectory, Ledger
 
-        return Ledger(self.store, CachedDirectory(self.directory, self.api.key_cache_ttl_s))
+        return self._once(
+            "read_ledger",
+            lambda: Ledger(self.store, CachedDirectory(self.directory, self.api.key_cache_ttl_s)),
+        )
 
-    @cached_property
-    def read_anchors(self) -> Any:
+    @property
+    def read_anchors(self) -> CachedAnchors:
         from provenance import CachedAnchors
 
-        return CachedAnchors(self.anchors)
+        return self._once("read_anchors", lambda: CachedAnchors(self.anchors))
 
-    @cached_property
-    def memo(self) -> Any:
+    @property
+    def memo(self) -> VerifiedRecords:
         from provenance import VerifiedRecords
 
-        return VerifiedRecords()
+        return self._once("memo", VerifiedRecords)
 
-    @cached_property
+    @property
     def chain_ref(self) -> dict[str, Any]:
         from provenance import chain_reference
 
-        with self.chain_lock:
-            ref: dict[str, Any] = chain_reference(self.chain)
-        return ref
+        return self._once("chain_ref", lambda: dict(chain_reference(self.chain)))
 
-    @cached_property
+    @property
     def admin_hash(self) -> str:
         from services.api._auth import admin_key_hash
 
-        return admin_key_hash(self.settings.home, self.api.admin_key)
+        return self._once(
+            "admin_hash", lambda: admin_key_hash(self.settings.home, self.api.admin_key)
+        )
 
     @cached_property
     def started(self) -> float:
@@ -243,7 +264,8 @@ class Runtime:
             if self._store is not None:
                 self._store.close()
                 self._store = None
+        with self._lock:
             if self._chain is not None:
-                with self.chain_lock:
-                    self._chain.close()
+                self._chain.close()
                 self._chain = None
+            self._lazy.clear()
