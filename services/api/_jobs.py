@@ -56,7 +56,8 @@ class Job:
 
 class Jobs:
     def __init__(self, workers: int = JOB_WORKERS) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="job")
+        self._workers = workers
+        self._pool: ThreadPoolExecutor | None = None  # started on first job, again after close
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
 
@@ -90,7 +91,10 @@ class Jobs:
                 if cleanup is not None:
                     cleanup()
 
-        self._pool.submit(run)
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="job")
+            self._pool.submit(run)
         return job
 
     def get(self, job_id: str) -> Job | None:
@@ -98,4 +102,7 @@ class Jobs:
             return self._jobs.get(job_id)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)

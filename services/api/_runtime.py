@@ -229,6 +229,7 @@ class Runtime:
         interval = self.api.anchor_interval_s
         if interval <= 0 or self._anchor_thread is not None:
             return
+        self._anchor_stop = threading.Event()
         from provenance import Anchorer
 
         def on_result(result: Any) -> None:
