@@ -13,6 +13,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from services.api._errors import ApiError, install_error_handlers
+from services.api._fastpath import VerdictFastPath
 from services.api._runtime import Runtime
 from services.api._settings import ApiSettings
 from services.config import Settings
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
     )
     app.state.runtime = runtime
     install_error_handlers(app)
+    app.add_middleware(VerdictFastPath)
 
     from services.api import pages
     from services.api.routes import actors, anchors, batches, chain, dashboard, events, jobs, proofs

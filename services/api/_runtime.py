@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         KeyRecordLike,
         ReceiptLike,
     )
+    from services.api._views import StateProbe
 
 __all__ = ["Runtime", "VerdictCache"]
 
@@ -189,6 +190,12 @@ class Runtime:
             "read_ledger",
             lambda: Ledger(self.store, CachedDirectory(self.directory, self.api.key_cache_ttl_s)),
         )
+
+    @property
+    def state_probe(self) -> StateProbe:
+        from services.api._views import StateProbe
+
+        return self._once("state_probe", lambda: StateProbe(self.store.engine))
 
     @property
     def read_anchors(self) -> CachedAnchors:

@@ -55,6 +55,10 @@ def test_verdict_is_cached_until_the_log_changes(world: World) -> None:
         rt.verdicts._items.clear()
         assert world.client.get(path).content == first
         assert calls == [1]
+        # served from the cache in front of the router: same bytes, status and type
+        r = world.client.get(path + "?profile=chilled_produce")
+        assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+        assert r.content == first and calls == [1]
     finally:
         provenance.verify_batch = original  # type: ignore[assignment]
 
