@@ -11,6 +11,7 @@ from contracts._errors import (
     CompileError,
     ContractReverted,
     DeploymentMismatch,
+    InsufficientFunds,
     TransactionFailed,
 )
 from contracts._escrow import (
@@ -47,6 +48,7 @@ __all__ = [
     "DeploymentMismatch",
     "DisputeEscrow",
     "EscrowParams",
+    "InsufficientFunds",
     "KeyRecord",
     "Order",
     "OrderState",

@@ -31,6 +31,7 @@ from contracts._errors import (
     ChainUnavailable,
     ContractReverted,
     DeploymentMismatch,
+    InsufficientFunds,
     TransactionFailed,
 )
 
@@ -63,6 +64,15 @@ class Receipt:
     timestamp: int
     logs: tuple[Any, ...] = ()
     contract_address: str | None = None
+
+
+def _failed(name: str | None, exc: Exception) -> TransactionFailed:
+    """Node-side refusals: running out of money gets its own code (users can act on it)."""
+    text = str(exc)
+    low = text.lower()
+    if "enough balance" in low or "insufficient funds" in low:
+        return InsufficientFunds(f"{name or 'transaction'}: {text}")
+    return TransactionFailed(f"{name or 'transaction'}: {text}")
 
 
 def _revert_reason(exc: ContractLogicError) -> str:
@@ -354,7 +364,7 @@ class Chain:
         except ContractLogicError as exc:
             raise ContractReverted(_revert_reason(exc), function=name) from exc
         except Web3Exception as exc:
-            raise TransactionFailed(f"{name or 'call'}: {exc}") from exc
+            raise _failed(name, exc) from exc
         except (ConnectionError, OSError) as exc:
             raise ChainUnavailable(
                 f"{name or 'call'}: chain at {self.rpc} unreachable: {exc}"
@@ -363,13 +373,13 @@ class Chain:
             # eth-tester raises its own TransactionFailed/ValidationError types for reverts
             # and bad input; requests raises its own transport errors.
             mod = type(exc).__module__
-            if mod.startswith("eth_tester"):
+            if mod.startswith(("eth_tester", "eth_utils", "eth.")):
                 text = str(exc)
                 if "revert" in text.lower() or type(exc).__name__ == "TransactionFailed":
                     raise ContractReverted(
                         text.replace("execution reverted: ", ""), function=name
                     ) from exc
-                raise TransactionFailed(f"{name or 'call'}: {text}") from exc
+                raise _failed(name, exc) from exc
             if mod.startswith(("requests", "urllib3")):
                 raise ChainUnavailable(
                     f"{name or 'call'}: chain at {self.rpc} unreachable: {exc}"

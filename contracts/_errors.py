@@ -7,6 +7,7 @@
     ├── CompileError           code="compile_error"       a Vyper source does not compile
     ├── ContractReverted       code="reverted"            a transaction or call reverted; .reason
     ├── TransactionFailed      code="tx_failed"           no receipt in time, or receipt status 0
+    │   └── InsufficientFunds  code="insufficient_funds"  sender cannot pay value + gas
     └── DeploymentMismatch     code="deployment_mismatch" a remembered address holds other code
 
 web3 / eth-tester exceptions are translated once, in ``contracts._chain``.
@@ -20,6 +21,7 @@ __all__ = [
     "CompileError",
     "ContractReverted",
     "DeploymentMismatch",
+    "InsufficientFunds",
     "TransactionFailed",
 ]
 
@@ -52,6 +54,10 @@ class ContractReverted(ChainError):
 
 class TransactionFailed(ChainError):
     code = "tx_failed"
+
+
+class InsufficientFunds(TransactionFailed):
+    code = "insufficient_funds"
 
 
 class DeploymentMismatch(ChainError):

@@ -54,9 +54,17 @@ def provenance_section(settings: Settings) -> None:
     provenance_demo(settings)
 
 
+def disputes_section(settings: Settings) -> None:
+    """Three orders: released; cold-chain breach refunded + penalty; breaker refuses."""
+    from services._disputes_demo import disputes_demo
+
+    disputes_demo(settings)
+
+
 SECTIONS: list[tuple[str, Callable[[Settings], None]]] = [
     ("Chain layer: Vyper contracts on the embedded chain", chain_section),
     ("Provenance: a strawberry batch from farm to shop", provenance_section),
+    ("Disputes: escrow, automatic rulings, the circuit breaker", disputes_section),
 ]
 
 

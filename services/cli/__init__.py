@@ -8,6 +8,7 @@ from __future__ import annotations
 import typer
 
 from services.cli._chain import chain_app
+from services.cli._disputes import bond_app, dispute_app, order_app, streamer_app, withdraw
 from services.cli._provenance import actor_app, anchor, batch_app, event_app, log_app, proof_app
 from services.cli._serve import serve
 
@@ -27,6 +28,11 @@ app.add_typer(batch_app, name="batch")
 app.add_typer(proof_app, name="proof")
 app.add_typer(log_app, name="log")
 app.command("anchor")(anchor)
+app.add_typer(order_app, name="order")
+app.add_typer(dispute_app, name="dispute")
+app.add_typer(streamer_app, name="streamer")
+app.add_typer(bond_app, name="bond")
+app.command("withdraw")(withdraw)
 
 
 def main() -> None:

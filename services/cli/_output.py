@@ -50,8 +50,9 @@ def fail(code: str, message: str, json_out: bool = False) -> NoReturn:
 def user_errors(json_out: bool = False) -> Iterator[None]:
     """Turn any of our typed errors (anything with a ``code``) into :func:`fail`."""
     from contracts import ChainError
+    from services._errors import DisputeError
 
-    roots: list[type[Exception]] = [ChainError]
+    roots: list[type[Exception]] = [ChainError, DisputeError]
     try:
         from provenance import ProvenanceError  # type: ignore[attr-defined,unused-ignore]
 

@@ -387,3 +387,15 @@ def test_reentering_receiver_cannot_drain(chain: Chain, esc: DisputeEscrow, who:
     chain.transact(attacker.functions.pull())  # type: ignore[attr-defined]
     assert esc.balance() == before - PRICE
     assert chain.w3.eth.get_balance(attacker.address) == PRICE  # type: ignore[attr-defined]
+
+
+def test_spending_more_than_the_balance_is_a_typed_error(
+    chain: Chain, esc: DisputeEscrow, who: Parties
+) -> None:
+    from contracts import InsufficientFunds
+
+    balance = chain.w3.eth.get_balance(who.seller)
+    with pytest.raises(InsufficientFunds) as exc:
+        esc.post_bond(who.seller, balance + 1)
+    assert exc.value.code == "insufficient_funds"
+    assert esc.bond_of(who.seller) == (0, 0)

@@ -1,0 +1,218 @@
+"""The off-chain side of disputes: SQLAlchemy 2 Core tables on SQLite or PostgreSQL.
+
+The chain is the source of truth for money and state; this store caches what the chain says
+(so listings need no RPC round trips) and adds what the chain cannot hold: which batch an
+order is for, the evidence files behind each dispute, each ruling's reasons, the activity
+log the credit score is computed from, and the score history. :meth:`OrderBook.reconcile`
+re-reads the chain and repairs the cache.
+
+Tables (prefixed ``svc_`` so they share a database with ``prov_`` tables; created with
+``metadata.create_all`` until they join the Alembic history):
+
+- ``svc_orders``: one row per escrow order (escrow address + on-chain id).
+- ``svc_disputes``: one per disputed order (the contract's dispute id is the order id).
+- ``svc_evidence``: evidence files (sha256, kind, stored path) per dispute.
+- ``svc_rulings``: every oracle / arbiter decision, with its JSON and commitment.
+- ``svc_activity``: the credit-score input log (unique per seller, kind and reference, so
+  re-deriving it from the chain never double counts).
+- ``svc_scores``: score history with the computation's JSON and commitment.
+- ``svc_tiers``: the current circuit-breaker tier per seller and since when.
+
+Wei amounts are stored as decimal text: they exceed 64-bit integers.
+SQLAlchemy errors are translated to :class:`StoreFailed` here, once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    Engine,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    text,
+)
+from sqlalchemy.exc import SQLAlchemyError
+
+from services._errors import StoreFailed
+
+__all__ = [
+    "ACTIVITY",
+    "DISPUTES",
+    "EVIDENCE",
+    "METADATA",
+    "ORDERS",
+    "RULINGS",
+    "SCORES",
+    "TIERS",
+    "DisputeStore",
+]
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000  # as provenance: writers queue instead of failing
+WEI = String(80)  # 2**256 has 78 decimal digits
+ADDR = String(42)
+
+METADATA = MetaData()
+
+ORDERS = Table(
+    "svc_orders",
+    METADATA,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("escrow", ADDR, nullable=False),
+    Column("order_id", BigInteger, nullable=False),
+    Column("buyer", ADDR, nullable=False),
+    Column("seller", ADDR, nullable=False),
+    Column("streamer", String(200)),
+    Column("price", WEI, nullable=False),
+    Column("batch", String(500)),
+    Column("ship_by", BigInteger, nullable=False),
+    Column("deliver_by", BigInteger, nullable=False),
+    Column("state", Integer, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("tx", String(66)),
+    UniqueConstraint("escrow", "order_id", name="svc_orders_escrow_order"),
+)
+
+DISPUTES = Table(
+    "svc_disputes",
+    METADATA,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("escrow", ADDR, nullable=False),
+    Column("order_id", BigInteger, nullable=False),
+    Column("reason", Integer, nullable=False),
+    Column("opened_at", BigInteger, nullable=False),
+    Column("rule_by", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),  # open | queued | ruled | settled
+    Column("human_deadline", BigInteger),
+    Column("tx", String(66)),
+    UniqueConstraint("escrow", "order_id", name="svc_disputes_escrow_order"),
+)
+
+EVIDENCE = Table(
+    "svc_evidence",
+    METADATA,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("escrow", ADDR, nullable=False),
+    Column("order_id", BigInteger, nullable=False),
+    Column("sha256", String(71), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("name", String(300), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("path", Text, nullable=False),
+    Column("party", ADDR),
+    Column("added_at", BigInteger, nullable=False),
+    Column("tx", String(66)),
+    UniqueConstraint("escrow", "order_id", "sha256", name="svc_evidence_once"),
+)
+
+RULINGS = Table(
+    "svc_rulings",
+    METADATA,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("escrow", ADDR, nullable=False),
+    Column("order_id", BigInteger, nullable=False),
+    Column("code", Integer),
+    Column("needs_human", Boolean, nullable=False),
+    Column("decision", Text, nullable=False),  # Decision.to_json()
+    Column("commitment", String(66), nullable=False),
+    Column("arbiter", ADDR),
+    Column("tx", String(66)),
+    Column("at", BigInteger, nullable=False),
+)
+
+ACTIVITY = Table(
+    "svc_activity",
+    METADATA,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("seller", ADDR, nullable=False, index=True),
+    Column("kind", String(16), nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("weight", Float, nullable=False),
+    Column("ref", String(600), nullable=False),
+    UniqueConstraint("seller", "kind", "ref", name="svc_activity_once"),
+)
+
+SCORES = Table(
+    "svc_scores",
+    METADATA,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("seller", ADDR, nullable=False, index=True),
+    Column("at", BigInteger, nullable=False),
+    Column("score", Float, nullable=False),
+    Column("tier", Integer, nullable=False),
+    Column("report", Text, nullable=False),
+    Column("commitment", String(66), nullable=False),
+    Column("tx", String(66)),
+)
+
+TIERS = Table(
+    "svc_tiers",
+    METADATA,
+    Column("seller", ADDR, primary_key=True),
+    Column("tier", Integer, nullable=False),
+    Column("since", BigInteger, nullable=False),
+)
+
+_SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+class DisputeStore:
+    """An engine plus transactions that translate SQLAlchemy errors once."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str, schema: str | None = None) -> DisputeStore:
+        """Connect to ``url`` and create the ``svc_`` tables if missing.
+
+        ``schema`` (PostgreSQL only) puts the tables in their own schema, created if needed:
+        tests use a fresh schema per run.
+        """
+        try:
+            if url.startswith("sqlite"):
+                engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+
+                @event.listens_for(engine, "connect")
+                def _pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+                    cur = dbapi_conn.cursor()
+                    cur.execute("PRAGMA journal_mode=WAL")
+                    cur.execute("PRAGMA synchronous=NORMAL")
+                    cur.close()
+
+            elif schema is not None:
+                if not _SCHEMA_RE.match(schema):
+                    raise StoreFailed(f"bad schema name {schema!r}")
+                engine = create_engine(url, connect_args={"options": f"-csearch_path={schema}"})
+                with engine.begin() as conn:
+                    conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+            else:
+                engine = create_engine(url)
+            METADATA.create_all(engine)
+        except SQLAlchemyError as exc:
+            raise StoreFailed(f"cannot open the dispute store at {url}: {exc}") from exc
+        return cls(engine)
+
+    @contextlib.contextmanager
+    def begin(self) -> Iterator[Connection]:
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise StoreFailed(f"dispute store: {type(exc).__name__}: {exc}") from exc
+
+    def close(self) -> None:
+        self.engine.dispose()
