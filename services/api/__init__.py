@@ -48,11 +48,21 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
     app.add_middleware(VerdictFastPath)
 
     from services.api import pages
-    from services.api.routes import actors, anchors, batches, chain, dashboard, events, jobs, proofs
+    from services.api.routes import (
+        actors,
+        anchors,
+        batches,
+        chain,
+        dashboard,
+        events,
+        jobs,
+        orders,
+        proofs,
+    )
     from services.web import STATIC
 
     # batches first: verdict reads are the hot path and routes are matched in order
-    for module in (batches, proofs, events, actors, anchors, jobs, dashboard, chain):
+    for module in (batches, proofs, events, actors, anchors, jobs, orders, dashboard, chain):
         app.include_router(module.router, prefix=API_PREFIX)
     meta = APIRouter(prefix=API_PREFIX, tags=["meta"])
 

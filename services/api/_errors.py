@@ -30,6 +30,8 @@ STATUS_BY_CODE: dict[str, int] = {
     "unknown_batch": 404,
     "unknown_actor": 404,
     "unknown_order": 404,
+    "unknown_account": 404,
+    "wrong_state": 409,
     "unknown_job": 404,
     "conflict": 409,
     "replay_rejected": 409,

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         KeyRecordLike,
         ReceiptLike,
     )
+    from services._orders import OrderBook
     from services.api._views import StateProbe
 
 __all__ = ["Runtime", "VerdictCache"]
@@ -115,6 +116,7 @@ class Runtime:
         self._lock = threading.RLock()
         self.chain_lock = self._lock
         self._lazy: dict[str, Any] = {}
+        self._closers: list[Callable[[], None]] = []
         self._chain: Chain | None = None
         self._store: Store | None = None
         self.jobs = Jobs()
@@ -190,6 +192,22 @@ class Runtime:
             "read_ledger",
             lambda: Ledger(self.store, CachedDirectory(self.directory, self.api.key_cache_ttl_s)),
         )
+
+    @property
+    def book(self) -> OrderBook:
+        """Orders, disputes and credit (``services._orders``) on the same chain and database;
+        callers hold ``chain_lock`` around it (it talks to the chain directly)."""
+        from services._orders import OrderBook
+        from services._provsource import LedgerSource
+        from services._store import DisputeStore
+
+        def make() -> OrderBook:
+            store = DisputeStore.open(self.settings.db_url)
+            self._closers.append(store.close)
+            source = LedgerSource(self.settings.db_url, self.chain)
+            return OrderBook(self.chain, store, self.settings.home, source)
+
+        return self._once("book", make)
 
     @property
     def state_probe(self) -> StateProbe:
@@ -269,6 +287,9 @@ class Runtime:
             self._anchor_thread = None
         self.jobs.close()
         with self._lock:
+            for close in self._closers:
+                close()
+            self._closers.clear()
             if self._store is not None:
                 self._store.close()
                 self._store = None

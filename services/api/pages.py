@@ -298,10 +298,25 @@ def verify_job(job_id: str, request: Request, rt: RuntimeDep) -> HTMLResponse:
 
 
 def _dashboard_context(rt: Any) -> dict[str, Any]:
+    from services.api.routes.orders import streamers_index
+
     totals = dashboard_totals(rt)
+    streamers = streamers_index(rt)
+    for s in streamers:
+        points = [
+            (time.strftime("%m-%d %H:%M", time.gmtime(h["at"])), h["score"]) for h in s["history"]
+        ]
+        s["chart"] = line_chart(
+            points or [("now", s["score"])],
+            name="trust-history",
+            title=f"credit score history of {s['streamer'] or s['seller']}",
+            band=(0.0, 100.0),
+            height=110,
+        )
     per_day = [(d["day"][5:], float(d["events"])) for d in totals["events_per_day"]]
     roles = sorted(totals["actors"].items())
     return {
+        "streamers": streamers,
         "totals": totals,
         "generated": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "events_chart": bar_chart(
@@ -324,3 +339,33 @@ def _dashboard_context(rt: Any) -> dict[str, Any]:
 async def dashboard_page(request: Request, rt: RuntimeDep) -> HTMLResponse:
     ctx = await run_in_threadpool(_dashboard_context, rt)
     return _render(request, "dashboard.html", ctx)
+
+
+# -- orders -----------------------------------------------------------------------------------
+
+WEI_PER_ETH = 10**18
+
+
+@router.get("/orders/{order_id}", response_class=HTMLResponse)
+async def order_page(order_id: str, request: Request, rt: RuntimeDep) -> HTMLResponse:
+    from services.api.routes.orders import order_status
+
+    if not order_id.isdigit() or len(order_id) > 18:
+        return _problem(request, 404, "Unknown order", f"There is no order {order_id!r}.")
+    try:
+        status = await run_in_threadpool(order_status, rt, int(order_id))
+    except ApiError as exc:
+        return _problem(request, exc.status, "Unknown order", str(exc))
+    order = status["order"]
+    batch = order.get("batch")
+    return _render(
+        request,
+        "order.html",
+        {
+            "s": status,
+            "o": order,
+            "eth": lambda wei: f"{int(wei) / WEI_PER_ETH:.4f}".rstrip("0").rstrip(".") + " ETH",
+            "batch_url": f"/b/{quote(batch, safe='')}" if batch else None,
+            "escrow": rt.book.escrow.address,
+        },
+    )
