@@ -4,7 +4,7 @@
 asks, over and over, for data that changes only when the log grows or a new anchor lands.
 This ASGI middleware answers a *cache hit* directly — the same bytes, status and content
 type the route would return, after the same one-query freshness check
-(:func:`services.api._views.cached_verdict`) — and passes everything else (misses, other
+(:func:`services.api._views.cached_verdict_async`) — and passes everything else (misses, other
 paths, other methods, unknown profiles) to FastAPI unchanged, so validation, errors and
 OpenAPI stay the route's. It saves the router's matching and dependency solving, about a
 third of the server's CPU per cached read (``benchmarks/bench_api.py``).
@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qs
 
-from services.api._views import cached_verdict
+from services.api._views import cached_verdict_async
 
 __all__ = ["VerdictFastPath"]
 
@@ -32,7 +32,7 @@ class VerdictFastPath:
         if scope["type"] == "http" and scope["method"] == "GET":
             path: str = scope["path"]
             if path.startswith(PREFIX) and path.endswith(SUFFIX) and len(path) > 24:
-                body = self._hit(scope, path[len(PREFIX) : -len(SUFFIX)])
+                body = await self._hit(scope, path[len(PREFIX) : -len(SUFFIX)])
                 if body is not None:
                     await send(
                         {
@@ -48,7 +48,7 @@ class VerdictFastPath:
                     return
         await self.app(scope, receive, send)
 
-    def _hit(self, scope: Any, batch: str) -> bytes | None:
+    async def _hit(self, scope: Any, batch: str) -> bytes | None:
         runtime = scope["app"].state.runtime if "app" in scope else None
         if runtime is None:
             return None
@@ -60,7 +60,7 @@ class VerdictFastPath:
                 return None
             profile = values[0]
         try:
-            hit, _ = cached_verdict(runtime, batch, profile)
+            hit, _ = await cached_verdict_async(runtime, batch, profile)
         except Exception:  # anything unusual: let the route answer (and report) it
             return None
         return hit

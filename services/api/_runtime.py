@@ -29,7 +29,7 @@ if TYPE_CHECKING:
         ReceiptLike,
     )
     from services._orders import OrderBook
-    from services.api._views import StateProbe
+    from services.api._views import StateBatcher, StateProbe
 
 __all__ = ["Runtime", "VerdictCache"]
 
@@ -214,6 +214,17 @@ class Runtime:
         from services.api._views import StateProbe
 
         return self._once("state_probe", lambda: StateProbe(self.store.engine))
+
+    @property
+    def state_batcher(self) -> StateBatcher:
+        from services.api._views import StateBatcher
+
+        def make() -> StateBatcher:
+            batcher = StateBatcher(self.state_probe)
+            self._closers.append(batcher.close)
+            return batcher
+
+        return self._once("state_batcher", make)
 
     @property
     def read_anchors(self) -> CachedAnchors:

@@ -22,10 +22,12 @@ if TYPE_CHECKING:
     from services.api._runtime import Runtime
 
 __all__ = [
+    "StateBatcher",
     "StateProbe",
     "anchors_list",
     "bundle_for",
     "cached_verdict",
+    "cached_verdict_async",
     "dashboard_totals",
     "log_state",
     "profile_named",
@@ -83,15 +85,26 @@ class StateProbe:
         return conn
 
     def __call__(self, log_id: int) -> tuple[int, int]:
-        from provenance import StoreError
 
         if not _on_event_loop():
-            with self.engine.connect() as c:  # pooled; SQLAlchemy errors -> StoreError below
-                try:
-                    row = c.execute(self.pooled_sql, {"log": log_id}).one()
-                except Exception as exc:
-                    raise StoreError(f"database error: {exc}") from exc
-            return int(row[0] or 0), int(row[1] or 0)
+            return self.pooled(log_id)
+        return self.direct(log_id)
+
+    def pooled(self, log_id: int) -> tuple[int, int]:
+        """From any worker thread, through the pool."""
+        from provenance import StoreError
+
+        try:
+            with self.engine.connect() as c:
+                row = c.execute(self.pooled_sql, {"log": log_id}).one()
+        except Exception as exc:  # SQLAlchemy errors: translated once, here
+            raise StoreError(f"database error: {exc}") from exc
+        return int(row[0] or 0), int(row[1] or 0)
+
+    def direct(self, log_id: int) -> tuple[int, int]:
+        """On this thread's own connection (the event loop's, or the batcher's thread)."""
+        from provenance import StoreError
+
         try:
             cur = self._conn().cursor()
             try:
@@ -120,6 +133,68 @@ def _on_event_loop() -> bool:
 def log_state(rt: Runtime) -> tuple[int, int]:
     """(log size, latest confirmed anchored size): a verdict can change only when one does."""
     return rt.state_probe(rt.read_ledger.log_id)
+
+
+class StateBatcher:
+    """Shares one state query among every verdict read waiting for it, without staleness.
+
+    On a networked database the state query is a round trip; run inline on the event loop it
+    would serialise all reads behind it. Here a read that arrives joins the *next* query to
+    start (never one already in flight, so the state it gets was read after it arrived);
+    the query runs on one dedicated thread and its connection, and every read that joined
+    it shares its answer: one round trip per batch of concurrent reads ("group commit" for
+    reads). SQLite needs none of this: its query is a local call, run inline.
+    """
+
+    def __init__(self, probe: StateProbe) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.probe = probe
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="state")
+        self.next: asyncio.Future[tuple[int, int]] | None = None
+        self.running = False
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.task: asyncio.Task[None] | None = None
+
+    async def get(self, log_id: int) -> tuple[int, int]:
+        loop = asyncio.get_running_loop()
+        if self.loop is not loop:  # a new event loop (a restarted app): start afresh
+            self.loop, self.next, self.running = loop, None, False
+        if self.next is None:
+            self.next = loop.create_future()
+        fut = self.next
+        if not self.running:
+            self.running = True
+            self.task = loop.create_task(self._drain(log_id))
+        return await fut
+
+    async def _drain(self, log_id: int) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self.next is not None:
+                fut, self.next = self.next, None
+                try:
+                    state = await loop.run_in_executor(self.pool, self.probe.direct, log_id)
+                except Exception as exc:
+                    fut.set_exception(exc)
+                else:
+                    fut.set_result(state)
+        finally:
+            self.running = False
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False)
+
+
+async def cached_verdict_async(
+    rt: Runtime, batch: str, profile: str
+) -> tuple[bytes | None, tuple[int, int]]:
+    """:func:`cached_verdict` for the event loop: on PostgreSQL the state query is shared
+    through :class:`StateBatcher`, on SQLite it runs inline."""
+    if rt.store.dialect == "sqlite":
+        return cached_verdict(rt, batch, profile)
+    state = await rt.state_batcher.get(rt.read_ledger.log_id)
+    return rt.verdicts.get((batch, profile), state, time.monotonic()), state
 
 
 def cached_verdict(rt: Runtime, batch: str, profile: str) -> tuple[bytes | None, tuple[int, int]]:

@@ -107,3 +107,32 @@ def test_server_stays_responsive_while_a_job_runs(world: World) -> None:
         assert state["state"] == "running" and state["stage"] == "halfway"
     finally:
         release.set()
+
+
+def test_state_batcher_shares_queries_without_staleness() -> None:
+    import asyncio
+
+    from services.api._views import StateBatcher
+
+    calls: list[float] = []
+
+    class Probe:
+        def direct(self, log_id: int) -> tuple[int, int]:
+            calls.append(time.monotonic())
+            time.sleep(0.02)  # a network round trip
+            return len(calls), 0
+
+    batcher = StateBatcher(Probe())  # type: ignore[arg-type]
+
+    async def read() -> tuple[float, tuple[int, int]]:
+        arrived = time.monotonic()
+        return arrived, await batcher.get(1)
+
+    async def main() -> list[tuple[float, tuple[int, int]]]:
+        return await asyncio.gather(*(read() for _ in range(50)))
+
+    results = asyncio.run(main())
+    batcher.close()
+    assert len(calls) < 10  # 50 reads, a few queries
+    for arrived, (n, _) in results:
+        assert calls[n - 1] >= arrived  # the answer was read after the request arrived

@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from services.api._deps import RuntimeDep
-from services.api._views import cached_verdict, verdict_bytes
+from services.api._views import cached_verdict_async, verdict_bytes
 
 router = APIRouter(prefix="/batches", tags=["batches"])
 
@@ -56,9 +56,9 @@ async def batch_verdict(batch: str, rt: RuntimeDep, profile: str = PROFILE_Q) ->
     """Every check: signatures, roles, hash chains, quantities, cold chain, anchors. Cached
     while the log and its anchors are unchanged, so repeated reads do not re-verify.
 
-    The cache check is one indexed query and runs on the event loop (a thread hop would cost
-    more than the query); a miss verifies in the thread pool."""
-    hit, state = cached_verdict(rt, batch, profile)
+    The cache check is one indexed query: inline on SQLite, shared among concurrent reads on
+    PostgreSQL (``StateBatcher``); a miss verifies in the thread pool."""
+    hit, state = await cached_verdict_async(rt, batch, profile)
     if hit is None:
         hit = await run_in_threadpool(verdict_bytes, rt, batch, profile, state)
     return Response(hit, media_type="application/json")
