@@ -6,6 +6,7 @@ Routes are thin: parse, call the packages, shape the response. Writes are authen
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -28,6 +29,12 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if runtime.api.admin_key is None:
+            runtime.admin_hash  # noqa: B018 - generates the registrar key file on first start
+            logging.getLogger("livetrust.api").warning(
+                "registrar key (POST /api/v1/actors) is in %s",
+                (runtime.settings.home / "admin.key").resolve(),
+            )
         runtime.start_anchoring()
         yield
         runtime.close()
