@@ -48,6 +48,7 @@ class World:
     home: Path
     api_keys: dict[str, str] = field(default_factory=dict)
     batches: dict[str, str] = field(default_factory=dict)
+    orders: dict[str, Any] = field(default_factory=dict)
 
     def signed(self, actor: str, method: str, path: str, body: bytes = b"", **kw: Any) -> Any:
         req = sign_request(private_key(self.home, actor), actor, method, path, body, **kw)

@@ -91,18 +91,68 @@ def stop_server(proc: Any) -> None:
         proc.kill()
 
 
+ETH = 10**18
+DAY = 86_400
+
+
+def seed_orders(rpc: str, home: Path, cache: Path, world: World) -> dict[str, Any]:
+    """A released order and a disputed cold-chain-breach order, made by this process on the
+    chain the server uses (as an operator's CLI would), in the same database."""
+    from contracts import Chain
+    from services._orders import DisputeReason, OrderBook
+    from services._provsource import LedgerSource
+    from services._store import DisputeStore
+    from services.config import Settings
+
+    db = Settings(home=home).db_url
+    store = DisputeStore.open(db)
+    try:
+        with Chain.connect(rpc, home, cache=cache) as chain:
+            book = OrderBook(chain, store, home, LedgerSource(db, chain))
+            buyer, seller = chain.accounts[1], chain.accounts[2]
+            book.post_bond(seller, 5 * ETH)
+            ok = book.create_order(
+                buyer, seller, ETH // 2, 2 * DAY, 3 * DAY, world.batches["0501"], "lin"
+            )
+            book.ship(ok.order_id)
+            book.deliver(ok.order_id)
+            book.confirm(ok.order_id)
+            bad = book.create_order(
+                buyer, seller, ETH, 2 * DAY, 3 * DAY, world.batches["0502"], "lin"
+            )
+            book.ship(bad.order_id)
+            book.open_dispute(bad.order_id, DisputeReason.QUALITY)
+            book.rule(bad.order_id)
+            book.rescore(seller)
+            return {"released": ok.order_id, "ruled": bad.order_id, "seller": seller}
+    finally:
+        store.close()
+
+
 @pytest.fixture(scope="session")
 def live(tmp_path_factory: pytest.TempPathFactory, compile_cache: Path) -> Iterator[World]:
-    home = tmp_path_factory.mktemp("live") / "home"
+    """The server on a chain served over JSON-RPC (as `livetrust chain serve` does), so this
+    process can act on the same chain, as several workers or the CLI would."""
+    from contracts._embedded import EmbeddedChain
+    from contracts._rpcserver import JsonRpcServer
+
+    root = tmp_path_factory.mktemp("live")
+    home = root / "home"
     home.mkdir(parents=True)
-    proc, url = start_server(home, compile_cache)
+    embedded = EmbeddedChain(root / "served-chain")
+    node = JsonRpcServer(embedded, port=0)
+    node.start_background()
+    proc, url = start_server(home, compile_cache, {"LIVETRUST_RPC": node.url})
     try:
         with httpx.Client(base_url=url, timeout=60) as client:
             world = populate(client, home)  # type: ignore[arg-type]
             world.batches["url"] = url
+            world.orders = seed_orders(node.url, home, compile_cache, world)
             yield world
     finally:
         stop_server(proc)
+        node.shutdown()
+        embedded.close()
 
 
 @pytest.fixture(scope="session")

@@ -78,6 +78,9 @@ def test_dashboard_charts(live: World, page: Any) -> None:
         svg = page.locator(f"svg[data-chart={chart}]")
         assert svg.is_visible()
         assert svg.locator("rect.bar").count() >= 1
+    streamer = page.locator("#streamers .streamer")
+    assert streamer.count() == 1 and "lin" in streamer.inner_text()
+    assert streamer.locator("svg[data-chart=trust-history] circle").count() >= 1
     assert page.locator("#stat-events").inner_text() == "16"
     page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
 
@@ -88,3 +91,12 @@ def test_pages_work_without_javascript(live: World, browser: Any) -> None:
     page.goto(f"{live.batches['url']}/b/{quote(live.batches['0501'], safe='')}")
     assert page.locator("#badge").get_attribute("data-ok") == "true"
     context.close()
+
+
+def test_order_page(live: World, page: Any) -> None:
+    orders = live.orders
+    page.goto(f"{live.batches['url']}/orders/{orders['ruled']}")
+    assert page.locator("#order-state").inner_text() == "ruled"
+    assert "cold_chain_breach" in page.locator("#ruling").inner_text()
+    assert page.locator("#payouts li").count() >= 1
+    page.screenshot(path=str(ARTIFACTS / "order-page.png"), full_page=True)
