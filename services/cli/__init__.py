@@ -8,9 +8,11 @@ from __future__ import annotations
 import typer
 
 from services.cli._chain import chain_app
-from services.cli._disputes import bond_app, dispute_app, order_app, streamer_app, withdraw
+from services.cli._disputes import bond_app, dispute_app, order_app, withdraw
+from services.cli._disputes import streamer_app as streamer_score_app
 from services.cli._provenance import actor_app, anchor, batch_app, event_app, log_app, proof_app
 from services.cli._serve import serve
+from services.cli._watermark import streamer_app, watermark_app
 
 __all__ = ["app", "main"]
 
@@ -30,9 +32,12 @@ app.add_typer(log_app, name="log")
 app.command("anchor")(anchor)
 app.add_typer(order_app, name="order")
 app.add_typer(dispute_app, name="dispute")
-app.add_typer(streamer_app, name="streamer")
 app.add_typer(bond_app, name="bond")
 app.command("withdraw")(withdraw)
+app.add_typer(watermark_app, name="watermark")
+# one `streamer` group: keys and registration (watermark) plus score (disputes)
+streamer_app.registered_commands.extend(streamer_score_app.registered_commands)
+app.add_typer(streamer_app, name="streamer")
 
 
 def main() -> None:

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterable, Sequence
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from watermark import Detection, Detector, Embedder, Evidence, StreamerKey
+from watermark._synth import scene_clip
+
+START = 1_767_225_600  # 2026-01-01T00:00:00Z
+
+
+def x264_round_trip(
+    frames: Iterable[np.ndarray], crf: int, scale: float = 1.0, fps: int = 25
+) -> list[np.ndarray]:
+    """Encode luma frames with libx264 (preset veryfast) in memory and decode them again."""
+    frames = list(frames)
+    h, w = frames[0].shape
+    oh, ow = int(h * scale) // 2 * 2, int(w * scale) // 2 * 2
+    buf = io.BytesIO()
+    out = av.open(buf, "w", format="mp4")
+    s = out.add_stream("libx264", rate=fps)
+    s.width, s.height, s.pix_fmt = ow, oh, "yuv420p"
+    s.options = {"crf": str(crf), "preset": "veryfast"}
+    for f in frames:
+        if (oh, ow) != (h, w):
+            f = cv2.resize(f, (ow, oh), interpolation=cv2.INTER_AREA)
+        yuv = np.concatenate([f, np.full((oh // 2, ow), 128, np.uint8)])
+        for p in s.encode(av.VideoFrame.from_ndarray(yuv, format="yuv420p")):
+            out.mux(p)
+    for p in s.encode():
+        out.mux(p)
+    out.close()
+    buf.seek(0)
+    with av.open(buf) as inp:
+        return [fr.to_ndarray(format="gray") for fr in inp.decode(video=0)]
+
+
+def detect_frames(key: StreamerKey, frames: Sequence[np.ndarray], fps: float = 25.0) -> Detection:
+    det = Detector(key)
+    geo = det.geometry(list(frames[:: max(1, len(frames) // 24)][:24]))
+    ev = Evidence(geo.period)
+    for i, y in enumerate(frames):
+        ev.add_frame(y, i / fps)
+    return det.detect(ev, geo)
+
+
+def mark_frames(
+    key: StreamerKey, frames: Sequence[np.ndarray], start: int = START
+) -> list[np.ndarray]:
+    h, w = frames[0].shape
+    emb = Embedder(key, start, h, w)
+    return [emb.mark(f, i / 25.0) for i, f in enumerate(frames)]
+
+
+@pytest.fixture(scope="session")
+def alice() -> StreamerKey:
+    return StreamerKey("alice", b"\x11" * 32)
+
+
+@pytest.fixture(scope="session")
+def mallory() -> StreamerKey:
+    return StreamerKey("alice", b"\x22" * 32)  # same name, another secret
+
+
+@pytest.fixture(scope="session")
+def clip720() -> list[np.ndarray]:
+    return list(scene_clip(720, 1280, 4.0, seed=3))
+
+
+@pytest.fixture(scope="session")
+def marked720(alice: StreamerKey, clip720: list[np.ndarray]) -> list[np.ndarray]:
+    return mark_frames(alice, clip720)
+
+
+MakeClip = Callable[..., list[np.ndarray]]

@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from watermark import ConstPayload, PayloadInvalid, StreamerKey, TimeCode
+from watermark._payload import (
+    CONST_CODED_BITS,
+    CONST_INFO_BITS,
+    TIME_CODED_BITS,
+    conv_encode,
+    streamer_tag,
+    time_false_alarm,
+    viterbi_decode,
+)
+
+KEY = StreamerKey("alice", b"\x01" * 32)
+OTHER = StreamerKey("alice", b"\x02" * 32)
+
+
+def test_bit_budget() -> None:
+    assert CONST_INFO_BITS == 64
+    assert CONST_CODED_BITS == 3 * (64 + 6)
+    assert TIME_CODED_BITS == 128
+
+
+@given(st.integers(0, 2**32 - 1))
+def test_payload_bits_round_trip(t: int) -> None:
+    p, counter = ConstPayload.at(KEY, t)
+    assert counter == t & 0xFFFF
+    assert ConstPayload.from_bits(p.bits()) == p
+    assert p.verifies(KEY)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(0, 2**31))
+def test_viterbi_corrects_noise(t: int, seed: int) -> None:
+    p, _ = ConstPayload.at(KEY, t)
+    coded = conv_encode(p.bits())
+    rng = np.random.default_rng(seed)
+    soft = (2.0 * coded - 1.0) + rng.normal(0.0, 0.5, coded.size)  # Es/N0 = 6 dB
+    assert ConstPayload.from_bits(viterbi_decode(soft)) == p
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**31))
+def test_viterbi_is_scale_invariant_and_survives_erasures(seed: int) -> None:
+    p, _ = ConstPayload.at(KEY, 1_767_225_600 + seed % 1000)
+    coded = conv_encode(p.bits()).astype(float) * 2 - 1
+    coded[np.random.default_rng(seed).choice(coded.size, 40, replace=False)] = 0.0
+    assert ConstPayload.from_bits(viterbi_decode(coded * 1e-6)) == p
+
+
+def test_tag_depends_on_key_and_name() -> None:
+    p, _ = ConstPayload.at(KEY, 1_767_225_600)
+    assert not p.verifies(OTHER)
+    bob = StreamerKey("bob", KEY.secret)
+    assert not p.verifies(bob)
+    forged = ConstPayload(p.streamer, p.epoch + 1, p.tag)
+    assert not forged.verifies(KEY)
+
+
+def test_streamer_field_is_name_hash() -> None:
+    p, _ = ConstPayload.at(KEY, 0)
+    assert p.streamer == streamer_tag("alice")
+
+
+@pytest.mark.parametrize("t", [-1, 2**32])
+def test_time_out_of_range(t: int) -> None:
+    with pytest.raises(PayloadInvalid) as e:
+        ConstPayload.at(KEY, t)
+    assert e.value.code == "payload_invalid"
+
+
+def test_time_code_ml_decodes_and_is_keyed() -> None:
+    tc, other = TimeCode(KEY), TimeCode(OTHER)
+    rng = np.random.default_rng(1)
+    for counter in (0, 1, 777, 65535):
+        word = tc.encode(counter).astype(float) * 2 - 1
+        assert np.array_equal(word, tc.codebook[counter])
+        soft = word + rng.normal(0.0, 1.5, word.size)
+        assert int(np.argmax(tc.scores(soft))) == counter
+    assert not np.array_equal(tc.codebook[5], other.codebook[5])
+
+
+def test_false_alarm_bound() -> None:
+    assert time_false_alarm(6.0) < 1e-4
+    assert time_false_alarm(0.0) == 1.0

@@ -1,0 +1,44 @@
+"""The public surface and error codes are what we meant (STYLE.md habit 5)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import watermark
+from watermark import Evidence, WatermarkError
+
+EXPECTED = {
+    "DEFAULT_PSNR_DB", "MAX_FRAME_PIXELS", "ConstPayload", "Detection", "Detector",
+    "EmbedReport", "EmbedSettings", "Embedder", "Evidence", "Geometry", "KeyExists",
+    "KeyInvalid", "KeyMismatch", "KeyNotFound", "KeyStore", "PayloadInvalid", "Segment",
+    "StreamFailed", "StreamerKey", "TimeCode", "VideoTooLarge", "VideoTooSmall",
+    "VideoUnreadable", "VideoWriteFailed", "WatermarkError", "conv_encode", "detect_file",
+    "embed_file", "fold_frame", "iter_luma", "stream", "viterbi_decode",
+}  # fmt: skip
+
+
+def test_exported_members() -> None:
+    assert set(watermark.__all__) == EXPECTED
+    for name in watermark.__all__:
+        assert getattr(watermark, name) is not None
+
+
+def test_error_codes_are_unique_and_stable() -> None:
+    errors = [getattr(watermark, n) for n in watermark.__all__]
+    errors = [e for e in errors if isinstance(e, type) and issubclass(e, WatermarkError)]
+    codes = [e.code for e in errors]
+    assert len(codes) == len(set(codes))
+    assert WatermarkError.code == "watermark_error"
+    assert watermark.VideoUnreadable.code == "video_unreadable"
+    assert issubclass(watermark.VideoUnreadable, ValueError)
+
+
+def test_evidence_memory_is_bounded() -> None:
+    seen: list[int] = []
+    ev = Evidence(288.0, on_flush=lambda b, c, t: seen.append(b))
+    frame = np.zeros((360, 640), np.uint8)
+    for i in range(30 * 25):  # 30 s of frames
+        ev.add_frame(frame, i / 25)
+        assert len(ev.tiles) <= 11
+    ev.flush()
+    assert not ev.tiles and sorted(seen) == list(range(150))

@@ -1,0 +1,488 @@
+"""The detector: resynchronise, fold, gather soft evidence over time, decode, segment.
+
+Steps for one key (the ``Detector`` runs them in this order):
+
+(1) geometry: for candidate periods around ``height / CHIPS_PER_HEIGHT * TILE_CHIPS``,
+    resample sample frames so one period is ``TILE_CHIPS * SAMPLES_PER_CHIP`` samples,
+    whiten, fold modulo the period, and phase-correlate with the keyed sync tile; the
+    period and offset with the highest correlation peak (z-score) win. Coarse then fine.
+(2) evidence: every frame is resampled, whitened (high-pass, divided by the local standard
+    deviation: the "whitened detector" of issue 4) and folded; folded tiles are summed per
+    0.2 s of clip time (``SUB_BUCKETS_PER_SECOND``), then aligned and turned into soft bits
+    with the matched filter. Memory is O(clip seconds * 434 floats), never frames.
+(3) identity: constant soft bits summed over the whole clip (or 3-second pieces when the
+    clip mixes broadcasts) -> soft ML over the key's 2**16 epoch codewords, accepted above
+    ``ID_Z_THRESHOLD`` (false accept <= 8.4e-8 per attempt).
+(4) time: per second, ML over all 2**16 keyed codewords, with continuity over the
+    neighbouring seconds (counter + 1 per second), and the best of 5 sub-second phases.
+(5) segments: runs of seconds whose decoded broadcast time advances with clip time; a jump
+    (cut, re-order, splice) starts a new segment.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+
+from watermark._keys import StreamerKey
+from watermark._patterns import (
+    CHIPS_PER_HEIGHT,
+    SAMPLES_PER_CHIP,
+    TILE_CHIPS,
+    KeyPatterns,
+    render_matrix,
+)
+from watermark._payload import (
+    CONST_CODED_BITS,
+    COUNTER_BITS,
+    EPOCH_SECONDS,
+    ID_Z_THRESHOLD,
+    TIME_CODED_BITS,
+    TIME_Z_THRESHOLD,
+    ConstPayload,
+    IdentityCode,
+    TimeCode,
+    time_false_alarm,
+)
+
+__all__ = [
+    "IDENTITY_WINDOW_S",
+    "SUB_BUCKETS_PER_SECOND",
+    "Detection",
+    "Detector",
+    "Evidence",
+    "Geometry",
+    "Segment",
+    "SoftSeries",
+]
+
+SUB_BUCKETS_PER_SECOND = 5  # 0.2 s: finest sub-second phase the time decoder tries
+IDENTITY_WINDOW_S = 3  # issue 4: identity from any 3-second piece
+_N = TILE_CHIPS * SAMPLES_PER_CHIP  # samples per period at the detector (96)
+_HP_SIGMA = 1.5  # high-pass: remove what a half-chip Gaussian keeps (image more than mark)
+_LOCAL_SIGMA = 3.0  # local std over ~1 chip for whitening (swept: 2-8 samples)
+_WHITE_CLIP = 3.0  # clip whitened samples at 3 sigma: edges must not dominate the fold
+_SCALE_MIN, _SCALE_MAX = 0.72, 1.25  # period / nominal: crops to ~20%, letterbox to 28%
+_COARSE_STEP = 0.01  # 1 %: drift <= half a chip across the 2-period centre window
+_FINE_STEP = 0.0025  # 0.25 %: drift <= 1/3 chip across a 1080p frame (6.7 periods)
+_SYNC_FRAMES = 24  # frames sampled for the geometry search
+_OPEN_BUCKETS = 10  # tiles kept before handing over: 2 s, more than any B-frame reorder
+_ACTIVITY_SIGMA = 3.0  # samples (one chip): a block that changed, not a pixel
+_ACTIVITY_REF = 0.5  # grey levels of change that count as fully re-coded (camera grain ~0.7)
+_TIME_HALF_WINDOWS = (1, 2, 4)  # whole-clip time decode: 3-, 5-, then 9-s windows
+_SCORE_CHUNK = 256  # seconds scored against all 2**16 codewords at once (64 MB float32)
+_SYNC_SPAN_S = 20.0  # ... from the first 20 s of the clip
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Where the tile sits in the clip: period in pixels and offset in detector samples."""
+
+    period: float
+    offset: tuple[int, int]
+    z: float
+
+
+@dataclass(frozen=True)
+class Segment:
+    clip_start: float
+    clip_end: float
+    broadcast_start: int
+    broadcast_end: int
+    confidence: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "clip_start": round(self.clip_start, 2),
+            "clip_end": round(self.clip_end, 2),
+            "broadcast_start": self.broadcast_start,
+            "broadcast_end": self.broadcast_end,
+            "confidence": round(self.confidence, 4),
+        }
+
+
+@dataclass(frozen=True)
+class Detection:
+    detected: bool
+    streamer: str | None
+    segments: tuple[Segment, ...] = ()
+    epochs: tuple[int, ...] = ()
+    sync_z: float = 0.0
+    frames: int = 0
+    duration: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "detected": self.detected,
+            "streamer": self.streamer,
+            "segments": [s.to_json() for s in self.segments],
+        }
+
+
+def _whiten(small: np.ndarray) -> np.ndarray:
+    f = small.astype(np.float32)
+    hp = f - cv2.GaussianBlur(f, (0, 0), _HP_SIGMA)
+    local = cv2.GaussianBlur(hp * hp, (0, 0), _LOCAL_SIGMA)
+    w = hp / (np.sqrt(local) + np.float32(1.0))
+    return np.clip(w, -_WHITE_CLIP, _WHITE_CLIP)
+
+
+def _fold(w: np.ndarray) -> np.ndarray:
+    h, wd = w.shape
+    ph, pw = -(-h // _N) * _N, -(-wd // _N) * _N
+    if (ph, pw) != (h, wd):
+        w = np.pad(w, ((0, ph - h), (0, pw - wd)))
+    out: np.ndarray = w.reshape(ph // _N, _N, pw // _N, _N).sum(axis=(0, 2), dtype=np.float64)
+    return out
+
+
+def _resample(y: np.ndarray, period: float) -> np.ndarray:
+    f = _N / period
+    h, w = y.shape
+    size = (max(1, round(w * f)), max(1, round(h * f)))
+    interp = cv2.INTER_AREA if f < 1.0 else cv2.INTER_LINEAR
+    return cv2.resize(y, size, fx=f, fy=f, interpolation=interp)
+
+
+def fold_frame(y: np.ndarray, period: float) -> np.ndarray:
+    """Resample so one period is 96 samples, whiten, fold: (96, 96) unaligned evidence."""
+    return _fold(_whiten(_resample(y, period)))
+
+
+def _hp_response() -> np.ndarray:
+    k = np.fft.fftfreq(_N)
+    g = np.exp(-2.0 * math.pi**2 * _HP_SIGMA**2 * (k[:, None] ** 2 + k[None, :] ** 2))
+    return 1.0 - g
+
+
+_HP = _hp_response()
+_R = render_matrix(SAMPLES_PER_CHIP, _N)
+
+
+class Evidence:
+    """Folded, whitened tiles summed per 0.2 s of clip time (the detector's whole memory).
+
+    Two sums: all samples (for the sync tile and the constant part) and samples weighted by
+    temporal activity (for the time part). A re-encoder skips unchanged blocks, so in a
+    static area its output keeps showing the time codeword of its last intra frame for
+    seconds; counting those samples would read a confidently wrong, frozen time. Samples
+    that changed since the previous frame were coded afresh and carry the current second.
+    """
+
+    def __init__(
+        self, period: float, on_flush: Callable[[int, np.ndarray, np.ndarray], None] | None = None
+    ) -> None:
+        """With ``on_flush``, tiles older than ``_OPEN_BUCKETS`` are handed over (and
+        forgotten) as the clip goes on, so memory stays constant for any clip length."""
+        self.period = period
+        self.tiles: dict[int, np.ndarray] = {}
+        self.time_tiles: dict[int, np.ndarray] = {}
+        self.frames = 0
+        self.duration = 0.0
+        self._prev: np.ndarray | None = None
+        self._on_flush = on_flush
+
+    def flush(self, keep: int = 0) -> None:
+        """Hand all but the newest ``keep`` buckets to ``on_flush``."""
+        if self._on_flush is None:
+            return
+        for b in sorted(self.tiles)[: max(0, len(self.tiles) - keep)]:
+            empty = np.zeros((_N, _N))
+            self._on_flush(b, self.tiles.pop(b), self.time_tiles.pop(b, empty))
+
+    def add_frame(self, y: np.ndarray, t: float) -> None:
+        """Fold one luma frame shown at clip time ``t`` into the evidence."""
+        small = _resample(y, self.period)
+        w = _whiten(small)
+        b = math.floor(t * SUB_BUCKETS_PER_SECOND + 1e-6)
+        _accumulate(self.tiles, b, _fold(w))
+        if self._prev is None or self._prev.shape != small.shape:
+            active = w  # the first frame of a clip is intra-coded: all of it is current
+        else:
+            diff = cv2.absdiff(small, self._prev).astype(np.float32)
+            act = cv2.GaussianBlur(diff, (0, 0), _ACTIVITY_SIGMA)
+            active = w * np.minimum(act * np.float32(1.0 / _ACTIVITY_REF), np.float32(1.0))
+        _accumulate(self.time_tiles, b, _fold(active))
+        self._prev = small
+        self.frames += 1
+        self.duration = max(self.duration, t)
+        if self._on_flush is not None and len(self.tiles) > _OPEN_BUCKETS:
+            self.flush(keep=_OPEN_BUCKETS)
+
+
+def _accumulate(tiles: dict[int, np.ndarray], b: int, tile: np.ndarray) -> None:
+    acc = tiles.get(b)
+    if acc is None:
+        tiles[b] = tile
+    else:
+        acc += tile
+
+
+class SoftSeries:
+    """Soft bits per 0.2 s bucket (what is left of a clip once tiles are decoded): 338
+    floats per bucket, ~6 MB per hour of clip and key."""
+
+    def __init__(self) -> None:
+        self.const: dict[int, np.ndarray] = {}
+        self.time: dict[int, np.ndarray] = {}
+
+    def add(self, b: int, const: np.ndarray | None, time: np.ndarray | None) -> None:
+        """Soft bits are linear in the tiles, so partial buckets simply add up."""
+        for store, v in ((self.const, const), (self.time, time)):
+            if v is None:
+                continue
+            if b in store:
+                store[b] = store[b] + v
+            else:
+                store[b] = np.asarray(v, dtype=np.float32)
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, int]:
+        keys = set(self.const) | set(self.time)
+        if not keys:
+            return np.zeros((0, CONST_CODED_BITS)), np.zeros((0, TIME_CODED_BITS)), 0
+        lo, hi = min(keys), max(keys)
+        const = np.zeros((hi - lo + 1, CONST_CODED_BITS))
+        time = np.zeros((hi - lo + 1, TIME_CODED_BITS))
+        for b, v in self.const.items():
+            const[b - lo] = v
+        for b, v in self.time.items():
+            time[b - lo] = v
+        return const, time, lo
+
+
+class Detector:
+    """Detects one key's marks; see the module docstring for the steps."""
+
+    def __init__(self, key: StreamerKey) -> None:
+        self.key = key
+        self.patterns = KeyPatterns(key)
+        self.time_code = TimeCode(key)
+        self._sync_f = np.conj(
+            np.fft.fft2(np.fft.ifft2(np.fft.fft2(self.patterns.sync_samples) * _HP).real)
+        )
+        self.identity_code = IdentityCode(key)
+
+    # (1) geometry ---------------------------------------------------------------------------
+    def _sync_z(self, folded: np.ndarray) -> tuple[float, tuple[int, int]]:
+        corr = np.fft.ifft2(np.fft.fft2(folded) * self._sync_f).real
+        idx = int(np.argmax(corr))
+        dy, dx = divmod(idx, _N)
+        sd = float(np.std(corr))
+        z = float((corr.flat[idx] - float(np.mean(corr))) / sd) if sd > 0 else 0.0
+        return z, (dy, dx)
+
+    def geometry(self, frames: Sequence[np.ndarray]) -> Geometry:
+        """Find period and offset from a few luma frames of the clip (step 1)."""
+        h, w = frames[0].shape
+        nominal = h / CHIPS_PER_HEIGHT * TILE_CHIPS
+        best = (-math.inf, nominal)
+        # coarse: centre window of about two nominal periods, a few frames
+        ch = min(h, int(2.2 * nominal * _SCALE_MAX))
+        cw = min(w, int(2.2 * nominal * _SCALE_MAX))
+        y0, x0 = (h - ch) // 2, (w - cw) // 2
+        centre = [f[y0 : y0 + ch, x0 : x0 + cw] for f in frames[:8]]
+        r = _SCALE_MIN
+        while r <= _SCALE_MAX:
+            p = nominal * r
+            z, _ = self._sync_z(sum((fold_frame(f, p) for f in centre), np.zeros((_N, _N))))
+            if z > best[0]:
+                best = (z, p)
+            r *= 1.0 + _COARSE_STEP
+        # fine: whole frames
+        coarse = best[1]
+        best_g = Geometry(coarse, (0, 0), -math.inf)
+        for k in range(-6, 7):
+            p = coarse * (1.0 + k * _FINE_STEP)
+            z, off = self._sync_z(sum((fold_frame(f, p) for f in frames), np.zeros((_N, _N))))
+            if z > best_g.z:
+                best_g = Geometry(p, off, z)
+        return best_g
+
+    # (2) evidence -> soft bits ----------------------------------------------------------
+    def soft_bits(self, folded: np.ndarray, geo: Geometry) -> tuple[np.ndarray, np.ndarray]:
+        aligned = np.roll(folded, (-geo.offset[0], -geo.offset[1]), axis=(0, 1))
+        g = np.fft.ifft2(np.fft.fft2(aligned) * _HP).real
+        chips = _R.T @ g @ _R
+        return self.patterns.soft_bits(chips)
+
+    def soft_series(
+        self, ev: Evidence, geo: Geometry, series: SoftSeries | None = None
+    ) -> tuple[np.ndarray, np.ndarray, int]:
+        """Per 0.2 s bucket soft bits: (n, 210), (n, 128), index of the first bucket.
+
+        ``series`` holds buckets already handed over by the evidence (``sink``).
+        """
+        series = series if series is not None else SoftSeries()
+        for b, tile in ev.tiles.items():
+            series.add(b, self.soft_bits(tile, geo)[0], None)
+        for b, tile in ev.time_tiles.items():
+            series.add(b, None, self.soft_bits(tile, geo)[1])
+        return series.arrays()
+
+    def sink(
+        self, geo: Geometry, series: SoftSeries
+    ) -> Callable[[int, np.ndarray, np.ndarray], None]:
+        """An ``Evidence.on_flush`` that turns tiles into this key's soft bits."""
+
+        def take(b: int, const_tile: np.ndarray, time_tile: np.ndarray) -> None:
+            series.add(b, self.soft_bits(const_tile, geo)[0], self.soft_bits(time_tile, geo)[1])
+
+        return take
+
+    # (3) identity ---------------------------------------------------------------------------
+    def decode_identity(self, const_soft: np.ndarray) -> ConstPayload | None:
+        """ML epoch for summed constant soft bits; the payload only if z clears the bar."""
+        epoch, z = self.identity_code.decode(const_soft)
+        if z < ID_Z_THRESHOLD:
+            return None
+        return ConstPayload.at(self.key, epoch << COUNTER_BITS)[0]
+
+    # (4) time --------------------------------------------------------------------------------
+    def decode_time(self, time_soft: np.ndarray) -> tuple[int, float]:
+        """ML counter for the first row of consecutive 1-s sums ``time_soft`` (m, 128).
+
+        Score(c) = sum_i <codeword(c + i), T_i> / sqrt(sum_i |T_i|^2): the z-score of
+        hypothesis c under Gaussian noise. Returns (counter, z).
+        """
+        m = time_soft.shape[0]
+        norm = math.sqrt(float(np.sum(time_soft**2)))
+        if norm == 0.0:
+            return 0, 0.0
+        scores = self.time_code.scores(time_soft)  # (m, 65536)
+        total = np.zeros(scores.shape[1], dtype=np.float64)
+        for i in range(m):
+            total += np.roll(scores[i], -i)  # hypothesis c: row i shows counter c + i
+        c = int(np.argmax(total))
+        return c, float(total[c] / norm)
+
+    @staticmethod
+    def seconds(time_sub: np.ndarray, phase: int) -> np.ndarray:
+        """Sum 0.2 s buckets into 1-s buckets starting ``phase`` sub-buckets early."""
+        n = time_sub.shape[0] + phase
+        k = -(-n // SUB_BUCKETS_PER_SECOND)
+        padded = np.zeros((k * SUB_BUCKETS_PER_SECOND, time_sub.shape[1]))
+        padded[phase : phase + time_sub.shape[0]] = time_sub
+        out: np.ndarray = padded.reshape(k, SUB_BUCKETS_PER_SECOND, -1).sum(axis=1)
+        return out
+
+    def decode_window_time(self, time_sub: np.ndarray) -> tuple[int, float, int]:
+        """Counter at the window's first whole second; best phase. Returns (c, z, phase)."""
+        best = (0, -math.inf, 0)
+        for phase in range(SUB_BUCKETS_PER_SECOND):
+            c, z = self.decode_time(self.seconds(time_sub, phase))
+            if z > best[1]:
+                best = (c, z, phase)
+        return best
+
+    # (5) whole clip -----------------------------------------------------------------------
+    def detect(self, ev: Evidence, geo: Geometry, series: SoftSeries | None = None) -> Detection:
+        const_sub, time_sub, lo = self.soft_series(ev, geo, series)
+        duration = ev.duration + (1.0 / 25.0 if ev.frames else 0.0)
+        none = Detection(False, None, sync_z=geo.z, frames=ev.frames, duration=duration)
+        if const_sub.shape[0] == 0:
+            return none
+        payloads = self._identities(const_sub)
+        if not payloads:
+            return none
+        # choose the phase that best explains all seconds, then decode each second with its
+        # neighbours (continuity), and cut where the broadcast offset jumps
+        best_phase, best_sum = 0, -math.inf
+        per_phase: dict[int, np.ndarray] = {}
+        for phase in range(SUB_BUCKETS_PER_SECOND):
+            secs = self.seconds(time_sub, phase)
+            per_phase[phase] = secs
+            # raw (unnormalised) best correlations: a bucket straddling two broadcast
+            # seconds, or a partial one at either end, scores less than an aligned one
+            total = 0.0
+            for k in range(0, secs.shape[0], _SCORE_CHUNK):
+                total += float(np.sum(np.max(self.time_code.scores(secs[k : k + _SCORE_CHUNK]), 1)))
+            if total > best_sum:
+                best_phase, best_sum = phase, total
+        decoded = self._decode_seconds(per_phase[best_phase])
+        epoch = payloads[0].epoch
+        t0 = (lo - best_phase) / SUB_BUCKETS_PER_SECOND
+        segments = _segments(decoded, t0, duration, epoch)
+        return Detection(
+            True,
+            self.key.name,
+            tuple(segments),
+            tuple(p.epoch for p in payloads),
+            geo.z,
+            ev.frames,
+            duration,
+        )
+
+    def _decode_seconds(self, secs: np.ndarray) -> list[tuple[int, float]]:
+        """Counter and z for every second, from a window around it that grows (3, 5, 9 s)
+        until the decode clears ``TIME_Z_THRESHOLD``: short windows place cuts precisely,
+        long ones rescue weak (heavily compressed) stretches. Rows of codeword scores are
+        cached for the sliding window only, so memory does not grow with the clip."""
+        n = secs.shape[0]
+        rows: dict[int, np.ndarray] = {}
+        out: list[tuple[int, float]] = []
+        for j in range(n):
+            best = (0, -math.inf)
+            for hw in _TIME_HALF_WINDOWS:
+                a, b = max(0, j - hw), min(n, j + hw + 1)
+                norm = math.sqrt(float(np.sum(secs[a:b] ** 2)))
+                if norm == 0.0:
+                    break
+                total = np.zeros(EPOCH_SECONDS, dtype=np.float64)
+                for i in range(a, b):
+                    if i not in rows:
+                        rows[i] = self.time_code.scores(secs[i])
+                    total += np.roll(rows[i], -(i - a))  # hypothesis c: row i shows c + i - a
+                c = int(np.argmax(total))
+                best = (c + (j - a), float(total[c]) / norm)
+                if best[1] >= TIME_Z_THRESHOLD:
+                    break
+            out.append(best)
+            for i in [i for i in rows if i < j - _TIME_HALF_WINDOWS[-1]]:
+                del rows[i]
+        return out
+
+    def _identities(self, const_sub: np.ndarray) -> list[ConstPayload]:
+        whole = self.decode_identity(const_sub.sum(axis=0))
+        if whole is not None:
+            return [whole]
+        found: dict[int, ConstPayload] = {}
+        step = IDENTITY_WINDOW_S * SUB_BUCKETS_PER_SECOND
+        for a in range(0, const_sub.shape[0], step):
+            p = self.decode_identity(const_sub[a : a + step].sum(axis=0))
+            if p is not None:
+                found.setdefault(p.epoch, p)
+        return list(found.values())
+
+
+def _segments(
+    decoded: Iterable[tuple[int, float]], t0: float, duration: float, epoch: int
+) -> list[Segment]:
+    base = epoch << COUNTER_BITS
+    runs: list[list[Any]] = []  # [offset, first_j, last_j, [z...]]
+    for j, (c, z) in enumerate(decoded):
+        if z < TIME_Z_THRESHOLD:
+            continue
+        offset = c - j
+        if runs and runs[-1][0] == offset:
+            runs[-1][2] = j
+            runs[-1][3].append(z)
+        else:
+            runs.append([offset, j, j, [z]])
+    out: list[Segment] = []
+    for offset, j0, j1, zs in runs:
+        conf = float(np.mean([1.0 - time_false_alarm(z) for z in zs]))
+        out.append(
+            Segment(
+                clip_start=max(0.0, t0 + j0),
+                clip_end=min(duration, t0 + j1 + 1),
+                broadcast_start=base + offset + j0,
+                broadcast_end=base + offset + j1 + 1,
+                confidence=conf,
+            )
+        )
+    return out
