@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
         anchors,
         batches,
         chain,
+        clips,
         dashboard,
         events,
         jobs,
@@ -69,7 +70,7 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
     from services.web import STATIC
 
     # batches first: verdict reads are the hot path and routes are matched in order
-    for module in (batches, proofs, events, actors, anchors, jobs, orders, dashboard, chain):
+    for module in (batches, proofs, events, actors, anchors, jobs, orders, clips, dashboard, chain):
         app.include_router(module.router, prefix=API_PREFIX)
     meta = APIRouter(prefix=API_PREFIX, tags=["meta"])
 

@@ -237,12 +237,34 @@ def verify_form(request: Request) -> HTMLResponse:
     return _render(request, "verify.html", {"max_mb": MAX_BUNDLE_BYTES // (1024 * 1024)})
 
 
+async def _clip_from_form(request: Request, rt: Any) -> Response | None:
+    from services.api._uploads import MAX_CLIP_BYTES, sniff_video
+    from services.api.routes.clips import submit_clip_job
+
+    try:
+        upload = await _form_file(request, rt, "clip", MAX_CLIP_BYTES)
+    except ApiError as exc:
+        return _problem(request, exc.status, "Upload refused", str(exc))
+    if upload is None or upload.size == 0:
+        return None
+    if sniff_video(upload.head) is None:
+        upload.discard()
+        return _problem(request, 415, "Not a video", "Upload an MP4/MOV or Matroska/WebM clip.")
+    job = submit_clip_job(rt, upload)
+    return RedirectResponse(f"/verify/jobs/{job.id}", status_code=303)
+
+
 async def _form_file(request: Request, rt: Any, field: str, limit: int) -> Upload | None:
     """The one file of a multipart form, streamed to disk by python-multipart's parser in
     chunks (never whole in memory) and copied into our uploads dir under the limit."""
+    from services.api._uploads import MAX_CLIP_BYTES
+
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit + 64 * 1024:
-        raise ApiError("payload_too_large", f"upload exceeds {limit:,} bytes")
+    # the form may carry a bundle or a clip: the larger limit bounds the whole body, each
+    # file is then held to its own limit while it is copied
+    form_limit = max(limit, MAX_CLIP_BYTES) + 64 * 1024
+    if declared is not None and declared.isdigit() and int(declared) > form_limit:
+        raise ApiError("payload_too_large", f"upload exceeds {form_limit:,} bytes")
     form = await request.form(max_files=1, max_fields=4)
     item = form.get(field)
     if item is None or isinstance(item, str):
@@ -270,7 +292,10 @@ async def verify_upload(request: Request, rt: RuntimeDep) -> Response:
     except ApiError as exc:
         return _problem(request, exc.status, "Upload refused", str(exc))
     if upload is None or upload.size == 0:
-        return _problem(request, 422, "No file", "Choose a proof bundle (.json) to check.")
+        clip = await _clip_from_form(request, rt)
+        if clip is not None:
+            return clip
+        return _problem(request, 422, "No file", "Choose a proof bundle (.json) or a clip.")
     if not sniff_json(upload.head):
         upload.discard()
         return _problem(
@@ -286,12 +311,34 @@ def verify_job(job_id: str, request: Request, rt: RuntimeDep) -> HTMLResponse:
     if job is None:
         return _problem(request, 404, "Unknown job", "This check has expired; upload again.")
     ctx: dict[str, Any] = {"job": job.to_json()}
-    if job.state == "done" and job.result is not None:
+    if job.state == "done" and job.result is not None and job.kind == "clip":
+        ctx["clip"] = _clip_timeline(job.result)
+    elif job.state == "done" and job.result is not None:
         ctx["verdict"] = job.result
         ctx["reasons"] = _explain(job.result.get("findings", []))
         batch = job.result.get("batch")
         ctx["batch_url"] = f"/b/{quote(batch, safe='')}" if batch else None
     return _render(request, "job.html", ctx)
+
+
+def _clip_timeline(result: dict[str, Any]) -> dict[str, Any]:
+    """The clip as a bar: each detected segment placed at its clip time, with the original
+    broadcast time range it maps to."""
+    segs = result.get("segments") or []
+    end = max([float(s["clip_end"]) for s in segs] + [1.0])
+    bars = [
+        {
+            "left": 100 * float(s["clip_start"]) / end,
+            "width": max(0.5, 100 * (float(s["clip_end"]) - float(s["clip_start"])) / end),
+            "clip": f"{float(s['clip_start']):.1f}–{float(s['clip_end']):.1f} s",
+            "broadcast": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(s["broadcast_start"]))
+            + " – "
+            + time.strftime("%H:%M:%S UTC", time.gmtime(s["broadcast_end"])),
+            "confidence": s.get("confidence"),
+        }
+        for s in segs
+    ]
+    return {"detected": result.get("detected"), "streamer": result.get("streamer"), "bars": bars}
 
 
 # -- dashboard --------------------------------------------------------------------------------

@@ -100,3 +100,20 @@ def test_order_page(live: World, page: Any) -> None:
     assert "cold_chain_breach" in page.locator("#ruling").inner_text()
     assert page.locator("#payouts li").count() >= 1
     page.screenshot(path=str(ARTIFACTS / "order-page.png"), full_page=True)
+
+
+def test_upload_clip_and_see_the_timeline(live: World, page: Any, tmp_path: Any) -> None:
+    from tests.api.test_clips import START, write_clip
+    from watermark import KeyStore, embed_file
+
+    key, _ = KeyStore(live.home).register("lin-e2e")  # the server reads the same key store
+    marked = tmp_path / "marked.mp4"
+    embed_file(str(write_clip(tmp_path / "src.mp4")), str(marked), key, start=START)
+    page.goto(f"{live.batches['url']}/verify")
+    page.set_input_files("#clip", str(marked))
+    page.locator("#clip-submit").click()
+    page.wait_for_selector("#badge", timeout=120_000)  # meta refresh while the job runs
+    assert page.locator("#badge").get_attribute("data-ok") == "true"
+    assert "lin-e2e" in page.locator("#badge").inner_text()
+    assert page.locator("#clip-timeline .seg").count() >= 1
+    page.screenshot(path=str(ARTIFACTS / "verify-clip.png"), full_page=True)
