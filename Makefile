@@ -25,7 +25,11 @@ anvil: $(ANVIL)
 demo: install
 	LIVETRUST_HOME=$${LIVETRUST_HOME:-.livetrust-demo} $(BIN)/python -m services.demo
 
-test: install anvil
+# Debian chromium for the browser tests (tests/e2e), driven by Playwright's executable_path.
+system-deps:
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y --no-install-recommends chromium)
+
+test: install anvil system-deps
 	LIVETRUST_TEST_PG=$${LIVETRUST_TEST_PG:-postgresql+psycopg://postgres@127.0.0.1:5432/test} \
 	LIVETRUST_ANVIL=$(CURDIR)/$(ANVIL) \
 	$(BIN)/python -m pytest -q -m "not bench" $(PYTEST_ARGS)

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import gzip
 import json
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -30,10 +32,11 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from provenance._anchor import AnchoredHead, latest_anchor
 from provenance._epcis import Event, canonical_id
 from provenance._errors import MalformedEvent, ProvenanceError
+from provenance._hashid import EVENT_HASH_PREFIX, EVENT_HASH_SUFFIX
 from provenance._ledger import Ledger, StoredEvent, lot_relations, named_lots
 from provenance._merkle import InclusionProof, TreeHead, inclusion_ranges
 from provenance._registry import AnchorLedger, KeyDirectory
-from provenance._signing import SignedRecord, Statement, canonical_json
+from provenance._signing import SignedRecord, Statement, canonical_json, content_digest
 from provenance._verify import (
     DEFAULT_PROFILE,
     AnchorClaim,
@@ -52,12 +55,17 @@ __all__ = [
     "build_bundle",
     "bundle_bytes",
     "bundle_chain",
+    "bundle_gzip",
     "chain_reference",
     "verify_batch",
     "verify_bundle",
 ]
 
-BUNDLE_FORMAT = "livetrust.provenance.bundle/1"
+BUNDLE_FORMAT = "livetrust.provenance.bundle/2"
+GZIP_MAGIC = b"\x1f\x8b"
+# a gzipped bundle may inflate to at most this (a 20-event bundle is ~15 KB; a whole
+# season's batch a few MB): a guard against decompression bombs, not a format limit
+MAX_BUNDLE_BYTES = 64 * 2**20
 
 
 # -- from our database ------------------------------------------------------------------------
@@ -147,22 +155,28 @@ def build_bundle(
             entry["keys"].append(ref)
     for entry in actors.values():
         entry["keys"].sort(key=lambda k: k["index"])
-    events = []
+    positions = {actor: [k["public_key"] for k in e["keys"]] for actor, e in actors.items()}
+    events: list[dict[str, Any]] = []
     nodes: dict[str, str] = {}
-    for e in evidence.events:
+    seen: dict[str, int] = {}  # hash id -> leaf index, of the events written so far
+    for e, stored in zip(evidence.events, story, strict=True):
         if e.proof is not None:
             ranges = inclusion_ranges(e.proof.leaf_index, e.proof.tree_size)
             for (start, end), h in zip(ranges, e.proof.path, strict=True):
                 nodes[f"{start}-{end}"] = h.hex()
+        st = e.record.statement
         events.append(
-            {
-                "event": e.event.body,
-                "namespaces": e.event.namespaces,
-                "statement": e.record.statement.to_json(),
-                "signature": base64.b64encode(e.record.signature).decode(),
-                "proof": _proof_ref(e.proof),
-            }
+            _event_entry(
+                e.event,
+                st.event,
+                st.actor,
+                positions[st.actor].index(st.key.hex()),
+                _prev_refs(st.prev, seen),
+                e.record.signature,
+                stored.seq,
+            )
         )
+        seen.setdefault(st.event, stored.seq)
     return {
         "format": BUNDLE_FORMAT,
         "batch": evidence.batch,
@@ -184,10 +198,38 @@ def build_bundle(
     }
 
 
-def _proof_ref(proof: InclusionProof | None) -> dict[str, int] | None:
-    if proof is None:
-        return None
-    return {"leaf_index": proof.leaf_index, "tree_size": proof.tree_size}
+def _prev_refs(prev: tuple[str, ...], seen: Mapping[str, int]) -> list[int | str]:
+    """A statement's predecessors: the leaf index of an earlier event of the bundle, or the
+    Event Hash ID of one outside it (a batch's history starts mid-chain of a shared lot)."""
+    return [seen.get(p, p) for p in prev]
+
+
+def _event_entry(
+    event: Event,
+    hash_id: str,
+    actor: str,
+    key: int,
+    prev: list[int | str],
+    signature: bytes,
+    leaf: int,
+) -> dict[str, Any]:
+    """One event of a bundle. The signed statement is not written out: its Event Hash ID
+    and content digest are recomputed from the event, its key and role come from
+    ``actors``, its predecessors from ``prev``; a change to any of them changes the
+    statement the signature and the log leaf must match. Only the signed Event Hash ID is
+    kept (``id``, its hex digest), so an edited event reads as ``hash_mismatch``."""
+    entry: dict[str, Any] = {
+        "actor": actor,
+        "event": event.body,
+        "id": hash_id[len(EVENT_HASH_PREFIX) : -len(EVENT_HASH_SUFFIX)],
+        "key": key,
+        "leaf": leaf,
+        "prev": prev,
+        "signature": base64.b64encode(signature).decode(),
+    }
+    if event.namespaces:
+        entry["namespaces"] = event.namespaces
+    return entry
 
 
 def bundle_bytes(bundle: Mapping[str, Any]) -> bytes:
@@ -199,17 +241,15 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
-class _Proof(_Model):
-    leaf_index: int
-    tree_size: int
-
-
 class _Event(_Model):
+    actor: str
     event: dict[str, Any]
-    namespaces: dict[str, str]
-    statement: dict[str, Any]
+    id: str
+    key: int
+    leaf: int
+    prev: list[int | str]
     signature: str
-    proof: _Proof | None
+    namespaces: dict[str, str] | None = None
 
 
 class _Key(_Model):
@@ -241,7 +281,7 @@ class _ChainRef(_Model):
 
 
 class _Bundle(_Model):
-    format: Literal["livetrust.provenance.bundle/1"]
+    format: Literal["livetrust.provenance.bundle/2"]
     batch: str
     log_id: int
     tree_head: _Head | None
@@ -266,10 +306,29 @@ def chain_reference(chain: Any) -> dict[str, Any]:
     }
 
 
+def bundle_gzip(bundle: Mapping[str, Any]) -> bytes:
+    """The canonical serialisation, gzipped reproducibly (``-o bundle.json.gz``)."""
+    return gzip.compress(bundle_bytes(bundle), mtime=0)
+
+
+def _inflate(data: bytes) -> bytes:
+    """A bundle's canonical bytes from a plain or gzipped file (ValueError if corrupt)."""
+    if not data.startswith(GZIP_MAGIC):
+        return data
+    inflater = zlib.decompressobj(wbits=31)  # gzip header and CRC checked
+    try:
+        plain = inflater.decompress(data, MAX_BUNDLE_BYTES)
+    except zlib.error as exc:
+        raise ValueError(f"corrupt gzip: {exc}") from None
+    if inflater.unconsumed_tail or not inflater.eof or inflater.unused_data:
+        raise ValueError("corrupt, truncated or oversized gzip")
+    return plain
+
+
 def bundle_chain(data: bytes | str) -> dict[str, Any] | None:
     """The chain reference a bundle names, if it parses that far (to connect a verifier)."""
     try:
-        doc = json.loads(data)
+        doc = json.loads(_inflate(data.encode() if isinstance(data, str) else data))
         ref = _ChainRef.model_validate(doc["chain"])
     except (ValueError, TypeError, KeyError, ValidationError):
         return None
@@ -290,6 +349,10 @@ def verify_bundle(
     """
     raw = data.read_bytes() if isinstance(data, Path) else data
     raw_bytes = raw.encode() if isinstance(raw, str) else raw
+    try:
+        raw_bytes = _inflate(raw_bytes)
+    except ValueError as exc:
+        return _malformed(f"not a bundle: {exc}")
     try:
         parsed = json.loads(raw_bytes)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -329,52 +392,73 @@ def verify_bundle(
     events: list[EvidenceEvent] = []
     rebuilt: list[dict[str, Any]] = []
     used_refs: set[tuple[str, bytes]] = set()
+    by_leaf: dict[int, str] = {}  # leaf index -> recomputed hash id, of earlier events
+    seen: dict[str, int] = {}
+    tree_size = head.tree_size if head is not None else 0
     for i, item in enumerate(b.events):
+        actor_entry = b.actors.get(item.actor)
+        if actor_entry is None or not 0 <= item.key < len(actor_entry.keys):
+            return _malformed(f"events[{i}]: no key #{item.key} listed for {item.actor!r}", b.batch)
+        namespaces = item.namespaces or {}
         try:
-            statement = Statement.from_json(item.statement)
+            key = _strict_hex(actor_entry.keys[item.key].public_key)
+            claimed = EVENT_HASH_PREFIX + _strict_hex(item.id).hex() + EVENT_HASH_SUFFIX
             signature = base64.b64decode(item.signature, validate=True)
-            proof = _proof_from_nodes(item.proof, nodes, used, findings, statement.event)
-        except (ProvenanceError, binascii.Error, ValueError) as exc:
+        except (binascii.Error, ValueError) as exc:
             return _malformed(f"events[{i}]: {exc}", b.batch)
+        prev = []
+        for p in item.prev:
+            if isinstance(p, int) and p not in by_leaf:
+                findings.append(
+                    Finding(
+                        "chain_broken",
+                        None,
+                        f"events[{i}] commits to the event at leaf {p}, which is not in the "
+                        "bundle before it",
+                    )
+                )
+            prev.append((by_leaf.get(p) or f"missing-leaf:{p}") if isinstance(p, int) else p)
+        by_leaf.setdefault(item.leaf, claimed)
         try:
-            event = Event.from_json(item.event, item.namespaces)
+            event = Event.from_json(item.event, namespaces)
         except MalformedEvent as exc:
             findings.append(
-                Finding("hash_mismatch", statement.event, f"event is not valid EPCIS 2.0: {exc}")
+                Finding("hash_mismatch", claimed, f"event is not valid EPCIS 2.0: {exc}")
             )
             continue
+        statement = Statement(
+            event=claimed,
+            content=content_digest(event.body, event.namespaces),
+            prev=tuple(sorted(prev)),
+            actor=item.actor,
+            key=key,
+            role=actor_entry.role,
+        )
+        proof = _proof_from_nodes(
+            item.leaf if item.leaf < tree_size else None,  # None: newer than the head
+            tree_size,
+            nodes,
+            used,
+            findings,
+            claimed,
+        )
         ref = (statement.actor, statement.key)
         used_refs.add(ref)
-        actor_entry = b.actors.get(statement.actor)
-        if ref not in refs or actor_entry is None:
-            findings.append(
-                Finding(
-                    "key_reference_invalid",
-                    statement.event,
-                    f"bundle lists no registration for {statement.actor!r}'s key",
-                )
-            )
-        elif actor_entry.role != statement.role:
-            findings.append(
-                Finding(
-                    "role_not_allowed",
-                    statement.event,
-                    f"bundle lists {statement.actor!r} as {actor_entry.role!r}, "
-                    f"the statement says {statement.role!r}",
-                )
-            )
         events.append(
             EvidenceEvent(event, SignedRecord(statement, signature), proof, refs.get(ref))
         )
         rebuilt.append(
-            {
-                "event": event.body,
-                "namespaces": event.namespaces,
-                "statement": statement.to_json(),
-                "signature": base64.b64encode(signature).decode(),
-                "proof": _proof_ref(proof),
-            }
+            _event_entry(
+                event,
+                claimed,
+                item.actor,
+                item.key,
+                _prev_refs(statement.prev, seen),
+                signature,
+                item.leaf,
+            )
         )
+        seen.setdefault(claimed, item.leaf)
     for lo, hi in sorted(set(nodes) - used):
         findings.append(
             Finding("inclusion_proof_invalid", None, f"proof node {lo}-{hi} is not used")
@@ -384,7 +468,7 @@ def verify_bundle(
             Finding("key_reference_invalid", None, f"bundle lists an unused key for {ref[0]!r}")
         )
     # events must come in log order, each leaf once
-    indices = [e.proof.leaf_index for e in events if e.proof is not None]
+    indices = [item.leaf for item in b.events]
     if indices != sorted(set(indices)):
         findings.append(Finding("inclusion_proof_invalid", None, "events are not in log order"))
     canonical = bundle_bytes(
@@ -428,16 +512,17 @@ MAX_TREE_SIZE = 2**62  # sanity bound on a claimed tree size (a path has < 63 ha
 
 
 def _proof_from_nodes(
-    ref: _Proof | None,
+    leaf: int | None,
+    tree_size: int,
     nodes: Mapping[tuple[int, int], bytes],
     used: set[tuple[int, int]],
     findings: list[Finding],
     event: str,
 ) -> InclusionProof | None:
     """An event's audit path, assembled from the bundle's shared proof nodes."""
-    if ref is None:
+    if leaf is None:
         return None
-    i, n = ref.leaf_index, ref.tree_size
+    i, n = leaf, tree_size
     if not (0 <= i < n <= MAX_TREE_SIZE):
         return InclusionProof(i, n, ())  # fails verification with "outside tree"
     path = []

@@ -37,6 +37,7 @@ from __future__ import annotations
 import datetime as _dt
 import functools
 import hashlib
+import json
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -55,6 +56,9 @@ EVENT_HASH_SUFFIX = "?ver=CBV2.0"  # CBV 2.0 §8.8: the canonicalisation version
 # Canonical forms of values (ids, times) are pure functions of the text and repeat a lot
 # (the same lot, location and device in thousands of events): memoise that many.
 VALUE_CACHE_SIZE = 65_536
+# Top-level fields' parts of the pre-hash string, memoised the same way (bizStep, readPoint,
+# a pallet's epcList, a logger's sensor metadata); fewer, as a value can be a whole list.
+FIELD_CACHE_SIZE = 16_384
 
 # A node of the canonicalisation tree: (element name, text value, children). The shape is the
 # one the reference implementation uses for both XML and JSON input.
@@ -184,12 +188,77 @@ def event_hash_id(event: Mapping[str, Any], namespaces: Mapping[str, str] | None
 
 
 def prehash_string(event: Mapping[str, Any], namespaces: Mapping[str, str] | None = None) -> str:
-    """The canonical pre-hash string of CBV 2.0 §8.8.2 (what :func:`event_hash_id` hashes)."""
+    """The canonical pre-hash string of CBV 2.0 §8.8.2 (what :func:`event_hash_id` hashes).
+
+    Fast path: at the top level of an event each field's part of the string depends on that
+    field alone (ordered fields are written in ``PROP_ORDER`` position, the rest sorted), so
+    the parts are memoised per (field, value) and assembled; events for which that does not
+    hold (no ``eventTime``/``action`` field, top-level ``source``-style keys) take the full
+    tree walk, :func:`_prehash_tree`. Both give the same string (tested on generated events).
+    """
+    ns_items = tuple(sorted((namespaces or {}).items()))
+    ordered: list[tuple[int, str]] = []
+    rest: list[str] = []
+    time_or_action = False
+    for key, value in event.items():
+        if key in _IGNORED or key in _SKIPPED_KEYS:
+            continue  # no part in the string (CBV 2.0 §8.8.2 step 3)
+        if isinstance(value, str):
+            part = _field_part(ns_items, key, False, value)
+        else:
+            part = _field_part(ns_items, key, True, _json_key(value))
+        if part is None or key in _UNSORTED_LISTS:
+            return _prehash_tree(event, namespaces)
+        position, text, leftovers, marks = part
+        time_or_action = time_or_action or marks
+        if text:
+            ordered.append((position, text))
+        rest.extend(leftovers)
+    if not time_or_action:
+        return _prehash_tree(event, namespaces)
+    ordered.sort()
+    rest.sort()
+    kind = event.get("type", "")
+    return "eventType=" + str(kind) + "".join(t for _, t in ordered) + "".join(rest)
+
+
+def _prehash_tree(event: Mapping[str, Any], namespaces: Mapping[str, str] | None = None) -> str:
+    """:func:`prehash_string` by the reference's whole-event tree walk."""
     ns = {k: "{" + v + "}" for k, v in (namespaces or {}).items()}
     expanded = _expand_vocabulary(dict(event))
     tree = _structure_correction(_to_tree(expanded, ns))
     children = tree[2]
     return "eventType=" + str(tree[0]) + _ordered(children, PROP_ORDER) + _not_in_order(children)
+
+
+def _json_key(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+_FieldPart = tuple[int, str, tuple[str, ...], bool]
+
+
+@functools.lru_cache(maxsize=FIELD_CACHE_SIZE)
+def _field_part(
+    ns_items: tuple[tuple[str, str], ...], key: str, is_json: bool, text: str
+) -> _FieldPart | None:
+    """One top-level field's part of the pre-hash string: (its ``PROP_ORDER`` position,
+    its ordered text, its leftover texts for the sorted tail, whether it is named like
+    eventTime/action), or None when the field does not fit the fast path."""
+    value = json.loads(text) if is_json else text
+    ns = {k: "{" + v + "}" for k, v in ns_items}
+    tree = _structure_correction(_to_tree(_expand_vocabulary({key: value}), ns))
+    children = tree[2]
+    positions = _order_map(PROP_ORDER)
+    names = [c[0] for c in children]
+    in_order = {n for n in names if isinstance(n, str) and n in positions}
+    if len(in_order) > 1 or any(isinstance(n, tuple) or n in _UNSORTED_LISTS for n in names):
+        return None
+    marks = any("eventTime" in n or "action" in n for n in names)
+    ordered = _ordered_fields(children, PROP_ORDER)
+    position = positions[next(iter(in_order))][0] if in_order else -1
+    leftovers = tuple(_generic([c]) for c in children if c[0] not in _IGNORED)
+    return position, ordered, leftovers, marks
 
 
 # -- step 0: JSON -> tree ---------------------------------------------------------------------
@@ -267,31 +336,37 @@ def _ns_replace(text: Any, ns: Mapping[str, str], is_value: bool = False) -> Any
     return text
 
 
+_SKIPPED_KEYS = frozenset(("#text", "rdfs:comment", "comment"))
+
+
 def _to_tree(obj: Any, ns: Mapping[str, str]) -> _Node:
-    node: _Node = ("", "", [])
-    if isinstance(obj, list):
-        for child in obj:
-            node[2].append(_to_tree(child, ns))
-    elif isinstance(obj, dict):
-        if "type" in obj:
-            node = (obj["type"], "", [])
-        if "#text" in obj:
-            node = (node[0], obj["#text"], node[2])
+    # hot path of every ingest: one pass, no namespace lookups when the document has none
+    if isinstance(obj, dict):
+        children: list[Any] = []
+        append = children.append
         for key, val in obj.items():
-            if key in ("#text", "rdfs:comment", "comment"):
+            if key in _SKIPPED_KEYS:
                 continue
-            child = _to_tree(val, ns)
-            key = _ns_replace(key, ns)
+            if ns:
+                key = _ns_replace(key, ns)
             if isinstance(val, list):
-                for element in child[2]:
-                    node[2].append((key, element[1], element[2]))
+                for element in sorted([_to_tree(v, ns) for v in val]):
+                    append((key, element[1], element[2]))
+            elif isinstance(val, dict):
+                child = _to_tree(val, ns)
+                append((key, child[1], child[2]))
             else:
-                node[2].append((key, child[1], child[2]))
-    else:
-        return "", str(_ns_replace(obj, ns, True)), []
-    if not (isinstance(obj, dict) and any(k in obj for k in _UNSORTED_LISTS)):
-        node[2].sort()
-    return node
+                append((key, str(_ns_replace(val, ns, True)) if ns else str(val), []))
+        if not ("bizTransaction" in obj or "source" in obj or "destination" in obj):
+            children.sort()
+        return (
+            obj.get("type", ""),
+            obj.get("#text", ""),
+            children,
+        )
+    if isinstance(obj, list):
+        return "", "", sorted([_to_tree(child, ns) for child in obj])
+    return "", str(_ns_replace(obj, ns, True)) if ns else str(obj), []
 
 
 def _structure_correction(node: _Node) -> _Node:
@@ -346,6 +421,15 @@ def _order_map(order: Sequence[tuple[Any, Any]]) -> dict[str, tuple[int, Any]]:
 
 def _ordered(child_list: list[Any], order: Sequence[tuple[Any, Any]]) -> str:
     extensions = _user_extensions(child_list)
+    pre_hash = _ordered_fields(child_list, order)
+    if extensions:
+        pre_hash = pre_hash + _generic(extensions)
+    return pre_hash
+
+
+def _ordered_fields(child_list: list[Any], order: Sequence[tuple[Any, Any]]) -> str:
+    """The fields of ``child_list`` named in ``order``, in that order; each one fully written
+    is removed from ``child_list`` (what remains goes to :func:`_generic`)."""
     positions = _order_map(order)
     by_name: dict[str, list[Any]] = {}
     for x in child_list:
@@ -364,10 +448,7 @@ def _ordered(child_list: list[Any], order: Sequence[tuple[Any, Any]]) -> str:
                 child_list.remove(child)
         values.sort()
         parts.extend(values)
-    pre_hash = "".join(parts)
-    if extensions:
-        pre_hash = pre_hash + _generic(extensions)
-    return pre_hash
+    return "".join(parts)
 
 
 def _child_string(child: Any, sub_order: Any) -> str:

@@ -66,6 +66,7 @@ from provenance._store import (
     DbNodeStore,
     Store,
     chunks,
+    insert_rows,
 )
 
 __all__ = [
@@ -81,6 +82,22 @@ __all__ = [
 
 
 Link = tuple[int, str, str]  # (event seq, lot, relation)
+PARSED_ROWS_CACHE = 5_000  # stored rows kept parsed (~2 KB each): a few batches' stories
+_EVENT_COLUMNS = (  # the order of ingest's row tuples
+    "seq",
+    "log_id",
+    "hash_id",
+    "event_type",
+    "biz_step",
+    "event_time",
+    "actor_id",
+    "body",
+    "namespaces",
+    "statement",
+    "signature",
+    "leaf_hash",
+    "recorded_at",
+)
 
 
 @dataclass(frozen=True)
@@ -175,6 +192,9 @@ class Ledger:
         self.store = store
         self.directory = directory
         self.log_id = log_id
+        # parsed events by their exact stored row: parsing is a pure function of the bytes,
+        # so an edited row is a miss and is parsed (and judged) afresh
+        self._parsed: dict[tuple[Any, ...], StoredEvent] = {}
         self._ensure_log()
 
     def _ensure_log(self) -> None:
@@ -259,8 +279,8 @@ class Ledger:
         for part in chunks(lots):
             for lot, h in conn.execute(select(th.c.lot, th.c.hash_id).where(th.c.lot.in_(part))):
                 heads[lot] = h
-        event_rows: list[dict[str, Any]] = []
-        lot_rows: list[dict[str, Any]] = []
+        event_rows: list[tuple[Any, ...]] = []
+        lot_rows: list[tuple[Any, ...]] = []
         new_heads: dict[str, tuple[int, str]] = {}
         leaves: list[bytes] = []
         results: list[IngestResult] = []
@@ -287,33 +307,30 @@ class Ledger:
                 heads[lot] = hash_id
                 new_heads[lot] = (seq, hash_id)
             for relation, lot_list in rel.items():
-                lot_rows.extend(
-                    {"event_seq": seq, "lot": lot, "relation": relation} for lot in lot_list
-                )
+                lot_rows.extend((seq, lot, relation) for lot in lot_list)
             event_rows.append(
-                {
-                    "seq": seq,
-                    "log_id": self.log_id,
-                    "hash_id": hash_id,
-                    "event_type": event.type,
-                    "biz_step": event.biz_step,
-                    "event_time": event.timestamp,
-                    "actor_id": signer.actor_id,
-                    "body": texts[i][0].decode(),
-                    "namespaces": texts[i][1].decode(),
-                    "statement": statement.canonical.decode(),
-                    "signature": record.signature,
-                    "leaf_hash": leaf,
-                    "recorded_at": now,
-                }
+                (
+                    seq,
+                    self.log_id,
+                    hash_id,
+                    event.type,
+                    event.biz_step,
+                    event.timestamp,
+                    signer.actor_id,
+                    texts[i][0].decode(),
+                    texts[i][1].decode(),
+                    statement.canonical.decode(),
+                    record.signature,
+                    leaf,
+                    now,
+                )
             )
             results.append(IngestResult(hash_id, seq, tuple(named)))
         # (5) log
         nodes = DbNodeStore(conn, self.log_id)
         frontier = dict(nodes.get_nodes(frontier_keys(size))) if size else {}
-        conn.execute(EVENTS.insert(), event_rows)
-        if lot_rows:
-            conn.execute(EVENT_LOTS.insert(), lot_rows)
+        insert_rows(conn, EVENTS, _EVENT_COLUMNS, event_rows)
+        insert_rows(conn, EVENT_LOTS, ("event_seq", "lot", "relation"), lot_rows)
         nodes.put_nodes(append_nodes(size, frontier, leaves))
         head_lots = list(new_heads)
         for part in chunks(head_lots):
@@ -371,23 +388,34 @@ class Ledger:
                 ).where(t.c.seq.in_(part))
             )
             for seq, body, ns, st, sig, leaf in rows:
-                # stored JSON was validated at ingest and is re-hashed by every verifier; a
-                # row edited into garbage must still reach the verifier (as findings)
-                try:
-                    body_json, ns_json = json.loads(body), json.loads(ns)
-                except ValueError:
-                    body_json, ns_json = {"corrupt": body}, {}
-                if not isinstance(body_json, dict) or not isinstance(ns_json, dict):
-                    body_json, ns_json = {"corrupt": body}, {}
-                event = Event.model_construct(body=body_json, namespaces=ns_json)
-                try:
-                    statement = Statement.from_json(json.loads(st))
-                except ValueError:  # json.JSONDecodeError and BundleMalformed both are
-                    statement = Statement(f"corrupt-record:{seq}", "", (), "", b"", "")
-                record = SignedRecord(statement, bytes(sig))
-                out.append(StoredEvent(int(seq), event, record, bytes(leaf)))
+                row = (int(seq), body, ns, st, bytes(sig), bytes(leaf))
+                parsed = self._parsed.get(row)
+                if parsed is None:
+                    parsed = self._parse_row(*row)
+                    self._parsed[row] = parsed
+                    if len(self._parsed) > PARSED_ROWS_CACHE:
+                        self._parsed.pop(next(iter(self._parsed)), None)
+                out.append(parsed)
         out.sort(key=lambda s: s.seq)
         return out
+
+    @staticmethod
+    def _parse_row(seq: int, body: str, ns: str, st: str, sig: bytes, leaf: bytes) -> StoredEvent:
+        # stored JSON was validated at ingest and is re-hashed by every verifier; a
+        # row edited into garbage must still reach the verifier (as findings)
+        try:
+            body_json, ns_json = json.loads(body), json.loads(ns)
+        except ValueError:
+            body_json, ns_json = {"corrupt": body}, {}
+        if not isinstance(body_json, dict) or not isinstance(ns_json, dict):
+            body_json, ns_json = {"corrupt": body}, {}
+        event = Event.model_construct(body=body_json, namespaces=ns_json)
+        try:
+            statement = Statement.from_json(json.loads(st))
+        except ValueError:  # json.JSONDecodeError and BundleMalformed both are
+            statement = Statement(f"corrupt-record:{seq}", "", (), "", b"", "")
+        record = SignedRecord(statement, sig)
+        return StoredEvent(seq, event, record, leaf)
 
     def events(self, seqs: Sequence[int]) -> list[StoredEvent]:
         with self.store.read() as conn:

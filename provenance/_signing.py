@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
+import nacl.bindings
+import nacl.exceptions
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from provenance._errors import SignatureInvalid, UnknownActor
 
@@ -66,13 +67,21 @@ def content_digest_of(event_canonical: bytes, namespaces_canonical: bytes) -> st
 
 
 class KeyPair:
-    """An actor's Ed25519 key (private part stays in LIVETRUST_HOME/keys)."""
+    """An actor's Ed25519 key (private part stays in LIVETRUST_HOME/keys).
+
+    Keys are stored and loaded with ``cryptography`` (PKCS#8 PEM); signing and verification
+    run in libsodium (PyNaCl), about twice as fast as OpenSSL's Ed25519 here (both RFC 8032,
+    same signatures: Ed25519 signing is deterministic).
+    """
 
     def __init__(self, private: Ed25519PrivateKey) -> None:
         self._private = private
-        self.public_key: bytes = private.public_key().public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        seed = private.private_bytes(
+            serialization.Encoding.Raw,
+            serialization.PrivateFormat.Raw,
+            serialization.NoEncryption(),
         )
+        self.public_key, self._secret = nacl.bindings.crypto_sign_seed_keypair(seed)
 
     @classmethod
     def generate(cls) -> KeyPair:
@@ -84,7 +93,8 @@ class KeyPair:
         return cls(Ed25519PrivateKey.from_private_bytes(hashlib.sha256(seed).digest()))
 
     def sign(self, message: bytes) -> bytes:
-        return self._private.sign(message)
+        signed: bytes = nacl.bindings.crypto_sign(message, self._secret)
+        return signed[:SIGNATURE_SIZE]
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -117,8 +127,8 @@ def verify_signature(public_key: bytes, message: bytes, signature: bytes) -> Non
             f"expected a {SIGNATURE_SIZE}-byte signature, got {len(signature)} bytes"
         )
     try:
-        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
-    except InvalidSignature:
+        nacl.bindings.crypto_sign_open(signature + message, public_key)
+    except nacl.exceptions.CryptoError:  # BadSignatureError, or a key libsodium refuses
         raise SignatureInvalid(
             f"expected a signature by key {public_key.hex()[:16]}…, computed a mismatch"
         ) from None

@@ -11,7 +11,7 @@ Known kinds (matched on shape, never on file name):
 kind                 shape                                                         from
 ==================== ============================================================ =========
 provenance_verdict   ``{"ok", "batch", "events", "anchored", "findings": [...]}``  issue 3
-proof_bundle         ``{"format": "livetrust.provenance.bundle/1", "events": ...}`` issue 3
+proof_bundle         ``{"format": "livetrust.provenance.bundle/2", "events": ...}`` issue 3
 clip_verdict         ``{"verdict": authentic|edited|altered|forged|unmarked,       issue 5
                      "streamer", "segments": [...], "findings": [...]}``
 claims               ``{"claims": [{"topic", "text", "clip_time", "value"?}]}``    issue 5/8
@@ -52,7 +52,10 @@ __all__ = [
 # A 100-event proof bundle is ~150 KB and a clip report a few KB; 16 MiB leaves room for a
 # photo and stops a runaway upload from filling the home directory.
 MAX_EVIDENCE_BYTES = 16 * 1024 * 1024
-BUNDLE_FORMAT = "livetrust.provenance.bundle/1"  # as in provenance._bundle
+BUNDLE_FORMAT = "livetrust.provenance.bundle/2"  # as in provenance._bundle
+# /1 wrote each signed statement out; disputes filed with such a bundle are still read
+BUNDLE_FORMATS = (BUNDLE_FORMAT, "livetrust.provenance.bundle/1")
+_HASH_ID = "ni:///sha-256;{}?ver=CBV2.0"  # CBV 2.0 Event Hash ID around a /2 bundle's "id"
 
 # CBV 2.0 business steps (bare names; URN / GS1 URI prefixes are stripped), the same stage
 # sets as provenance's product profiles.
@@ -303,7 +306,7 @@ def _str(v: Any) -> str | None:
 def _classify(data: Any) -> EvidenceKind:
     if not isinstance(data, dict):
         return EvidenceKind.OTHER
-    if data.get("format") == BUNDLE_FORMAT:
+    if data.get("format") in BUNDLE_FORMATS:
         return EvidenceKind.PROOF_BUNDLE
     if {"ok", "batch", "findings"} <= data.keys():
         return EvidenceKind.PROVENANCE_VERDICT
@@ -329,7 +332,10 @@ def _findings(d: Mapping[str, Any], name: str) -> tuple[Finding, ...]:
 def _bundle_event(e: Any, name: str) -> BundleEvent:
     try:
         body = e["event"]
-        hash_id = e["statement"]["event"]
+        if "id" in e:  # /2: the signed Event Hash ID's hex digest
+            hash_id = _HASH_ID.format(e["id"]) if isinstance(e["id"], str) else None
+        else:  # /1: the signed statement, written out
+            hash_id = e["statement"]["event"]
     except (KeyError, TypeError) as exc:
         raise EvidenceInvalid(f"{name}: bundle event without event/statement") from exc
     if not isinstance(body, dict) or not isinstance(hash_id, str):

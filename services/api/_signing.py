@@ -36,8 +36,11 @@ __all__ = [
     "SCHEME",
     "SignedRequest",
     "canonical_request",
+    "canonical_request_hashed",
+    "decode_signature",
     "sign_request",
     "signature_valid",
+    "signature_valid_hashed",
 ]
 
 SCHEME = "LIVETRUST-ED25519-V1"
@@ -53,9 +56,17 @@ MAX_NONCE_CHARS = 128
 
 
 def canonical_request(method: str, path: str, timestamp: int, nonce: str, body: bytes) -> bytes:
-    return "\n".join(
-        [SCHEME, method.upper(), path, str(timestamp), nonce, hashlib.sha256(body).hexdigest()]
-    ).encode()
+    return canonical_request_hashed(
+        method, path, timestamp, nonce, hashlib.sha256(body).hexdigest()
+    )
+
+
+def canonical_request_hashed(
+    method: str, path: str, timestamp: int, nonce: str, body_sha256: str
+) -> bytes:
+    """The same canonical string from the body's SHA-256 (hex): the server hashes an upload
+    while streaming it to disk and never holds it in memory."""
+    return "\n".join([SCHEME, method.upper(), path, str(timestamp), nonce, body_sha256]).encode()
 
 
 @dataclass(frozen=True)
@@ -99,9 +110,23 @@ def decode_signature(text: str) -> bytes:
 def signature_valid(
     public_key: bytes, method: str, path: str, timestamp: int, nonce: str, body: bytes, sig: bytes
 ) -> bool:
+    return signature_valid_hashed(
+        public_key, method, path, timestamp, nonce, hashlib.sha256(body).hexdigest(), sig
+    )
+
+
+def signature_valid_hashed(
+    public_key: bytes,
+    method: str,
+    path: str,
+    timestamp: int,
+    nonce: str,
+    body_sha256: str,
+    sig: bytes,
+) -> bool:
     try:
         Ed25519PublicKey.from_public_bytes(public_key).verify(
-            sig, canonical_request(method, path, timestamp, nonce, body)
+            sig, canonical_request_hashed(method, path, timestamp, nonce, body_sha256)
         )
     except (InvalidSignature, ValueError):
         return False

@@ -272,11 +272,12 @@ def batch_proof(
     json_out: bool = JSON_OPT,
 ) -> None:
     """Write BATCH's self-contained proof bundle (verify it with ``livetrust proof verify``)."""
-    from provenance import build_bundle, bundle_bytes, chain_reference
+    from provenance import build_bundle, bundle_bytes, bundle_gzip, chain_reference
 
     with user_errors(json_out), _ledger() as ctx:
         bundle = build_bundle(ctx.ledger, batch, chain_reference(ctx.chain))
-    data = bundle_bytes(bundle)
+    plain = bundle_bytes(bundle)
+    data = bundle_gzip(bundle) if output.name.endswith(".gz") else plain
     output.write_bytes(data)
     emit(
         {
@@ -284,6 +285,7 @@ def batch_proof(
             "events": len(bundle["events"]),
             "anchored": bundle["tree_head"] is not None,
             "bytes": len(data),
+            "json_bytes": len(plain),
             "output": str(output),
         },
         json_out,

@@ -55,7 +55,7 @@ def test_bundle_verifies_offline(bundle: tuple[bytes, MemoryRegistry]) -> None:
     assert v.ok and v.anchored and v.events == 8, v.findings
     assert len(data) < 16_000  # a few KB for the 8-event demo batch
     doc = json.loads(data)
-    assert doc["format"] == "livetrust.provenance.bundle/1"
+    assert doc["format"] == "livetrust.provenance.bundle/2"
     assert doc["anchor"]["tx_hash"].startswith("0x")
     assert set(doc["actors"]) == {s.actor for s in sample_story()}
 
@@ -171,3 +171,47 @@ def test_bundle_file_path(bundle: tuple[bytes, MemoryRegistry], tmp_path: Path) 
     p = tmp_path / "bundle.json"
     p.write_bytes(bundle[0])
     assert verify_bundle(p, bundle[1], bundle[1]).ok
+
+
+def test_gzipped_bundle_verifies_and_byte_changes_fail(
+    bundle: tuple[bytes, MemoryRegistry],
+) -> None:
+    import gzip
+
+    data, reg = bundle
+    packed = gzip.compress(data, mtime=0)
+    assert len(packed) < len(data) / 2
+    assert check(packed, reg).ok
+    rng = random.Random(7)
+    for pos in rng.sample(range(len(packed)), 150):
+        changed = packed[:pos] + bytes([packed[pos] ^ (1 << rng.randrange(8))]) + packed[pos + 1 :]
+        assert not check(changed, reg).ok, f"gzip byte {pos} flipped went unnoticed"
+    assert check(packed[:-5], reg).codes == {"bundle_malformed"}
+
+
+def test_gzip_bomb_is_malformed(bundle: tuple[bytes, MemoryRegistry]) -> None:
+    import gzip
+
+    from provenance._bundle import MAX_BUNDLE_BYTES
+
+    bomb = gzip.compress(b" " * (MAX_BUNDLE_BYTES + 1), mtime=0)
+    assert check(bomb, bundle[1]).codes == {"bundle_malformed"}
+
+
+def test_dispute_evidence_reads_a_real_bundle(bundle: tuple[bytes, MemoryRegistry]) -> None:
+    from services._evidence import EvidenceDoc, EvidenceKind
+
+    data, _ = bundle
+    doc = EvidenceDoc.from_bytes(data, "proof-bundle.json")
+    assert doc.kind is EvidenceKind.PROOF_BUNDLE
+    facts = doc.provenance()
+    assert facts is not None
+    ids = [e.hash_id for e in facts.events]
+    expected = [s.hash_id for s in json_events(data)]
+    assert ids == expected
+
+
+def json_events(data: bytes) -> list[Any]:
+    from provenance import Event
+
+    return [Event.from_json(e["event"], e.get("namespaces")) for e in json.loads(data)["events"]]

@@ -227,3 +227,49 @@ def test_generated_events_agree_with_reference(events: list[dict[str, Any]]) -> 
     pre, ids = ours(doc)
     assert pre == reference_prehashes(doc)
     assert ids == reference_ids(doc)
+
+
+_ODD_SHAPES = [
+    # extension lists of lists, #text/comment keys, a bare top-level "source" key
+    {
+        "type": "ObjectEvent",
+        "eventTime": "2026-01-01T00:00:00Z",
+        "x:y": [[{"type": "Q", "a": 1}], [2]],
+        "ex:z": {"#text": "t", "comment": "c", "b": [True, None, 1.0]},
+        "source": "s",
+        "destinationList": [{"destination": "d", "type": "owning_party"}],
+    },
+    # no eventTime/action: the reference pulls extensions out first
+    {
+        "type": "ObjectEvent",
+        "ex:a": {"ex:b": "ex:c"},
+        "sourceList": [{"type": "owning_party", "source": "urn:epc:id:pgln:0614141.00001"}],
+    },
+    {
+        "type": "AggregationEvent",
+        "eventTime": "2026-01-01T00:00:00.0005+02:00",
+        "childEPCs": ["urn:epc:id:sgtin:0614141.107346.2017", "urn:epc:id:sgtin:0614141.107346.1"],
+        "parentID": "urn:epc:id:sscc:0614141.1234567890",
+        "childQuantityList": [{"epcClass": "urn:epc:class:lgtin:0614141.107346.L1", "quantity": 2}],
+        "ilmd": {"ex:h": "2026-01-01", "ex:l": ["a", "b"]},
+    },
+]
+
+
+@pytest.mark.parametrize("body", _ODD_SHAPES)
+def test_memoised_fields_give_the_tree_walk_string_on_odd_shapes(body: dict[str, Any]) -> None:
+    from provenance._hashid import _prehash_tree
+
+    ns = {"x": "https://x.org/", "ex": "https://ex.org/"}
+    assert prehash_string(body, ns) == _prehash_tree(body, ns)
+    assert prehash_string(body) == _prehash_tree(body)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(_OBJECT, _TRANSFORM), st.booleans())
+def test_memoised_fields_give_the_tree_walk_string(event: dict[str, Any], ns: bool) -> None:
+    from provenance._hashid import _prehash_tree
+
+    namespaces = {"ex": "https://example.org/ns/"} if ns else {}
+    assert prehash_string(event, namespaces) == _prehash_tree(event, namespaces)
+    assert prehash_string(event, namespaces) == prehash_string(copy.deepcopy(event), namespaces)

@@ -1,0 +1,74 @@
+"""``/api/v1/clips/jobs``: find whose watermark a clip carries and when it was broadcast.
+
+A clip (MP4/MOV or Matroska/WebM) is streamed to disk under ``MAX_CLIP_BYTES``, sniffed by
+its container magic, and handed to the job worker, which runs ``watermark.detect_file``
+against the streamers registered in this installation, reporting progress as seconds of
+video decoded. Poll ``/api/v1/jobs/{id}``; the result is the detection
+(``{"detected", "streamer", "segments": [{"clip_start", "clip_end", "broadcast_start",
+"broadcast_end", "confidence"}]}``). Signed per-broadcast manifests (cuts, re-orders,
+splices) arrive with the clip-manifest work; this route reports what the mark says.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from services.api._deps import RuntimeDep
+from services.api._errors import ApiError
+from services.api._jobs import Progress
+from services.api._uploads import MAX_CLIP_BYTES, Upload, receive, sniff_video
+
+router = APIRouter(prefix="/clips", tags=["clips"])
+
+# what clients send for a video; the container is decided by sniffing, not by this header
+VIDEO_TYPES = (
+    "video/mp4",
+    "video/quicktime",
+    "video/x-matroska",
+    "video/webm",
+    "application/octet-stream",
+)
+CLIP_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in VIDEO_TYPES},
+    }
+}
+
+
+def submit_clip_job(rt: Any, upload: Upload) -> Any:
+    def work(progress: Progress) -> dict[str, Any]:
+        from watermark import KeyStore, detect_file
+
+        keys = KeyStore(rt.settings.home).all()
+        progress(0.02, f"checking against {len(keys)} registered streamers")
+
+        def on_progress(done: float, total: float) -> None:
+            if total > 0:
+                progress(
+                    0.05 + 0.9 * min(done / total, 1.0), f"decoded {done:.0f} of {total:.0f} s"
+                )
+
+        result: dict[str, Any] = detect_file(str(upload.path), keys, on_progress).to_json()
+        return result
+
+    return rt.jobs.submit("clip", work, upload.discard)
+
+
+async def clip_upload(request: Request, rt: Any, upload: Upload | None = None) -> Upload:
+    if upload is None:
+        upload = await receive(request, MAX_CLIP_BYTES, rt.settings.home, VIDEO_TYPES)
+    if sniff_video(upload.head) is None:
+        upload.discard()
+        raise ApiError("unsupported_media_type", "not an MP4/MOV or Matroska/WebM video")
+    return upload
+
+
+@router.post("/jobs", status_code=202, summary="Check a clip's watermark", openapi_extra=CLIP_BODY)
+async def clip_job(request: Request, rt: RuntimeDep) -> dict[str, Any]:
+    """Returns a job id at once; the server stays responsive while the clip is decoded."""
+    upload = await clip_upload(request, rt)
+    job = submit_clip_job(rt, upload)
+    return {"job": job.id, "poll": f"/api/v1/jobs/{job.id}"}

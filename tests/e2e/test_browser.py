@@ -1,0 +1,119 @@
+"""The pages in headless chromium, against a real uvicorn server, with screenshots."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import quote
+
+from tests.api.conftest import World
+from tests.e2e.conftest import ARTIFACTS
+
+
+def test_batch_page_from_its_qr_target(live: World, page: Any) -> None:
+    base = live.batches["url"]
+    page.goto(f"{base}/b/{quote(live.batches['0501'], safe='')}")
+    target = page.locator("#qr").get_attribute("data-url")
+    # the QR code encodes the page's own URL: a buyer scanning the pack lands here
+    assert target.startswith(base + "/b/")
+    page.goto(target)
+    badge = page.locator("#badge")
+    assert badge.get_attribute("data-ok") == "true"
+    assert "Verified" in badge.inner_text()
+    assert page.locator("svg[data-chart=temperature]").is_visible()
+    assert page.locator(".timeline li").count() == 8
+    assert page.locator("#anchor-tx").inner_text().startswith("0x")
+    page.screenshot(path=str(ARTIFACTS / "batch-page.png"), full_page=True)
+
+
+def test_bundle_link_downloads_a_bundle(live: World, page: Any) -> None:
+    base = live.batches["url"]
+    page.goto(f"{base}/b/{quote(live.batches['0501'], safe='')}")
+    with page.expect_download() as info:
+        page.locator("#bundle-link").click()
+    path = info.value.path()
+    assert path is not None
+    with open(path, "rb") as fh:
+        assert fh.read(40).startswith(b'{"actors":')
+
+
+def test_failed_batch_shows_reasons(live: World, page: Any) -> None:
+    page.goto(f"{live.batches['url']}/b/{quote(live.batches['0502'], safe='')}")
+    assert page.locator("#badge").get_attribute("data-ok") == "false"
+    reasons = page.locator("#reasons").inner_text()
+    assert "temperature left the safe range" in reasons
+    page.screenshot(path=str(ARTIFACTS / "batch-page-failed.png"), full_page=True)
+
+
+def test_upload_tampered_bundle_shows_failure_reason(live: World, page: Any, tmp_path: Any) -> None:
+    base = live.batches["url"]
+    bundle = live.client.get(f"/api/v1/proofs/{quote(live.batches['0501'], safe='')}").content
+    tampered = tmp_path / "bundle-tampered.json"
+    tampered.write_bytes(bundle.replace(b'"value":4.0', b'"value":9.5', 1))
+    page.goto(f"{base}/verify")
+    page.set_input_files("#bundle", str(tampered))
+    page.locator("#verify-submit").click()
+    page.wait_for_selector("#badge", timeout=30_000)  # meta refresh until the job is done
+    assert page.locator("#badge").get_attribute("data-ok") == "false"
+    text = page.locator("#reasons").inner_text()
+    assert re.search(r"changed after it was signed|temperature|edited", text), text
+    page.screenshot(path=str(ARTIFACTS / "verify-tampered.png"), full_page=True)
+
+
+def test_upload_genuine_bundle_verifies(live: World, page: Any, tmp_path: Any) -> None:
+    bundle = live.client.get(f"/api/v1/proofs/{quote(live.batches['0501'], safe='')}").content
+    path = tmp_path / "bundle.json"
+    path.write_bytes(bundle)
+    page.goto(f"{live.batches['url']}/verify")
+    page.set_input_files("#bundle", str(path))
+    page.locator("#verify-submit").click()
+    page.wait_for_selector("#badge", timeout=30_000)
+    assert page.locator("#badge").get_attribute("data-ok") == "true"
+
+
+def test_dashboard_charts(live: World, page: Any) -> None:
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(f"{live.batches['url']}/dashboard")
+    for chart in ("events-per-day", "actors-by-role", "events-by-step"):
+        svg = page.locator(f"svg[data-chart={chart}]")
+        assert svg.is_visible()
+        assert svg.locator("rect.bar").count() >= 1
+    streamer = page.locator("#streamers .streamer")
+    assert streamer.count() == 1 and "lin" in streamer.inner_text()
+    assert streamer.locator("svg[data-chart=trust-history] circle").count() >= 1
+    assert page.locator("#stat-events").inner_text() == "16"
+    page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+
+
+def test_pages_work_without_javascript(live: World, browser: Any) -> None:
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.goto(f"{live.batches['url']}/b/{quote(live.batches['0501'], safe='')}")
+    assert page.locator("#badge").get_attribute("data-ok") == "true"
+    context.close()
+
+
+def test_order_page(live: World, page: Any) -> None:
+    orders = live.orders
+    page.goto(f"{live.batches['url']}/orders/{orders['ruled']}")
+    assert page.locator("#order-state").inner_text() == "ruled"
+    assert "cold_chain_breach" in page.locator("#ruling").inner_text()
+    assert page.locator("#payouts li").count() >= 1
+    page.screenshot(path=str(ARTIFACTS / "order-page.png"), full_page=True)
+
+
+def test_upload_clip_and_see_the_timeline(live: World, page: Any, tmp_path: Any) -> None:
+    from tests.api.test_clips import START, write_clip
+    from watermark import KeyStore, embed_file
+
+    key, _ = KeyStore(live.home).register("lin-e2e")  # the server reads the same key store
+    marked = tmp_path / "marked.mp4"
+    embed_file(str(write_clip(tmp_path / "src.mp4")), str(marked), key, start=START)
+    page.goto(f"{live.batches['url']}/verify")
+    page.set_input_files("#clip", str(marked))
+    page.locator("#clip-submit").click()
+    page.wait_for_selector("#badge", timeout=120_000)  # meta refresh while the job runs
+    assert page.locator("#badge").get_attribute("data-ok") == "true"
+    assert "lin-e2e" in page.locator("#badge").inner_text()
+    assert page.locator("#clip-timeline .seg").count() >= 1
+    page.screenshot(path=str(ARTIFACTS / "verify-clip.png"), full_page=True)
