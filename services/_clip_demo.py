@@ -223,7 +223,7 @@ def clip_demo(settings: Any, say: Callable[[str], None] | None = None) -> dict[s
             f"broadcast {start}-{stored.manifest.end} by {streamer}: manifest #{stored.seq} "
             f"signed, anchored in tx {anchored.head.tx_hash if anchored.head else None}"
         )
-        genuine = edit_clip(marked, work / "genuine.mp4", crf=28, scale=0.5)
+        genuine = edit_clip(marked, work / "genuine.mp4", crf=28)
         edited = edit_clip(
             marked,
             work / "edited.mp4",
@@ -231,7 +231,7 @@ def clip_demo(settings: Any, say: Callable[[str], None] | None = None) -> dict[s
             crf=28,
         )
         results: dict[str, Any] = {}
-        for name, clip in (("genuine re-upload (CRF 28, half size)", genuine), ("edited", edited)):
+        for name, clip in (("genuine re-upload (x264 CRF 28)", genuine), ("edited", edited)):
             v = verify_clip(str(clip), keys.all(), StoreSource(store), chain.actors, chain.anchors)
             results[name] = v.to_json()
             say(f"{name}: verdict [bold]{v.verdict}[/] streamer {v.streamer}")
