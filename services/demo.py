@@ -90,11 +90,19 @@ def watermark_section(settings: Settings) -> None:
         )
 
 
+def clip_section(settings: Settings) -> None:
+    """Clip authenticity: a genuine re-upload and an edited clip (a cut and a price overlay)."""
+    from services._clip_demo import clip_demo
+
+    clip_demo(settings)
+
+
 SECTIONS: list[tuple[str, Callable[[Settings], None]]] = [
     ("Chain layer: Vyper contracts on the embedded chain", chain_section),
     ("Provenance: a strawberry batch from farm to shop", provenance_section),
     ("Disputes: escrow, automatic rulings, the circuit breaker", disputes_section),
     ("Watermark: a re-uploaded clip traced to its streamer and time", watermark_section),
+    ("Clip authenticity: who said it, when, and was it edited?", clip_section),
 ]
 
 
