@@ -102,8 +102,10 @@ def _anchor(raw: Any) -> Anchor:
     return Anchor(int(index), int(log_id), int(tree_size), bytes(root), int(timestamp))
 
 
-class AnchorRegistry:
-    NAME = "AnchorRegistry"
+class _Registry:
+    """A deployed contract (deployed on first use) with its chain."""
+
+    NAME = ""
 
     def __init__(self, chain: Chain) -> None:
         self.chain = chain
@@ -112,6 +114,10 @@ class AnchorRegistry:
     @property
     def address(self) -> str:
         return str(self.contract.address)
+
+
+class AnchorRegistry(_Registry):
+    NAME = "AnchorRegistry"
 
     def anchor(self, log_id: int, tree_size: int, root: bytes) -> AnchorReceipt:
         """Anchor a tree head; reverts ``already anchored`` if the root is on chain."""
@@ -157,16 +163,8 @@ class AnchorRegistry:
         return self.chain.transact(self.contract.functions.set_anchorer(account, allowed))
 
 
-class ActorRegistry:
+class ActorRegistry(_Registry):
     NAME = "ActorRegistry"
-
-    def __init__(self, chain: Chain) -> None:
-        self.chain = chain
-        self.contract = chain.contract(self.NAME)
-
-    @property
-    def address(self) -> str:
-        return str(self.contract.address)
 
     def register(
         self,

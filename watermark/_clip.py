@@ -40,7 +40,7 @@ import av.error
 import numpy as np
 
 from provenance._registry import AnchorLedger, KeyDirectory
-from watermark._detect import Detection, Detector, Evidence, Geometry, SoftSeries
+from watermark._detect import Detection, Detector, Geometry
 from watermark._errors import VideoTooSmall, VideoUnreadable, WatermarkError
 from watermark._fingerprint import (
     GRID_COLS,
@@ -52,7 +52,7 @@ from watermark._fingerprint import (
 )
 from watermark._keys import StreamerKey
 from watermark._manifest import Finding, Manifest, ManifestStore, SignedManifest, check_bundle
-from watermark._video import iter_luma
+from watermark._video import fan_out_evidence, iter_luma
 
 __all__ = [
     "FINDING_CODES",
@@ -224,22 +224,7 @@ def _analyse(
         geos = [d.geometry(samples) for d in detectors]
         del samples
     # (2) one pass
-    periods = sorted({round(g.period, 6) for g in geos})
-    series = [SoftSeries() for _ in detectors]
-    sinks: dict[float, list[Callable[[int, np.ndarray, np.ndarray], None]]] = {
-        p: [] for p in periods
-    }
-    for d, g, s in zip(detectors, geos, series, strict=True):
-        sinks[round(g.period, 6)].append(d.sink(g, s))
-
-    def fan_out(p: float) -> Callable[[int, np.ndarray, np.ndarray], None]:
-        def take(b: int, const_tile: np.ndarray, time_tile: np.ndarray) -> None:
-            for sink in sinks[p]:
-                sink(b, const_tile, time_tile)
-
-        return take
-
-    evidence = {p: Evidence(p, on_flush=fan_out(p)) for p in periods}
+    series, evidence = fan_out_evidence(detectors, geos)
     windows = WindowFeatures()
     last = -1.0
     n = 0
@@ -248,8 +233,8 @@ def _analyse(
             raise ClipTooLong(f"{path}: longer than {MAX_CLIP_SECONDS:.0f} s")
         windows.add(t, y)
         if i % stride == 0:
-            for p in periods:
-                evidence[p].add_frame(y, t)
+            for fold in evidence.values():
+                fold.add_frame(y, t)
         last = t
         n += 1
         if progress is not None and n % 25 == 0:

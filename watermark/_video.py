@@ -364,30 +364,15 @@ def detect_file(path: str, keys: list[StreamerKey], progress: Progress | None = 
     geos = [d.geometry(samples) for d in detectors]
     del samples
     # (2) evidence: one fold per distinct period
-    periods = sorted({round(g.period, 6) for g in geos})
-    series = [SoftSeries() for _ in detectors]
-    sinks: dict[float, list[Callable[[int, np.ndarray, np.ndarray], None]]] = {
-        p: [] for p in periods
-    }
-    for d, g, s in zip(detectors, geos, series, strict=True):
-        sinks[round(g.period, 6)].append(d.sink(g, s))
-
-    def fan_out(p: float) -> Callable[[int, np.ndarray, np.ndarray], None]:
-        def take(b: int, const_tile: np.ndarray, time_tile: np.ndarray) -> None:
-            for sink in sinks[p]:
-                sink(b, const_tile, time_tile)
-
-        return take
-
-    evidence = {p: Evidence(p, on_flush=fan_out(p)) for p in periods}
+    series, evidence = fan_out_evidence(detectors, geos)
     total = 0.0
     c = _open_input(path)
     total = _duration(c)
     c.close()
     n = 0
     for t, y in iter_luma(path):
-        for p in periods:
-            evidence[p].add_frame(y, t)
+        for fold in evidence.values():
+            fold.add_frame(y, t)
         n += 1
         if progress is not None and n % 25 == 0:
             progress(t, total)
@@ -452,3 +437,26 @@ def stream(
         raise StreamFailed(str(exc)) from exc
     finally:
         container.close()
+
+
+def fan_out_evidence(
+    detectors: list[Detector], geos: list[Any]
+) -> tuple[list[SoftSeries], dict[float, Evidence]]:
+    """One fold (``Evidence``) per distinct tile period, feeding every detector with that
+    period: folding is the per-frame cost, so keys sharing a geometry share it."""
+    periods = sorted({round(g.period, 6) for g in geos})
+    series = [SoftSeries() for _ in detectors]
+    sinks: dict[float, list[Callable[[int, np.ndarray, np.ndarray], None]]] = {
+        p: [] for p in periods
+    }
+    for d, g, s in zip(detectors, geos, series, strict=True):
+        sinks[round(g.period, 6)].append(d.sink(g, s))
+
+    def fan_out(p: float) -> Callable[[int, np.ndarray, np.ndarray], None]:
+        def take(b: int, const_tile: np.ndarray, time_tile: np.ndarray) -> None:
+            for sink in sinks[p]:
+                sink(b, const_tile, time_tile)
+
+        return take
+
+    return series, {p: Evidence(p, on_flush=fan_out(p)) for p in periods}
