@@ -41,7 +41,7 @@ import numpy as np
 
 from provenance._registry import AnchorLedger, KeyDirectory
 from watermark._detect import Detection, Detector, Geometry
-from watermark._errors import VideoTooSmall, VideoUnreadable, WatermarkError
+from watermark._errors import VideoUnreadable, WatermarkError
 from watermark._fingerprint import (
     GRID_COLS,
     GRID_ROWS,
@@ -52,7 +52,7 @@ from watermark._fingerprint import (
 )
 from watermark._keys import StreamerKey
 from watermark._manifest import Finding, Manifest, ManifestStore, SignedManifest, check_bundle
-from watermark._video import fan_out_evidence, iter_luma
+from watermark._video import fan_out_evidence, iter_luma, sync_samples
 
 __all__ = [
     "FINDING_CODES",
@@ -210,17 +210,7 @@ def _analyse(
     geos: list[Geometry] = []
     if detectors:
         span = min(SYNC_SECONDS, total or SYNC_SECONDS)
-        every = max(1, int(span * fps / SYNC_FRAMES))
-        samples: list[np.ndarray] = []
-        for i, (t, y) in enumerate(iter_luma(path)):
-            if t > SYNC_SECONDS or len(samples) >= SYNC_FRAMES:
-                break
-            if i % every == 0:
-                samples.append(y.copy())
-        if not samples:
-            raise VideoUnreadable(f"{path}: no video frames")
-        if min(samples[0].shape) < 64:
-            raise VideoTooSmall(f"{samples[0].shape[1]}x{samples[0].shape[0]} is too small")
+        samples = sync_samples(path, span, fps, SYNC_SECONDS, SYNC_FRAMES)
         geos = [d.geometry(samples) for d in detectors]
         del samples
     # (2) one pass

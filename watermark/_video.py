@@ -349,17 +349,7 @@ def detect_file(path: str, keys: list[StreamerKey], progress: Progress | None = 
         span = min(_SYNC_SECONDS, _duration(container) or _SYNC_SECONDS)
     finally:
         container.close()
-    every = max(1, int(span * fps / _SYNC_FRAMES))
-    samples: list[np.ndarray] = []
-    for i, (t, y) in enumerate(iter_luma(path)):
-        if t > _SYNC_SECONDS or len(samples) >= _SYNC_FRAMES:
-            break
-        if i % every == 0:
-            samples.append(y.copy())
-    if not samples:
-        raise VideoUnreadable(f"{path}: no video frames")
-    if min(samples[0].shape) < 64:
-        raise VideoTooSmall(f"{samples[0].shape[1]}x{samples[0].shape[0]} is too small")
+    samples = sync_samples(path, span, fps, _SYNC_SECONDS, _SYNC_FRAMES)
     detectors = [Detector(k) for k in keys]
     geos = [d.geometry(samples) for d in detectors]
     del samples
@@ -460,3 +450,22 @@ def fan_out_evidence(
         return take
 
     return series, {p: Evidence(p, on_flush=fan_out(p)) for p in periods}
+
+
+def sync_samples(
+    path: str, span: float, fps: float, max_seconds: float, max_frames: int
+) -> list[np.ndarray]:
+    """Up to ``max_frames`` luma frames spread over the first ``span`` seconds: what the
+    geometry search (scale and offset) looks at, read in a bounded first pass."""
+    every = max(1, int(span * fps / max_frames))
+    samples: list[np.ndarray] = []
+    for i, (t, y) in enumerate(iter_luma(path)):
+        if t > max_seconds or len(samples) >= max_frames:
+            break
+        if i % every == 0:
+            samples.append(y.copy())
+    if not samples:
+        raise VideoUnreadable(f"{path}: no video frames")
+    if min(samples[0].shape) < 64:
+        raise VideoTooSmall(f"{samples[0].shape[1]}x{samples[0].shape[0]} is too small")
+    return samples
