@@ -25,11 +25,12 @@ from services.config import Settings
 if TYPE_CHECKING:
     from contracts import Chain
 
-__all__ = ["disputes_demo", "record_batch"]
+__all__ = ["BUYER_PICKUP", "disputes_demo", "record_batch", "record_receipt"]
 
 ETH = 10**18
 DAY = 86_400
 BREACH_TEMPS = (2.5, 3.1, 12.5, 3.6)  # one logger reading above the chilled range (0-8 °C)
+BUYER_PICKUP = "urn:epc:id:sgln:0614141.00077.0"  # the buyer's parcel locker (an SGLN)
 
 
 def _actor_key(actor_id: str) -> Any:
@@ -62,6 +63,48 @@ def record_batch(
     finally:
         store.close()
     return f"urn:epc:class:lgtin:0614141.307346.R{tag}A"
+
+
+def record_receipt(
+    chain: Chain, db_url: str, lot: str, at: int, location: str = BUYER_PICKUP
+) -> str:
+    """The carrier signs the buyer's receipt of ``lot`` at ``location`` at unix time ``at``
+    (a ``receiving`` event, anchored); returns the event's hash id."""
+    import datetime as dt
+
+    from provenance import Anchorer, Event, Ledger, Signer, Store
+    from services._provenance_demo import NAMESPACES
+
+    when = dt.datetime.fromtimestamp(at, dt.timezone(dt.timedelta(hours=8)))
+    event = Event.from_json(
+        {
+            "type": "ObjectEvent",
+            "eventTime": when.isoformat(timespec="milliseconds"),
+            "eventTimeZoneOffset": "+08:00",
+            "action": "OBSERVE",
+            "bizStep": "receiving",
+            "disposition": "in_possession",
+            "quantityList": [{"epcClass": lot, "quantity": 2.0, "uom": "KGM"}],
+            "readPoint": {"id": location},
+            "bizLocation": {"id": location},
+        },
+        NAMESPACES,
+    )
+    actor_id = "carrier-coldline-disputes"
+    if not chain.actors.keys(actor_id):
+        from services._provenance_demo import DEMO_ACTORS
+
+        chain.actors.register(
+            actor_id, _actor_key(actor_id).public_key, DEMO_ACTORS["carrier-coldline"], 0
+        )
+    store = Store.open(db_url)
+    try:
+        ledger = Ledger(store, chain.actors)
+        ledger.ingest([event], Signer(actor_id, _actor_key(actor_id)))
+        Anchorer(ledger, chain.anchors).anchor()
+    finally:
+        store.close()
+    return str(event.hash_id)
 
 
 def _eth(wei: int) -> str:

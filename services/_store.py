@@ -8,9 +8,10 @@ re-reads the chain and repairs the cache.
 
 Tables (prefixed ``svc_`` so they share a database with ``prov_`` tables), migrated by
 Alembic from ``services/migrations`` with their own version table ``svc_alembic_version``
-(branch ``services``, first revision ``s0001``); :func:`migrate` upgrades to all heads:
+(branch ``services``, from revision ``s0001``); :func:`migrate` upgrades to all heads:
 
-- ``svc_orders``: one row per escrow order (escrow address + on-chain id).
+- ``svc_orders``: one row per escrow order (escrow address + on-chain id), with its
+  destination and the provenance receive event that delivered it.
 - ``svc_disputes``: one per disputed order (the contract's dispute id is the order id).
 - ``svc_evidence``: evidence files (sha256, kind, stored path) per dispute.
 - ``svc_rulings``: every oracle / arbiter decision, with its JSON and commitment.
@@ -92,6 +93,11 @@ ORDERS = Table(
     Column("state", Integer, nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("tx", String(66)),
+    # where the goods go (an EPCIS location id) and the receive event that delivered them
+    Column("destination", String(250)),
+    Column("received_at", BigInteger),
+    Column("receipt_event", String(120)),
+    Column("delivered_tx", String(66)),
     UniqueConstraint("escrow", "order_id", name="svc_orders_escrow_order"),
 )
 
