@@ -1,6 +1,8 @@
 """The disputes story for ``make demo``: three orders, balances before and after.
 
-1. An order delivered and confirmed: the escrow releases the price to the seller.
+1. An order delivered and confirmed: the carrier signs the buyer's receipt in provenance,
+   the oracle marks the order delivered on chain from it, the buyer confirms and the
+   escrow releases the price to the seller.
 2. An order whose batch has a cold-chain breach recorded in provenance (a temperature logger
    reading of 12.5 °C on a chilled lot): the buyer disputes, the oracle fetches the batch's
    verdict and proof bundle, rules ``quality_failure`` without a human, and the contract
@@ -137,15 +139,21 @@ def disputes_demo(settings: Settings | None = None) -> dict[str, Any]:
         before = snapshot()
         bonds_before = {x: book.bond(x)["total"] for x in (lin, wang)}
 
-        # 1. delivered and released
+        # 1. delivered (the carrier's signed receipt at the buyer's locker) and released
         good = record_batch(chain, s.db_url, "D1")
-        o1 = book.create_order(buyer, lin, ETH // 2, 2 * DAY, 3 * DAY, good, "lin")
+        o1 = book.create_order(
+            buyer, lin, ETH // 2, 2 * DAY, 3 * DAY, good, "lin", destination=BUYER_PICKUP
+        )
         book.ship(o1.order_id)
-        book.deliver(o1.order_id)
+        chain.advance_time(DAY)  # a day on the road
+        record_receipt(chain, s.db_url, good, chain.now())
+        (delivery,) = book.sync_deliveries()["delivered"]
         book.confirm(o1.order_id)
         console.print(
-            f"order {o1.order_id}: 0.5 ETH from Lin, batch {good[-10:]} verified ok -> "
-            f"delivered, confirmed: [bold]{book.order(o1.order_id).state.label}[/]"
+            f"order {o1.order_id}: 0.5 ETH from Lin, batch {good[-10:]} verified ok; the "
+            f"carrier's signed receipt at the buyer's locker -> oracle marked it delivered "
+            f"({'late' if delivery['late'] else 'on time'}); buyer confirmed: "
+            f"[bold]{book.order(o1.order_id).state.label}[/]"
         )
 
         # 2. cold-chain breach recorded in provenance -> automatic ruling
@@ -216,6 +224,7 @@ def disputes_demo(settings: Settings | None = None) -> dict[str, Any]:
         )
         out = {
             "released_state": book.order(o1.order_id).state.label,
+            "delivery": delivery,
             "breach_ruling": decision.code.label if decision.code else None,
             "buyer_refund": refund,
             "lin_bond_after": book.bond(lin)["total"],

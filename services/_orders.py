@@ -75,6 +75,9 @@ __all__ = [
 WEI_PER_ETH = 10**18
 BPS = 10_000  # as in DisputeEscrow.vy
 MAX_URI = 256  # DisputeEscrow's Evidence.evidence is String[256]
+# A receive event may be stamped a little ahead of the chain's clock (the carrier's scanner
+# and the node disagree); one dated further ahead is not a delivery yet.
+CLOCK_SKEW_S = 300
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
 
@@ -431,6 +434,7 @@ class OrderBook:
                 )
                 .order_by(ORDERS.c.order_id)
             ).all()
+        now = self.chain.now()
         evidence: dict[str, list[EvidenceDoc]] = {}  # one verdict + bundle per batch
         delivered: list[dict[str, Any]] = []
         waiting: list[int] = []
@@ -455,8 +459,13 @@ class OrderBook:
                 destination=row.destination,
             )
             receipt = receipt_in(facts, evidence[row.batch])
-            if receipt is None or receipt.time is None or o.state is OrderState.PAID:
-                waiting.append(o.order_id)  # not received yet, or the seller has not shipped
+            if (
+                receipt is None
+                or receipt.time is None
+                or receipt.time > now + CLOCK_SKEW_S  # a receipt dated in the future
+                or o.state is OrderState.PAID  # the seller has not shipped on chain
+            ):
+                waiting.append(o.order_id)
                 continue
             tx = None
             if o.state is OrderState.SHIPPED:

@@ -219,6 +219,9 @@ class DisputeStore:
         """
         try:
             if url.startswith("sqlite"):
+                path = url.split("///", 1)[-1]
+                if path and path != ":memory:":  # as provenance.Store: a fresh home works
+                    Path(path).parent.mkdir(parents=True, exist_ok=True)
                 engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
 
                 @event.listens_for(engine, "connect")

@@ -52,6 +52,7 @@ def test_on_time_and_late_receipts_mark_delivery(ledger_book: OrderBook) -> None
 
     # the carrier signs the first buyer's receipt a day before the promised time
     got = on_time.deliver_by - DAY
+    chain.advance_time(got - chain.now() + 60)
     event = record_receipt(chain, url, lot, got)
     report = book.sync_deliveries()
     assert [d["id"] for d in report["delivered"]] == [on_time.order_id]
@@ -98,10 +99,18 @@ def test_receipt_elsewhere_or_before_shipping_waits(embedded_chain: Chain, tmp_p
     buyer, seller = chain.accounts[1], chain.accounts[2]
     book.post_bond(seller, 10 * ETH)
     o = book.create_order(buyer, seller, ETH, DAY, 2 * DAY, lot, destination=BUYER_PICKUP)
-    record_receipt(chain, url, lot, chain.now() + HOUR, "urn:epc:id:sgln:0614141.00099.0")
+    book.ship(o.order_id)
+    record_receipt(chain, url, lot, chain.now(), "urn:epc:id:sgln:0614141.00099.0")
     assert book.sync_deliveries()["waiting"] == [o.order_id]  # someone else's locker
     record_receipt(chain, url, lot, chain.now() + 2 * HOUR)
+    assert book.sync_deliveries()["waiting"] == [o.order_id]  # dated two hours ahead
+    chain.advance_time(2 * HOUR)
+    assert [d["id"] for d in book.sync_deliveries()["delivered"]] == [o.order_id]
+
+    o = book.create_order(buyer, seller, ETH, DAY, 2 * DAY, lot, destination=BUYER_PICKUP)
+    record_receipt(chain, url, lot, chain.now() + 60)
     # received at the destination, but the seller never shipped: the contract needs SHIPPED
+    chain.advance_time(120)
     assert book.sync_deliveries() == {"checked": 1, "delivered": [], "waiting": [o.order_id]}
     assert book.order(o.order_id).state is OrderState.PAID
     book.ship(o.order_id)
