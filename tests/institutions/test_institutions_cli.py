@@ -86,6 +86,19 @@ def test_persona_register_check_record_and_dispute(home: Path, tmp_path: Path) -
     assert st["ruling"] == "misleading_claim"
     assert "persona_contradicted" in json.dumps(st["decision"])
 
+    # captions of one of Lily's broadcasts, attached to its manifest and counted
+    seq = _manifest(home)
+    captions = tmp_path / "show.srt"
+    captions.write_text("1\n00:00:03,000 --> 00:00:05,000\n不下单的不是真家人\n", encoding="utf-8")
+    rep = run(
+        "script", "check", str(captions), "--broadcast", str(seq), "--record", "--json", code=2
+    )
+    assert rep["broadcast"]["manifest"] == seq and rep["credit"]["recorded"] is True
+    assert rep["findings"][0]["broadcast_time"] == rep["broadcast"]["start"] + 3
+    assert run("streamer", "score", "lily", "--json")["window"]["flagged_broadcasts"] == 1
+    err = run("script", "check", str(captions), "--record", "--json", code=2)
+    assert err["error"]["code"] == "bad_input"
+
     # user mistakes: one line, no traceback
     err = run("persona", "check", "nobody", "--batch", batch, "--json", code=2)
     assert err["error"]["code"] == "unknown_persona"
@@ -93,3 +106,21 @@ def test_persona_register_check_record_and_dispute(home: Path, tmp_path: Path) -
     bad.write_text("{not json")
     err = run("persona", "register", "lily", str(bad), "--json", code=2)
     assert err["error"]["code"] == "persona_invalid"
+
+
+def _manifest(home: Path) -> int:
+    """A 20-second broadcast manifest of Lily's, recorded as ``clip embed`` would."""
+    from provenance import Store
+    from watermark import KeyStore
+    from watermark._fingerprint import FINGERPRINT_BYTES
+    from watermark._manifest import ManifestStore, SignedManifest, build_manifest
+
+    keys = KeyStore(home)
+    store = Store.open(f"sqlite:///{(home / 'livetrust.db').resolve()}")
+    try:
+        fps = [bytes([i]) * FINGERPRINT_BYTES for i in range(20)]
+        m = build_manifest("lily", keys.public_key("lily"), 1_800_000_000, fps)
+        signed = SignedManifest.sign(m, keys.signing_key("lily"))
+        return int(ManifestStore(store).record(signed).seq)
+    finally:
+        store.close()
