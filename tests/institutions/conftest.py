@@ -87,12 +87,13 @@ def record_batch(
     certification: str | None = "https://certs.example.cn/organic/GB-T-19630/ORG-2026-17",
     disposition: str = "conformant",
     anchor: bool = True,
+    harvest: dict[str, Any] | None = None,
 ) -> str:
-    """Record the demo strawberry story with the harvest signed by ``farm``; returns the
-    retail lot a streamer sells."""
+    """Record the demo strawberry story with the harvest signed by ``farm`` (``harvest``:
+    extra fields of the harvest event); returns the retail lot a streamer sells."""
     story = sample_story(tag=tag)
-    harvest = story[0].events[0]
-    story[0] = type(story[0])(farm, [_edit(harvest, ilmd={"lt:region": region})])
+    first = _edit(story[0].events[0], ilmd={"lt:region": region}, **(harvest or {}))
+    story[0] = type(story[0])(farm, [first])
     qc_fields: dict[str, Any] = {"disposition": disposition}
     if certification is not None:
         qc_fields["certificationInfo"] = certification
