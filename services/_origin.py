@@ -32,14 +32,18 @@ so the signed, hash-chained, anchored harvest event commits to the video's manif
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from services._evidence import ORIGIN_STEPS
 
 if TYPE_CHECKING:
-    from provenance import Ledger
+    from pathlib import Path
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from provenance import Ledger, Store
     from provenance._registry import AnchorLedger
     from watermark._manifest import ManifestStore, StoredManifest
 
@@ -48,7 +52,9 @@ __all__ = [
     "ORIGIN_TIME_SLACK_S",
     "ORIGIN_VIDEO_TYPE",
     "OriginEvidence",
+    "batch_origin_report",
     "origin_evidence",
+    "record_origin_video",
     "sensor_element",
 ]
 
@@ -260,9 +266,46 @@ def origin_evidence(
     return out
 
 
-def summarise(evidence: Sequence[OriginEvidence]) -> dict[str, Any]:
+def record_origin_video(
+    store: Store,
+    home: Path,
+    src: str,
+    dst: str,
+    farm: str,
+    start: int,
+    farm_key: Ed25519PrivateKey,
+    device: str,
+) -> dict[str, Any]:
+    """Watermark ``src`` with the farm's identity and time, record the manifest signed by the
+    farm's registered key; returns the manifest summary and the sensor element for the
+    harvest event. The farm's watermark secret is created on first use."""
+    from watermark import KeyNotFound, KeyStore, embed_file
+    from watermark._manifest import ManifestStore, record_manifest
+
+    keys = KeyStore(home)
+    try:
+        wm = keys.load(farm)
+    except KeyNotFound:
+        wm, _ = keys.register(farm)  # its signing key is unused: the farm signs with its own
+    embed_file(src, dst, wm, start)
+    stored = record_manifest(ManifestStore(store), dst, farm, start, farm_key)
+    m = stored.manifest
     return {
-        "linked": len(evidence),
-        "verified": sum(1 for e in evidence if e.verified),
-        "evidence": [e.to_json() for e in evidence],
+        "manifest": stored.seq,
+        "farm": farm,
+        "digest": m.digest,
+        "start": m.start,
+        "end": m.end,
+        "output": dst,
+        "sensorElement": sensor_element(stored, device),
     }
+
+
+def batch_origin_report(ledger: Ledger, batch: str, anchors: AnchorLedger | None) -> list[Any]:
+    """What ``livetrust batch verify`` adds: every origin-video link of the batch, checked,
+    from the clip manifests in the ledger's own database."""
+    from watermark._manifest import ManifestStore
+
+    return [
+        e.to_json() for e in origin_evidence(ledger, batch, ManifestStore(ledger.store), anchors)
+    ]
