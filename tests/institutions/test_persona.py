@@ -4,10 +4,13 @@ checked against a batch's provenance (supported and contradicted), on SQLite and
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import update
 
 from contracts import Role
@@ -16,6 +19,7 @@ from services._errors import PersonaInvalid, UnknownPersona
 from services._persona import (
     PERSONA_LOG_ID,
     PERSONAS,
+    PersonaRecord,
     PersonaStore,
     certificate_message,
     check_persona,
@@ -218,3 +222,45 @@ def test_certificates_must_be_signed_by_a_qc_actor(ledger: Ledger) -> None:
 
 def test_role_registry_is_the_streamers(registry: MemoryRegistry) -> None:
     assert any(int(k.role) == int(Role.STREAMER) for k in registry.keys(STREAMER))
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+drafts = st.fixed_dictionaries(
+    {"display_name": json_values, "claims": json_values},
+    optional={"affiliations": json_values, "certificates": json_values},
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(json_values, drafts))
+def test_any_draft_parses_or_is_persona_invalid(data: Any) -> None:
+    with contextlib.suppress(PersonaInvalid):  # anything else escaping is the bug
+        PersonaRecord.parse_parts(data)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(
+        st.builds(
+            dict,
+            id=st.text(alphabet="abcdefgh", min_size=1, max_size=6),
+            type=st.sampled_from(["origin", "certified", "location"]),
+            text=st.text(min_size=1, max_size=20).filter(str.strip),
+            value=st.text(alphabet="abcxyz", min_size=1, max_size=6),
+        ),
+        min_size=1,
+        max_size=4,
+        unique_by=lambda c: c["id"],
+    )
+)
+def test_records_round_trip_canonically(claims: list[dict[str, Any]]) -> None:
+    name, parsed, affs, certs = PersonaRecord.parse_parts({"display_name": "x", "claims": claims})
+    rec = PersonaRecord(STREAMER, 1, None, 5, b"\x01" * 32, name, parsed, affs, certs)
+    again = PersonaRecord.from_json(json.loads(rec.canonical))
+    assert again == rec and again.digest == rec.digest
