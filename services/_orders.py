@@ -25,6 +25,7 @@ from web3 import Web3
 
 from contracts import ContractReverted, OrderState, RulingCode, Tier
 from services._credit import (
+    CONDUCT_WEIGHT,
     FAULT_SEVERITY,
     Activity,
     ActivityKind,
@@ -1055,6 +1056,13 @@ class OrderBook:
                 for h in history
             ],
         }
+
+    def record_conduct(self, seller: str, kind: ActivityKind, ref: str) -> ScoreReport:
+        """A conduct finding (issue 8: a contradicted persona claim, a flagged broadcast) into
+        the seller's activity, once per ``ref``, weighted by ``CONDUCT_WEIGHT``; rescored."""
+        with self.store.begin() as conn:
+            self._activity(conn, seller, kind, self.chain.now(), ref, CONDUCT_WEIGHT[kind])
+        return self.rescore(seller)
 
     # -- reconcile -------------------------------------------------------------------------
 
