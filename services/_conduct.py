@@ -37,6 +37,7 @@ from sqlalchemy import (
 from services._credit import ActivityKind
 from services._errors import UnknownAccount
 from services._screening import ScreeningReport, Severity
+from services._store import migrate
 
 if TYPE_CHECKING:
     from provenance import Store
@@ -87,7 +88,7 @@ class ScreeningStore:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        metadata.create_all(store.engine, checkfirst=True)
+        migrate(store.engine)
 
     def attach(self, manifest_seq: int, report: ScreeningReport) -> Attached:
         """Attach ``report`` to manifest ``manifest_seq`` (``ManifestNotFound`` if none)."""

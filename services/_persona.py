@@ -14,8 +14,8 @@ chain with role streamer), so the claims are attributable without a clip.
   log machinery under its own log id :data:`PERSONA_LOG_ID` and anchored on chain by
   ``provenance.Anchorer`` (the same construction as clip manifests, log 2).
 - Store: table ``svc_personas`` in the provenance database (same transaction as the log
-  nodes); created on first use (``metadata.create_all``) until the services tables move into
-  their Alembic history (revision ``s0003_persona``, see docs/institutions.md).
+  nodes), migrated with the other services tables (revision ``s0004``, see
+  docs/institutions.md).
 
 Checking claims against one batch (:func:`check_persona`), each claim gets a status
 ``supported`` / ``contradicted`` / ``unverifiable``:
@@ -76,6 +76,7 @@ from provenance._registry import AnchorLedger, KeyDirectory, key_valid_at
 from provenance._store import LOGS, DbNodeStore
 from services._errors import PersonaInvalid, UnknownPersona
 from services._evidence import FAILING_QC_DISPOSITIONS, ORIGIN_STEPS, QC_STEPS, canonical_json
+from services._store import migrate
 
 __all__ = [
     "CERT_DOMAIN",
@@ -402,7 +403,7 @@ class PersonaStore:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        metadata.create_all(store.engine, checkfirst=True)
+        migrate(store.engine)
         # the provenance ledger over our log id: head, proofs and the Anchorer's protocol;
         # it never ingests events here, so its key directory is never consulted
         self.log = Ledger(store, MemoryRegistry(), log_id=PERSONA_LOG_ID)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -76,6 +77,9 @@ VERSION_TABLE = "svc_alembic_version"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 METADATA = MetaData()
+# Engines already upgraded in this process: every store over the same engine (disputes,
+# personas, screenings) calls migrate() on open, and Alembic's check costs a few queries.
+_MIGRATED: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 ORDERS = Table(
     "svc_orders",
@@ -190,6 +194,8 @@ def migrate(engine: Engine) -> None:
     Databases whose tables ``metadata.create_all`` made before the migrations existed
     upgrade in place: revision ``s0001`` keeps the tables it finds.
     """
+    if engine in _MIGRATED:
+        return
     from alembic import command
     from alembic.config import Config
     from alembic.util import CommandError
@@ -202,6 +208,7 @@ def migrate(engine: Engine) -> None:
             command.upgrade(cfg, "heads")
     except CommandError as exc:  # e.g. a database stamped by a newer livetrust
         raise StoreFailed(f"cannot migrate the dispute store: {exc}") from exc
+    _MIGRATED.add(engine)
 
 
 class DisputeStore:

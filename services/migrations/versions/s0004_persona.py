@@ -4,12 +4,11 @@
 under log id 3, ``services._persona``). ``svc_screenings``: negative-list screening reports
 attached to broadcast manifests (``services._conduct``).
 
-Until this history is wired in (revision s0001 lands with the services migrations), the
-modules create the same tables with ``metadata.create_all``; the upgrade therefore skips a
-table that already exists, so either order of the two is safe.
+Early builds created the same tables with ``metadata.create_all``; the upgrade therefore
+skips a table that already exists.
 
-Revision ID: s0003_persona
-Revises: s0001
+Revision ID: s0004
+Revises: s0003
 """
 
 from __future__ import annotations
@@ -17,8 +16,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "s0003_persona"
-down_revision = "s0001"
+revision = "s0004"
+down_revision = "s0003"
 branch_labels = None
 depends_on = None
 
