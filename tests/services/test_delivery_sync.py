@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from contracts import DEFAULT_ESCROW_PARAMS, Chain, OrderState, RulingCode
+from contracts import DEFAULT_ESCROW_PARAMS, Chain, ContractReverted, OrderState, RulingCode
 from services._disputes_demo import BUYER_PICKUP, record_batch, record_receipt
 from services._errors import WrongState
 from services._orders import DisputeReason, OrderBook
@@ -114,6 +114,11 @@ def test_receipt_elsewhere_or_before_shipping_waits(embedded_chain: Chain, tmp_p
     assert book.sync_deliveries() == {"checked": 1, "delivered": [], "waiting": [o.order_id]}
     assert book.order(o.order_id).state is OrderState.PAID
     book.ship(o.order_id)
+    # an account that is no oracle any more cannot mark delivery: the operator sees why
+    chain.escrow.set_oracle(chain.sender, False)
+    with pytest.raises(ContractReverted, match="not seller or oracle"):
+        book.sync_deliveries()
+    chain.escrow.set_oracle(chain.sender, True)
     assert [d["id"] for d in book.sync_deliveries()["delivered"]] == [o.order_id]
 
     with pytest.raises(WrongState):
