@@ -89,11 +89,12 @@ def test_on_time_and_late_receipts_mark_delivery(ledger_book: OrderBook) -> None
     }
 
 
-def test_receipt_elsewhere_or_before_shipping_waits(embedded_chain: Chain, tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'livetrust.db'}"
-    book = OrderBook(
-        embedded_chain, DisputeStore.open(url), tmp_path, LedgerSource(url, embedded_chain)
-    )
+def test_receipt_elsewhere_or_before_shipping_waits(
+    embedded_chain: Chain, store: DisputeStore, tmp_path: Path
+) -> None:
+    """The dispute store on SQLite and PostgreSQL; the ledger on SQLite."""
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    book = OrderBook(embedded_chain, store, tmp_path, LedgerSource(url, embedded_chain))
     chain = embedded_chain
     lot = record_batch(chain, url, "S2")
     buyer, seller = chain.accounts[1], chain.accounts[2]
