@@ -470,7 +470,18 @@ class OrderBook:
                 continue
             tx = None
             if o.state is OrderState.SHIPPED:
-                tx = self.escrow.mark_delivered(o.order_id, self.chain.sender).tx_hash
+                try:
+                    tx = self.escrow.mark_delivered(o.order_id, self.chain.sender).tx_hash
+                except ContractReverted:
+                    # the seller (or a dispute) got there first: record the receipt only if
+                    # the order is delivered now; a revert for any other cause (our account
+                    # is no oracle any more) is the operator's to see
+                    now_state = self._chain_order(o.order_id).state
+                    if now_state is OrderState.SHIPPED:
+                        raise
+                    if now_state is not OrderState.DELIVERED:
+                        self.order(o.order_id)
+                        continue
             with self.store.begin() as conn:
                 conn.execute(
                     ORDERS.update()
