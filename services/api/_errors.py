@@ -26,6 +26,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "forbidden": 403,
     "role_not_allowed": 403,
     "key_not_valid_at_time": 403,
+    "not_order_party": 403,
     "not_found": 404,
     "unknown_batch": 404,
     "unknown_actor": 404,

@@ -391,6 +391,23 @@ async def dashboard_page(request: Request, rt: RuntimeDep) -> HTMLResponse:
 # -- orders -----------------------------------------------------------------------------------
 
 WEI_PER_ETH = 10**18
+# What happens next in each state, and who may do it (the write routes in routes/orders.py).
+NEXT_STEP = {
+    "paid": "The seller ships; if not shipped by the ship deadline, the buyer is refunded.",
+    "shipped": "The seller or carrier marks delivery; the buyer confirms or disputes.",
+    "delivered": "The buyer confirms (the seller is paid) or disputes before the deadline.",
+    "disputed": "The oracle rules on the evidence, or a human arbiter does.",
+    "ruled": "Either party may appeal once before the deadline; then the ruling is paid out.",
+    "settled": "Paid out as ruled; each party withdraws its share.",
+    "released": "The seller was paid.",
+    "refunded": "The buyer was refunded.",
+}
+
+
+def _utc(t: Any) -> str:
+    if not t:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(int(t)))
 
 
 @router.get("/orders/{order_id}", response_class=HTMLResponse)
@@ -414,5 +431,7 @@ async def order_page(order_id: str, request: Request, rt: RuntimeDep) -> HTMLRes
             "eth": lambda wei: f"{int(wei) / WEI_PER_ETH:.4f}".rstrip("0").rstrip(".") + " ETH",
             "batch_url": f"/b/{quote(batch, safe='')}" if batch else None,
             "escrow": rt.book.escrow.address,
+            "utc": _utc,
+            "next_step": NEXT_STEP.get(status["state"]),
         },
     )
