@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     )
     from services._orders import OrderBook
     from services.api._views import StateBatcher, StateProbe
+    from watermark._manifest import ManifestStore
 
 __all__ = ["Runtime", "VerdictCache"]
 
@@ -208,6 +209,13 @@ class Runtime:
             return OrderBook(self.chain, store, self.settings.home, source)
 
         return self._once("book", make)
+
+    @property
+    def manifests(self) -> ManifestStore:
+        """Signed broadcast manifests (``watermark._manifest``) in the provenance store."""
+        from watermark._manifest import ManifestStore
+
+        return self._once("manifests", lambda: ManifestStore(self.store))
 
     @property
     def state_probe(self) -> StateProbe:

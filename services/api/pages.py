@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -312,7 +313,7 @@ def verify_job(job_id: str, request: Request, rt: RuntimeDep) -> HTMLResponse:
         return _problem(request, 404, "Unknown job", "This check has expired; upload again.")
     ctx: dict[str, Any] = {"job": job.to_json()}
     if job.state == "done" and job.result is not None and job.kind == "clip":
-        ctx["clip"] = _clip_timeline(job.result)
+        ctx["clip"] = _clip_context(job.result)
     elif job.state == "done" and job.result is not None:
         ctx["verdict"] = job.result
         ctx["reasons"] = _explain(job.result.get("findings", []))
@@ -321,24 +322,26 @@ def verify_job(job_id: str, request: Request, rt: RuntimeDep) -> HTMLResponse:
     return _render(request, "job.html", ctx)
 
 
-def _clip_timeline(result: dict[str, Any]) -> dict[str, Any]:
-    """The clip as a bar: each detected segment placed at its clip time, with the original
-    broadcast time range it maps to."""
-    segs = result.get("segments") or []
-    end = max([float(s["clip_end"]) for s in segs] + [1.0])
-    bars = [
-        {
-            "left": 100 * float(s["clip_start"]) / end,
-            "width": max(0.5, 100 * (float(s["clip_end"]) - float(s["clip_start"])) / end),
-            "clip": f"{float(s['clip_start']):.1f}–{float(s['clip_end']):.1f} s",
-            "broadcast": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(s["broadcast_start"]))
-            + " – "
-            + time.strftime("%H:%M:%S UTC", time.gmtime(s["broadcast_end"])),
-            "confidence": s.get("confidence"),
-        }
-        for s in segs
-    ]
-    return {"detected": result.get("detected"), "streamer": result.get("streamer"), "bars": bars}
+def _clip_context(verdict: dict[str, Any]) -> dict[str, Any]:
+    """The clip verdict for the page: a badge, and the clip report's fragment (timeline bar
+    coloured by status with broadcast times, segments, findings), as ``livetrust clip verify
+    --html`` writes it."""
+    from markupsafe import Markup
+
+    from watermark._report import REPORT_CSS, VERDICT_TEXT, report_fragment
+
+    v = str(verdict.get("verdict"))
+    return {
+        "verdict": v,
+        "ok": v == "authentic",
+        # real footage of the streamer, but cut or re-ordered: neither a pass nor a forgery
+        "tone": {"authentic": "ok", "edited": "warn"}.get(v, "bad"),
+        "mark": {"authentic": "✓", "edited": "!"}.get(v, "✗"),
+        "text": VERDICT_TEXT.get(v, v),
+        "streamer": verdict.get("streamer"),
+        "report": Markup(report_fragment(verdict)),  # every value escaped by the report
+        "css": Markup(REPORT_CSS),
+    }
 
 
 # -- dashboard --------------------------------------------------------------------------------
@@ -433,5 +436,7 @@ async def order_page(order_id: str, request: Request, rt: RuntimeDep) -> HTMLRes
             "escrow": rt.book.escrow.address,
             "utc": _utc,
             "next_step": NEXT_STEP.get(status["state"]),
+            # the oracle notes each finding it has no rule for; the page says each once
+            "notes": Counter((status.get("decision") or {}).get("notes") or ()).most_common(),
         },
     )

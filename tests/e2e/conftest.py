@@ -147,6 +147,7 @@ def live(tmp_path_factory: pytest.TempPathFactory, compile_cache: Path) -> Itera
         with httpx.Client(base_url=url, timeout=60) as client:
             world = populate(client, home)  # type: ignore[arg-type]
             world.batches["url"] = url
+            world.batches["rpc"] = node.url
             world.orders = seed_orders(node.url, home, compile_cache, world)
             yield world
     finally:
