@@ -15,7 +15,6 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from services.api._jobs import Jobs
-from services.api._settings import ApiSettings
 from services.config import Settings
 
 if TYPE_CHECKING:
@@ -109,9 +108,8 @@ class VerdictCache:
 
 
 class Runtime:
-    def __init__(self, settings: Settings, api: ApiSettings | None = None) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.api = api or ApiSettings()
         # One re-entrant lock guards lazy opening and every chain call: a single lock cannot
         # be taken in two orders, so request threads and the anchoring loop cannot deadlock.
         self._lock = threading.RLock()
@@ -121,7 +119,7 @@ class Runtime:
         self._chain: Chain | None = None
         self._store: Store | None = None
         self.jobs = Jobs()
-        self.verdicts = VerdictCache(self.api.key_cache_ttl_s)
+        self.verdicts = VerdictCache(self.settings.key_cache_ttl_s)
         self._anchor_stop = threading.Event()
         self._anchor_thread: threading.Thread | None = None
         self.last_anchor: dict[str, Any] | None = None
@@ -191,7 +189,9 @@ class Runtime:
 
         return self._once(
             "read_ledger",
-            lambda: Ledger(self.store, CachedDirectory(self.directory, self.api.key_cache_ttl_s)),
+            lambda: Ledger(
+                self.store, CachedDirectory(self.directory, self.settings.key_cache_ttl_s)
+            ),
         )
 
     @property
@@ -257,7 +257,7 @@ class Runtime:
         from services.api._auth import admin_key_hash
 
         return self._once(
-            "admin_hash", lambda: admin_key_hash(self.settings.home, self.api.admin_key)
+            "admin_hash", lambda: admin_key_hash(self.settings.home, self.settings.admin_key)
         )
 
     @cached_property
@@ -270,7 +270,7 @@ class Runtime:
 
     def start_anchoring(self) -> None:
         """Anchor the log every ``anchor_interval_s`` seconds in a daemon thread."""
-        interval = self.api.anchor_interval_s
+        interval = self.settings.anchor_interval_s
         if interval <= 0 or self._anchor_thread is not None:
             return
         self._anchor_stop = threading.Event()

@@ -90,7 +90,7 @@ def _explain(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _base_url(request: Request, rt: Any) -> str:
-    configured: str | None = rt.api.public_url
+    configured: str | None = rt.settings.public_url
     return (configured or str(request.base_url)).rstrip("/")
 
 

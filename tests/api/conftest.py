@@ -3,8 +3,10 @@ through the API by its five parties, anchored) for read tests."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +19,7 @@ from fastapi.testclient import TestClient
 
 from provenance import to_document
 from services._provenance_demo import DEMO_ACTORS, sample_story
-from services.api import ApiSettings, create_app
+from services.api import create_app
 from services.api._signing import sign_request
 from services.config import Settings
 
@@ -27,12 +29,12 @@ PG_ENV = "LIVETRUST_TEST_PG"
 
 @pytest.fixture
 def api_settings(tmp_path: Path, compile_cache: Path) -> Settings:
-    return Settings(home=tmp_path / "home", cache=compile_cache)
+    return Settings(home=tmp_path / "home", cache=compile_cache, admin_key=ADMIN_KEY)
 
 
 @pytest.fixture
 def client(api_settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(api_settings, ApiSettings(admin_key=ADMIN_KEY))) as c:
+    with TestClient(create_app(api_settings)) as c:
         yield c
 
 
@@ -93,15 +95,27 @@ def populate(client: TestClient, home: Path) -> World:
     return world
 
 
-def _db_url(tmp: Path) -> str | None:
-    return None
+@contextlib.contextmanager
+def fresh_pg_db(pg_url: str, prefix: str = "api_test_") -> Iterator[str]:
+    """A new, empty PostgreSQL database on the server of ``pg_url``; dropped afterwards."""
+    import psycopg
+
+    name = prefix + uuid.uuid4().hex[:10]
+    plain = pg_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield pg_url.rpartition("/")[0] + "/" + name
+    finally:
+        with psycopg.connect(plain, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
 def world(tmp_path_factory: pytest.TempPathFactory, compile_cache: Path) -> Iterator[World]:
     home = tmp_path_factory.mktemp("world") / "home"
-    settings = Settings(home=home, cache=compile_cache)
-    with TestClient(create_app(settings, ApiSettings(admin_key=ADMIN_KEY))) as c:
+    settings = Settings(home=home, cache=compile_cache, admin_key=ADMIN_KEY)
+    with TestClient(create_app(settings)) as c:
         yield populate(c, home)
 
 

@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services._clip_demo import Edit, edit_clip, publish_broadcast
-from services.api import ApiSettings, create_app
+from services.api import create_app
 from services.config import Settings
 from tests.api.conftest import ADMIN_KEY
 
@@ -35,7 +35,7 @@ def studio(tmp_path_factory: pytest.TempPathFactory, compile_cache: Path) -> Ite
     re-encoded copy of the broadcast and one with 2 s cut out of its middle."""
     work = tmp_path_factory.mktemp("clips")
     home = work / "home"
-    app = create_app(Settings(home=home, cache=compile_cache), ApiSettings(admin_key=ADMIN_KEY))
+    app = create_app(Settings(home=home, cache=compile_cache, admin_key=ADMIN_KEY))
     with TestClient(app) as client:
         rt: Any = app.state.runtime
         with rt.chain_lock:

@@ -5,8 +5,10 @@ order untouched."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,9 +16,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from services.api import ApiSettings, create_app
+from services.api import create_app
 from services.config import Settings
-from tests.api.conftest import ADMIN_KEY, World
+from tests.api.conftest import ADMIN_KEY, PG_ENV, World, fresh_pg_db
 
 ETH = 10**18
 DAY = 86_400
@@ -35,12 +37,28 @@ def enrol(w: World, actor: str, role: str, account: str | None) -> Any:
     )
 
 
-@pytest.fixture(scope="module")
-def market(tmp_path_factory: pytest.TempPathFactory, compile_cache: Path) -> Iterator[World]:
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.pg)])
+def market(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, compile_cache: Path
+) -> Iterator[World]:
     """Two buyers, a streamer's shop with a bond, a farm, an arbiter with an arbiter account
-    (the deployer's) and one without."""
+    (the deployer's) and one without; on SQLite and PostgreSQL."""
+    with contextlib.ExitStack() as stack:
+        db = None
+        if request.param == "postgresql":
+            url = os.environ.get(PG_ENV)
+            if not url:
+                pytest.skip(f"{PG_ENV} not set")
+            db = stack.enter_context(fresh_pg_db(url))
+        yield stack.enter_context(_market(tmp_path_factory, compile_cache, db))
+
+
+@contextlib.contextmanager
+def _market(
+    tmp_path_factory: pytest.TempPathFactory, compile_cache: Path, db: str | None
+) -> Iterator[World]:
     home = tmp_path_factory.mktemp("market") / "home"
-    app = create_app(Settings(home=home, cache=compile_cache), ApiSettings(admin_key=ADMIN_KEY))
+    app = create_app(Settings(home=home, cache=compile_cache, db=db, admin_key=ADMIN_KEY))
     with TestClient(app) as c:
         w = World(c, home)
         for actor, role, account in (

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,14 +16,16 @@ from fastapi.testclient import TestClient
 
 from provenance import to_document
 from services._provenance_demo import sample_story
-from services.api import ApiSettings, create_app
+from services.api import create_app
 from services.config import Settings
-from tests.api.conftest import ADMIN_KEY, World, populate, register
+from tests.api.conftest import ADMIN_KEY, World, fresh_pg_db, populate, register
 
 
 def test_anchoring_loop_anchors_new_events(tmp_path: Path, compile_cache: Path) -> None:
-    settings = Settings(home=tmp_path / "home", cache=compile_cache)
-    app = create_app(settings, ApiSettings(admin_key=ADMIN_KEY, anchor_interval_s=0.2))
+    settings = Settings(
+        home=tmp_path / "home", cache=compile_cache, admin_key=ADMIN_KEY, anchor_interval_s=0.2
+    )
+    app = create_app(settings)
     with TestClient(app) as c:
         key = register(c, "farm-loop", "farm")["api_key"]
         step = sample_story(tag="L001")[0]
@@ -48,23 +49,11 @@ def test_anchoring_loop_anchors_new_events(tmp_path: Path, compile_cache: Path) 
 
 @pytest.fixture
 def pg_world(pg_url: str, tmp_path: Path, compile_cache: Path) -> Iterator[World]:
-    import psycopg
-
-    name = "api_test_" + uuid.uuid4().hex[:10]
-    plain = pg_url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    db = pg_url.rpartition("/")[0] + "/" + name
     home = tmp_path / "home"
-    try:
-        app = create_app(
-            Settings(home=home, cache=compile_cache, db=db), ApiSettings(admin_key=ADMIN_KEY)
-        )
+    with fresh_pg_db(pg_url) as db:
+        app = create_app(Settings(home=home, cache=compile_cache, db=db, admin_key=ADMIN_KEY))
         with TestClient(app) as c:
             yield populate(c, home)
-    finally:
-        with psycopg.connect(plain, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.mark.pg
