@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
-from services.api._charts import bar_chart, hbar_chart, line_chart, qr_svg
+from services.api._charts import bar_chart, line_chart, qr_svg
 from services.api._deps import RuntimeDep
 from services.api._errors import ApiError
 from services.api._uploads import MAX_BUNDLE_BYTES, Upload, sniff_json, stream_to_disk, upload_dir
@@ -346,8 +346,19 @@ def _clip_context(verdict: dict[str, Any]) -> dict[str, Any]:
 
 # -- dashboard --------------------------------------------------------------------------------
 
+# The score's terms are time-decayed rates pulled towards a prior (services/_credit.py), so a
+# shop with 1 complaint in 2 orders shows a smoothed complaint rate of a few percent: the page
+# names them as such, next to the raw 30-day count the circuit breaker uses.
+TERM_LABELS = {
+    "fulfilment": "fulfilment rate (score term, smoothed)",
+    "complaint_rate": "complaint rate (score term, smoothed)",
+    "fault_rate": "fault rate (score term, smoothed)",
+    "qc_pass": "QC pass rate (score term, smoothed)",
+}
+
 
 def _dashboard_context(rt: Any) -> dict[str, Any]:
+    from services._credit import MIN_WINDOW_ORDERS
     from services.api.routes.orders import streamers_index
 
     totals = dashboard_totals(rt)
@@ -367,6 +378,8 @@ def _dashboard_context(rt: Any) -> dict[str, Any]:
     roles = sorted(totals["actors"].items())
     return {
         "streamers": streamers,
+        "term_labels": TERM_LABELS,
+        "min_orders": MIN_WINDOW_ORDERS,
         "totals": totals,
         "generated": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "events_chart": bar_chart(
@@ -375,12 +388,13 @@ def _dashboard_context(rt: Any) -> dict[str, Any]:
         "roles_chart": bar_chart(
             [(r, float(n)) for r, n in roles], name="actors-by-role", title="actors by role"
         ),
-        "steps_chart": hbar_chart(
+        "steps_chart": bar_chart(
             sorted(((s, float(n)) for s, n in totals["biz_steps"].items()), key=lambda x: -x[1])[
                 :10
             ],
             name="events-by-step",
             title="events by business step",
+            horizontal=True,
         ),
     }
 

@@ -3,10 +3,8 @@ through the API by its five parties, anchored) for read tests."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,22 +91,6 @@ def populate(client: TestClient, home: Path) -> World:
     assert r.status_code == 200, r.text
     record_story(world, "0502", temps=(2.5, 9.5, 4.0))  # a warm reading, and not anchored
     return world
-
-
-@contextlib.contextmanager
-def fresh_pg_db(pg_url: str, prefix: str = "api_test_") -> Iterator[str]:
-    """A new, empty PostgreSQL database on the server of ``pg_url``; dropped afterwards."""
-    import psycopg
-
-    name = prefix + uuid.uuid4().hex[:10]
-    plain = pg_url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield pg_url.rpartition("/")[0] + "/" + name
-    finally:
-        with psycopg.connect(plain, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")

@@ -17,8 +17,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.api import create_app
+from services.api._local import fresh_pg_database
 from services.config import Settings
-from tests.api.conftest import ADMIN_KEY, PG_ENV, World, fresh_pg_db
+from tests.api.conftest import ADMIN_KEY, PG_ENV, World
 
 ETH = 10**18
 DAY = 86_400
@@ -49,7 +50,7 @@ def market(
             url = os.environ.get(PG_ENV)
             if not url:
                 pytest.skip(f"{PG_ENV} not set")
-            db = stack.enter_context(fresh_pg_db(url))
+            db = stack.enter_context(fresh_pg_database(url))
         yield stack.enter_context(_market(tmp_path_factory, compile_cache, db))
 
 

@@ -17,8 +17,9 @@ from fastapi.testclient import TestClient
 from provenance import to_document
 from services._provenance_demo import sample_story
 from services.api import create_app
+from services.api._local import fresh_pg_database
 from services.config import Settings
-from tests.api.conftest import ADMIN_KEY, World, fresh_pg_db, populate, register
+from tests.api.conftest import ADMIN_KEY, World, populate, register
 
 
 def test_anchoring_loop_anchors_new_events(tmp_path: Path, compile_cache: Path) -> None:
@@ -50,7 +51,7 @@ def test_anchoring_loop_anchors_new_events(tmp_path: Path, compile_cache: Path) 
 @pytest.fixture
 def pg_world(pg_url: str, tmp_path: Path, compile_cache: Path) -> Iterator[World]:
     home = tmp_path / "home"
-    with fresh_pg_db(pg_url) as db:
+    with fresh_pg_database(pg_url) as db:
         app = create_app(Settings(home=home, cache=compile_cache, db=db, admin_key=ADMIN_KEY))
         with TestClient(app) as c:
             yield populate(c, home)
