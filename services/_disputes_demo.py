@@ -1,6 +1,8 @@
 """The disputes story for ``make demo``: three orders, balances before and after.
 
-1. An order delivered and confirmed: the escrow releases the price to the seller.
+1. An order delivered and confirmed: the carrier signs the buyer's receipt in provenance,
+   the oracle marks the order delivered on chain from it, the buyer confirms and the
+   escrow releases the price to the seller.
 2. An order whose batch has a cold-chain breach recorded in provenance (a temperature logger
    reading of 12.5 °C on a chilled lot): the buyer disputes, the oracle fetches the batch's
    verdict and proof bundle, rules ``quality_failure`` without a human, and the contract
@@ -25,11 +27,12 @@ from services.config import Settings
 if TYPE_CHECKING:
     from contracts import Chain
 
-__all__ = ["disputes_demo", "record_batch"]
+__all__ = ["BUYER_PICKUP", "disputes_demo", "record_batch", "record_receipt"]
 
 ETH = 10**18
 DAY = 86_400
 BREACH_TEMPS = (2.5, 3.1, 12.5, 3.6)  # one logger reading above the chilled range (0-8 °C)
+BUYER_PICKUP = "urn:epc:id:sgln:0614141.00077.0"  # the buyer's parcel locker (an SGLN)
 
 
 def _actor_key(actor_id: str) -> Any:
@@ -64,6 +67,48 @@ def record_batch(
     return f"urn:epc:class:lgtin:0614141.307346.R{tag}A"
 
 
+def record_receipt(
+    chain: Chain, db_url: str, lot: str, at: int, location: str = BUYER_PICKUP
+) -> str:
+    """The carrier signs the buyer's receipt of ``lot`` at ``location`` at unix time ``at``
+    (a ``receiving`` event, anchored); returns the event's hash id."""
+    import datetime as dt
+
+    from provenance import Anchorer, Event, Ledger, Signer, Store
+    from services._provenance_demo import NAMESPACES
+
+    when = dt.datetime.fromtimestamp(at, dt.timezone(dt.timedelta(hours=8)))
+    event = Event.from_json(
+        {
+            "type": "ObjectEvent",
+            "eventTime": when.isoformat(timespec="milliseconds"),
+            "eventTimeZoneOffset": "+08:00",
+            "action": "OBSERVE",
+            "bizStep": "receiving",
+            "disposition": "in_possession",
+            "quantityList": [{"epcClass": lot, "quantity": 2.0, "uom": "KGM"}],
+            "readPoint": {"id": location},
+            "bizLocation": {"id": location},
+        },
+        NAMESPACES,
+    )
+    actor_id = "carrier-coldline-disputes"
+    if not chain.actors.keys(actor_id):
+        from services._provenance_demo import DEMO_ACTORS
+
+        chain.actors.register(
+            actor_id, _actor_key(actor_id).public_key, DEMO_ACTORS["carrier-coldline"], 0
+        )
+    store = Store.open(db_url)
+    try:
+        ledger = Ledger(store, chain.actors)
+        ledger.ingest([event], Signer(actor_id, _actor_key(actor_id)))
+        Anchorer(ledger, chain.anchors).anchor()
+    finally:
+        store.close()
+    return str(event.hash_id)
+
+
 def _eth(wei: int) -> str:
     return f"{wei / ETH:+.4f}" if wei else "0"
 
@@ -94,15 +139,21 @@ def disputes_demo(settings: Settings | None = None) -> dict[str, Any]:
         before = snapshot()
         bonds_before = {x: book.bond(x)["total"] for x in (lin, wang)}
 
-        # 1. delivered and released
+        # 1. delivered (the carrier's signed receipt at the buyer's locker) and released
         good = record_batch(chain, s.db_url, "D1")
-        o1 = book.create_order(buyer, lin, ETH // 2, 2 * DAY, 3 * DAY, good, "lin")
+        o1 = book.create_order(
+            buyer, lin, ETH // 2, 2 * DAY, 3 * DAY, good, "lin", destination=BUYER_PICKUP
+        )
         book.ship(o1.order_id)
-        book.deliver(o1.order_id)
+        chain.advance_time(DAY)  # a day on the road
+        record_receipt(chain, s.db_url, good, chain.now())
+        (delivery,) = book.sync_deliveries()["delivered"]
         book.confirm(o1.order_id)
         console.print(
-            f"order {o1.order_id}: 0.5 ETH from Lin, batch {good[-10:]} verified ok -> "
-            f"delivered, confirmed: [bold]{book.order(o1.order_id).state.label}[/]"
+            f"order {o1.order_id}: 0.5 ETH from Lin, batch {good[-10:]} verified ok; the "
+            f"carrier's signed receipt at the buyer's locker -> oracle marked it delivered "
+            f"({'late' if delivery['late'] else 'on time'}); buyer confirmed: "
+            f"[bold]{book.order(o1.order_id).state.label}[/]"
         )
 
         # 2. cold-chain breach recorded in provenance -> automatic ruling
@@ -173,6 +224,7 @@ def disputes_demo(settings: Settings | None = None) -> dict[str, Any]:
         )
         out = {
             "released_state": book.order(o1.order_id).state.label,
+            "delivery": delivery,
             "breach_ruling": decision.code.label if decision.code else None,
             "buyer_refund": refund,
             "lin_bond_after": book.bond(lin)["total"],

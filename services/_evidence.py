@@ -133,6 +133,7 @@ class BundleEvent:
     disposition: str | None
     time: int | None
     origin_country: str | None
+    location: str | None = None  # bizLocation id, else readPoint id: where it happened
 
 
 @dataclass(frozen=True)
@@ -168,10 +169,17 @@ class ProvenanceFacts:
         return frozenset(e.hash_id for e in self.events if e.biz_step in ORIGIN_STEPS)
 
     @property
+    def receive_events(self) -> tuple[BundleEvent, ...]:
+        """Receive events with a time (``receiving``/``arriving``/``accepting``), earliest
+        first: the oracle picks the one that is this order's delivery."""
+        found = [e for e in self.events if e.biz_step in RECEIVE_STEPS and e.time is not None]
+        return tuple(sorted(found, key=lambda e: (e.time or 0, e.hash_id)))
+
+    @property
     def received_at(self) -> int | None:
-        """Earliest receive event: when the goods reached the buyer's side."""
-        times = [e.time for e in self.events if e.biz_step in RECEIVE_STEPS and e.time]
-        return min(times) if times else None
+        """Earliest receive event of the batch (any place, any time)."""
+        events = self.receive_events
+        return events[0].time if events else None
 
     @property
     def qc_events(self) -> tuple[BundleEvent, ...]:
@@ -352,4 +360,10 @@ def _bundle_event(e: Any, name: str) -> BundleEvent:
         _bare(body.get("disposition"), _DISP_PREFIXES),
         _unix(body.get("eventTime")),
         country,
+        _location_id(body.get("bizLocation")) or _location_id(body.get("readPoint")),
     )
+
+
+def _location_id(value: Any) -> str | None:
+    """``{"id": "urn:epc:id:sgln:..."}`` (EPCIS readPoint / bizLocation) -> the id."""
+    return _str(value.get("id")) if isinstance(value, dict) else None

@@ -10,7 +10,9 @@ Rules (docs/disputes.md has the same table):
 =================== ========================================================= ===============
 rule                fires when                                                ruling
 =================== ========================================================= ===============
-late_delivery       first receive event of the batch is after the order's     LATE_DELIVERY
+late_delivery       the order's delivery (:func:`delivery_receipt`: the first     LATE_DELIVERY
+                    intact receive event of the batch at the order's
+                    destination, not before the order was paid) is after its
                     ``deliver_by`` (+ grace)
 cold_chain_breach   provenance finding ``cold_chain_breach`` on an event      QUALITY_FAILURE
                     whose own integrity checks passed
@@ -36,13 +38,14 @@ file considered. Anyone with the files re-runs :func:`decide` and compares.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from dataclasses import dataclass, field
 from typing import Any
 
 from contracts import RulingCode
 from services._evidence import (
     FAILING_QC_DISPOSITIONS,
+    BundleEvent,
     ClipFacts,
     EvidenceDoc,
     ProvenanceFacts,
@@ -61,7 +64,9 @@ __all__ = [
     "OrderFacts",
     "Reason",
     "decide",
+    "delivery_receipt",
     "human_decision",
+    "receipt_in",
 ]
 
 ORACLE_VERSION = "livetrust.oracle/1"
@@ -120,6 +125,10 @@ class OrderFacts:
     rule_by: int  # the contract's ruling deadline (disputed_at + rule window)
     batch: str | None = None
     streamer: str | None = None
+    # when the buyer paid, and the EPCIS location the goods go to (an SGLN, say): a receive
+    # event elsewhere or earlier is another leg of the batch's journey, not this delivery
+    opened_at: int | None = None
+    destination: str | None = None
 
 
 @dataclass(frozen=True)
@@ -177,36 +186,28 @@ def decide(order: OrderFacts, evidence: Sequence[EvidenceDoc]) -> Decision:
     notes: list[str] = []
 
     # (1) provenance: verdicts and bundles for the order's batch
-    prov: list[tuple[EvidenceDoc, ProvenanceFacts]] = []
-    for d in evidence:
-        facts = d.provenance()
-        if facts is None:
-            continue
-        if order.batch and facts.batch and not _same_batch(facts.batch, order.batch):
-            notes.append(f"{d.sha256}: provenance of batch {facts.batch}, not {order.batch}")
-            continue
-        prov.append((d, facts))
+    prov = _provenance(order, evidence, notes)
     events = {e.hash_id: e for _, f in prov for e in f.events}
     origin_ids = {h for h, e in events.items() if e.origin_country is not None} | {
         h for _, f in prov for h in f.origin_events
     }
     bundles = tuple(d.sha256 for d, f in prov if f.events)
-    tainted = {
-        x.event for _, f in prov for x in f.findings if x.code in INTEGRITY_CODES and x.event
-    }
+    tainted = _tainted(prov)
 
-    # (2) late delivery: the first receive event against deliver_by
-    received = [f.received_at for _, f in prov if f.received_at is not None]
-    if received:
-        at = min(received)
+    # (2) late delivery: the order's receive event against deliver_by
+    receipt = delivery_receipt(order, [f for _, f in prov], tainted)
+    if receipt is not None and receipt.time is not None:
+        at = receipt.time
         if at > order.deliver_by + LATE_GRACE_S:
+            # the bundles that hold the event, and the verdicts that vouch for it
+            used = tuple(d.sha256 for d, f in prov if receipt in f.events or f.has_verdict)
             reasons.append(
                 Reason(
                     "late_delivery",
                     RulingCode.LATE_DELIVERY,
-                    bundles,
-                    f"received at {at}, promised by {order.deliver_by} "
-                    f"({(at - order.deliver_by) / 3600:.1f} h late)",
+                    used,
+                    f"received at {at} (event {receipt.hash_id}), promised by "
+                    f"{order.deliver_by} ({(at - order.deliver_by) / 3600:.1f} h late)",
                 )
             )
 
@@ -270,6 +271,55 @@ def decide(order: OrderFacts, evidence: Sequence[EvidenceDoc]) -> Decision:
             order.order_id, None, (), hashes, True, _human_deadline(order), tuple(notes)
         )
     return Decision(order.order_id, code, _dedup(reasons), hashes, False, None, tuple(notes))
+
+
+def _provenance(
+    order: OrderFacts, evidence: Sequence[EvidenceDoc], notes: list[str]
+) -> list[tuple[EvidenceDoc, ProvenanceFacts]]:
+    """The verdicts and bundles among ``evidence`` that concern the order's batch."""
+    prov: list[tuple[EvidenceDoc, ProvenanceFacts]] = []
+    for d in evidence:
+        facts = d.provenance()
+        if facts is None:
+            continue
+        if order.batch and facts.batch and not _same_batch(facts.batch, order.batch):
+            notes.append(f"{d.sha256}: provenance of batch {facts.batch}, not {order.batch}")
+            continue
+        prov.append((d, facts))
+    return prov
+
+
+def _tainted(prov: Sequence[tuple[EvidenceDoc, ProvenanceFacts]]) -> set[str]:
+    """Events a verdict says are not what their signer wrote (or have no valid signer)."""
+    return {x.event for _, f in prov for x in f.findings if x.code in INTEGRITY_CODES and x.event}
+
+
+def receipt_in(order: OrderFacts, evidence: Sequence[EvidenceDoc]) -> BundleEvent | None:
+    """:func:`delivery_receipt` from evidence documents (a verdict and a proof bundle)."""
+    prov = _provenance(order, evidence, [])
+    return delivery_receipt(order, [f for _, f in prov], _tainted(prov))
+
+
+def delivery_receipt(
+    order: OrderFacts, facts: Sequence[ProvenanceFacts], tainted: Set[str] = frozenset()
+) -> BundleEvent | None:
+    """The receive event that is this order's delivery, or None: the earliest receive event
+    of the batch that (a) passed its own integrity checks (not in ``tainted``: signed by a
+    registered actor whose role may receive, unaltered), (b) happened at the order's
+    destination when the order names one, and (c) is not earlier than the payment (a
+    receipt before the buyer paid is an upstream leg: the packer's or the shop's).
+
+    The same function marks the order delivered on chain (``OrderBook.sync_deliveries``)
+    and times the ``late_delivery`` rule, so both read the same event."""
+    candidates = [
+        e
+        for f in facts
+        for e in f.receive_events
+        if e.hash_id not in tainted
+        and (order.destination is None or e.location == order.destination)
+        and (order.opened_at is None or (e.time is not None and e.time >= order.opened_at))
+    ]
+    return min(candidates, key=lambda e: (e.time or 0, e.hash_id), default=None)
 
 
 def _same_batch(a: str, b: str) -> bool:

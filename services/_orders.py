@@ -44,7 +44,14 @@ from services._errors import (
     WrongState,
 )
 from services._evidence import FAILING_QC_DISPOSITIONS, EvidenceDoc, canonical_json
-from services._oracle import Decision, OrderFacts, decide, human_decision
+from services._oracle import (
+    LATE_GRACE_S,
+    Decision,
+    OrderFacts,
+    decide,
+    human_decision,
+    receipt_in,
+)
 from services._store import ACTIVITY, DISPUTES, EVIDENCE, ORDERS, RULINGS, SCORES, TIERS
 
 if TYPE_CHECKING:
@@ -68,6 +75,9 @@ __all__ = [
 WEI_PER_ETH = 10**18
 BPS = 10_000  # as in DisputeEscrow.vy
 MAX_URI = 256  # DisputeEscrow's Evidence.evidence is String[256]
+# A receive event may be stamped a little ahead of the chain's clock (the carrier's scanner
+# and the node disagree); one dated further ahead is not a delivery yet.
+CLOCK_SKEW_S = 300
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
 
@@ -168,6 +178,9 @@ class OrderView:
     batch: str | None
     streamer: str | None
     tx: str | None = None
+    destination: str | None = None
+    received_at: int | None = None  # the provenance receive event that delivered it
+    receipt_event: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -183,6 +196,9 @@ class OrderView:
             "deadline": self.deadline,
             "ruling": RulingCode(self.ruling).label if self.ruling else None,
             "tx": self.tx,
+            "destination": self.destination,
+            "received_at": self.received_at,
+            "receipt_event": self.receipt_event,
         }
 
 
@@ -277,6 +293,9 @@ class OrderBook:
             row.batch,
             row.streamer,
             row.tx,
+            row.destination,
+            row.received_at,
+            row.receipt_event,
         )
 
     def _import(self, conn: Connection, o: Order, created_at: int | None = None) -> None:
@@ -327,8 +346,13 @@ class OrderBook:
         delivery_window: int,
         batch: str | None = None,
         streamer: str | None = None,
+        destination: str | None = None,
     ) -> OrderView:
-        """The buyer opens and pays an order into escrow in one transaction."""
+        """The buyer opens and pays an order into escrow in one transaction.
+
+        ``destination`` (an EPCIS location id such as an SGLN) is where the goods go: a
+        receive event of ``batch`` there marks the order delivered (:meth:`sync_deliveries`).
+        """
         self._can_pay(buyer, price)
         order_id, receipt = self.escrow.open_order(
             buyer, seller, price, ship_window, delivery_window
@@ -349,6 +373,7 @@ class OrderBook:
                     state=int(o.state),
                     created_at=receipt.timestamp,
                     tx=receipt.tx_hash,
+                    destination=destination,
                 )
             )
             self._activity(conn, seller, ActivityKind.ORDER, receipt.timestamp, self._ref(order_id))
@@ -365,6 +390,7 @@ class OrderBook:
             batch,
             streamer,
             receipt.tx_hash,
+            destination,
         )
 
     def _sync_state(self, order_id: int) -> OrderView:
@@ -380,6 +406,95 @@ class OrderBook:
         o = self._chain_order(order_id)
         self.escrow.mark_delivered(order_id, sender or o.seller)
         return self._sync_state(order_id)
+
+    def sync_deliveries(self) -> dict[str, Any]:
+        """The oracle marks orders delivered from provenance receive events.
+
+        For every order with a batch that is paid or shipped and not yet seen received, the
+        batch's verdict and proof bundle come from the ledger, and
+        :func:`services._oracle.delivery_receipt` picks the receive event that is this
+        order's delivery (intact, at its destination, not before payment). A shipped order
+        with such an event is marked delivered on chain by the oracle's account (the buyer's
+        confirm window starts); the event's time is kept and compared with ``deliver_by``
+        (the ``late_delivery`` rule reads the same event if the buyer disputes). Orders
+        delivered by their seller get the event recorded too. Idempotent: run it after
+        ingesting events, from cron, or as ``livetrust order sync --watch``.
+        """
+        if self.provenance is None:
+            raise WrongState("no provenance ledger to read receive events from")
+        watched = (OrderState.PAID, OrderState.SHIPPED, OrderState.DELIVERED)
+        with self.store.begin() as conn:
+            rows = conn.execute(
+                select(ORDERS)
+                .where(
+                    ORDERS.c.escrow == self._addr,
+                    ORDERS.c.batch.is_not(None),
+                    ORDERS.c.received_at.is_(None),
+                    ORDERS.c.state.in_([int(s) for s in watched]),
+                )
+                .order_by(ORDERS.c.order_id)
+            ).all()
+        now = self.chain.now()
+        evidence: dict[str, list[EvidenceDoc]] = {}  # one verdict + bundle per batch
+        delivered: list[dict[str, Any]] = []
+        waiting: list[int] = []
+        for row in rows:
+            o = self._chain_order(row.order_id)
+            if o.state not in watched:
+                self.order(row.order_id)  # the cache follows the chain
+                continue
+            if row.batch not in evidence:
+                evidence[row.batch] = [
+                    EvidenceDoc.from_bytes(raw, name)
+                    for name, raw in self.provenance.evidence_for(row.batch)
+                ]
+            facts = OrderFacts(
+                order_id=o.order_id,
+                seller=o.seller,
+                deliver_by=o.deliver_by,
+                disputed_at=0,
+                rule_by=o.deadline,
+                batch=row.batch,
+                opened_at=row.created_at,
+                destination=row.destination,
+            )
+            receipt = receipt_in(facts, evidence[row.batch])
+            if (
+                receipt is None
+                or receipt.time is None
+                or receipt.time > now + CLOCK_SKEW_S  # a receipt dated in the future
+                or o.state is OrderState.PAID  # the seller has not shipped on chain
+            ):
+                waiting.append(o.order_id)
+                continue
+            tx = None
+            if o.state is OrderState.SHIPPED:
+                tx = self.escrow.mark_delivered(o.order_id, self.chain.sender).tx_hash
+            with self.store.begin() as conn:
+                conn.execute(
+                    ORDERS.update()
+                    .where(ORDERS.c.id == row.id)
+                    .values(
+                        state=int(OrderState.DELIVERED),
+                        received_at=receipt.time,
+                        receipt_event=receipt.hash_id,
+                        delivered_tx=tx,
+                    )
+                )
+            late_by = receipt.time - o.deliver_by
+            delivered.append(
+                {
+                    "id": o.order_id,
+                    "event": receipt.hash_id,
+                    "location": receipt.location,
+                    "received_at": receipt.time,
+                    "deliver_by": o.deliver_by,
+                    "late": late_by > LATE_GRACE_S,
+                    "late_by": max(0, late_by),
+                    "tx": tx,
+                }
+            )
+        return {"checked": len(rows), "delivered": delivered, "waiting": waiting}
 
     def confirm(self, order_id: int, sender: str | None = None) -> OrderView:
         """The buyer accepts the goods: the seller is paid (a fulfilled order)."""
@@ -527,6 +642,8 @@ class OrderBook:
             rule_by=o.deadline,
             batch=orow.batch if orow is not None else None,
             streamer=orow.streamer if orow is not None else None,
+            opened_at=orow.created_at if orow is not None else None,
+            destination=orow.destination if orow is not None else None,
         )
 
     def _gather(self, order_id: int, batch: str | None) -> list[EvidenceDoc]:

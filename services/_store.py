@@ -6,10 +6,12 @@ order is for, the evidence files behind each dispute, each ruling's reasons, the
 log the credit score is computed from, and the score history. :meth:`OrderBook.reconcile`
 re-reads the chain and repairs the cache.
 
-Tables (prefixed ``svc_`` so they share a database with ``prov_`` tables; created with
-``metadata.create_all`` until they join the Alembic history):
+Tables (prefixed ``svc_`` so they share a database with ``prov_`` tables), migrated by
+Alembic from ``services/migrations`` with their own version table ``svc_alembic_version``
+(branch ``services``, from revision ``s0001``); :func:`migrate` upgrades to all heads:
 
-- ``svc_orders``: one row per escrow order (escrow address + on-chain id).
+- ``svc_orders``: one row per escrow order (escrow address + on-chain id), with its
+  destination and the provenance receive event that delivered it.
 - ``svc_disputes``: one per disputed order (the contract's dispute id is the order id).
 - ``svc_evidence``: evidence files (sha256, kind, stored path) per dispute.
 - ``svc_rulings``: every oracle / arbiter decision, with its JSON and commitment.
@@ -27,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 from sqlalchemy import (
     BigInteger,
@@ -54,16 +57,23 @@ __all__ = [
     "DISPUTES",
     "EVIDENCE",
     "METADATA",
+    "MIGRATIONS",
     "ORDERS",
     "RULINGS",
     "SCORES",
     "TIERS",
+    "VERSION_TABLE",
     "DisputeStore",
+    "migrate",
 ]
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000  # as provenance: writers queue instead of failing
 WEI = String(80)  # 2**256 has 78 decimal digits
 ADDR = String(42)
+# Our own Alembic version table: the provenance ledger's (prov_alembic_version) must never
+# hold a revision its script directory cannot resolve, or provenance.Store.open would fail.
+VERSION_TABLE = "svc_alembic_version"
+MIGRATIONS = Path(__file__).parent / "migrations"
 
 METADATA = MetaData()
 
@@ -83,6 +93,11 @@ ORDERS = Table(
     Column("state", Integer, nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("tx", String(66)),
+    # where the goods go (an EPCIS location id) and the receive event that delivered them
+    Column("destination", String(250)),
+    Column("received_at", BigInteger),
+    Column("receipt_event", String(120)),
+    Column("delivered_tx", String(66)),
     UniqueConstraint("escrow", "order_id", name="svc_orders_escrow_order"),
 )
 
@@ -169,6 +184,26 @@ TIERS = Table(
 _SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
+def migrate(engine: Engine) -> None:
+    """Upgrade the ``svc_`` tables to every head of ``services/migrations`` (idempotent).
+
+    Databases whose tables ``metadata.create_all`` made before the migrations existed
+    upgrade in place: revision ``s0001`` keeps the tables it finds.
+    """
+    from alembic import command
+    from alembic.config import Config
+    from alembic.util import CommandError
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "heads")
+    except CommandError as exc:  # e.g. a database stamped by a newer livetrust
+        raise StoreFailed(f"cannot migrate the dispute store: {exc}") from exc
+
+
 class DisputeStore:
     """An engine plus transactions that translate SQLAlchemy errors once."""
 
@@ -177,13 +212,16 @@ class DisputeStore:
 
     @classmethod
     def open(cls, url: str, schema: str | None = None) -> DisputeStore:
-        """Connect to ``url`` and create the ``svc_`` tables if missing.
+        """Connect to ``url`` and migrate the ``svc_`` tables to the newest revision.
 
         ``schema`` (PostgreSQL only) puts the tables in their own schema, created if needed:
         tests use a fresh schema per run.
         """
         try:
             if url.startswith("sqlite"):
+                path = url.split("///", 1)[-1]
+                if path and path != ":memory:":  # as provenance.Store: a fresh home works
+                    Path(path).parent.mkdir(parents=True, exist_ok=True)
                 engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
 
                 @event.listens_for(engine, "connect")
@@ -201,7 +239,7 @@ class DisputeStore:
                     conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
             else:
                 engine = create_engine(url)
-            METADATA.create_all(engine)
+            migrate(engine)
         except SQLAlchemyError as exc:
             raise StoreFailed(f"cannot open the dispute store at {url}: {exc}") from exc
         return cls(engine)

@@ -8,6 +8,7 @@ chains) or a 0x address; amounts are ETH; windows are seconds or ``30m``/``36h``
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,27 @@ def _print_order(d: dict[str, Any]) -> None:
         highlight=False,
     )
     console.print(f"  ship by {d['ship_by']}, deliver by {d['deliver_by']}", highlight=False)
+    if d.get("destination"):
+        console.print(f"  to {d['destination']}", highlight=False)
+    if d.get("received_at"):
+        console.print(
+            f"  received at {d['received_at']} (event {d['receipt_event']})", highlight=False
+        )
+
+
+def _print_sync(d: dict[str, Any]) -> None:
+    for x in d["delivered"]:
+        late = f"[red]{x['late_by'] / 3600:.1f} h late[/]" if x["late"] else "[green]on time[/]"
+        console.print(
+            f"order [bold]{x['id']}[/] delivered: received at {x['received_at']} "
+            f"({x['location']}), promised by {x['deliver_by']}: {late}",
+            highlight=False,
+        )
+    console.print(
+        f"{d['checked']} order(s) checked, {len(d['delivered'])} delivered, "
+        f"{len(d['waiting'])} waiting for a receive event or for shipping",
+        highlight=False,
+    )
 
 
 def _print_status(d: dict[str, Any]) -> None:
@@ -115,6 +137,12 @@ def order_create(
     delivery_window: str = typer.Option("3d", "--delivery-window", help="ship -> delivery SLA"),
     batch: str | None = typer.Option(None, "--batch", help="provenance batch the order ships"),
     streamer: str | None = typer.Option(None, "--streamer", help="streamer id of the seller"),
+    destination: str | None = typer.Option(
+        None,
+        "--destination",
+        help="EPCIS location the goods go to (an SGLN): a receive event of the batch there "
+        "marks the order delivered (`order sync`)",
+    ),
     json_out: bool = JSON_OPT,
 ) -> None:
     """The buyer opens an order and pays the price into escrow in one transaction."""
@@ -129,6 +157,7 @@ def order_create(
             parse_duration(delivery_window),
             batch=batch,
             streamer=streamer,
+            destination=destination,
         )
         data = view.to_json()
     emit(data, json_out, _print_order)
@@ -187,6 +216,40 @@ def order_show(order_id: int = ORDER_ARG, json_out: bool = JSON_OPT) -> None:
     with _book(json_out) as book:
         data = book.order(order_id).to_json()
     emit(data, json_out, _print_order)
+
+
+@order_app.command("sync")
+def order_sync(
+    watch: str | None = typer.Option(
+        None, "--watch", help="keep syncing every interval (e.g. 60, 5m) until interrupted"
+    ),
+    json_out: bool = JSON_OPT,
+) -> None:
+    """The oracle marks orders delivered from their batch's signed receive events.
+
+    A shipped order whose batch has an intact receive event at the order's destination
+    (after payment) moves to delivered on chain, sent by the oracle's account; the event's
+    time against the promised delivery time is what the late-delivery rule uses. With
+    ``--watch`` it runs as a loop (one JSON line per round under ``--json``)."""
+    import time
+
+    from services._orders import parse_duration
+
+    with _book(json_out) as book:
+        if watch is None:
+            emit(book.sync_deliveries(), json_out, _print_sync)
+            return
+        every = parse_duration(watch)
+        try:
+            while True:
+                data = book.sync_deliveries() | {"at": book.chain.now()}
+                if json_out:
+                    print(json.dumps(data), flush=True)
+                else:
+                    _print_sync(data)
+                time.sleep(every)
+        except KeyboardInterrupt:
+            return
 
 
 @order_app.command("reconcile")

@@ -27,10 +27,12 @@ def home(tmp_path: Path, compile_cache: Path, monkeypatch: pytest.MonkeyPatch) -
     return h
 
 
-def run(*args: str, code: int = 0) -> Any:
+def run(*args: str, code: int = 0, json_lines: bool = False) -> Any:
     result = CliRunner().invoke(app, list(args))
     assert result.exit_code == code, result.output
     assert "Traceback" not in result.output
+    if json_lines:
+        return [json.loads(line) for line in result.output.splitlines()]
     return json.loads(result.output) if "--json" in args else result.output
 
 
@@ -112,6 +114,41 @@ def test_human_arbiter_and_confirm(home: Path) -> None:
     err = run("dispute", "default", "1", "--json", code=2)
     assert "too early" in err["error"]["message"]
     assert run("order", "reconcile", "--json")["orders"] == 3
+
+
+def test_order_sync_marks_delivery_from_a_receive_event(
+    home: Path, compile_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from services._disputes_demo import BUYER_PICKUP, record_batch, record_receipt
+    from services.config import Settings
+
+    db = Settings().db_url
+    home.mkdir(parents=True, exist_ok=True)
+    with Chain.connect("embedded", home, cache=compile_cache) as chain:
+        lot = record_batch(chain, db, "C1")
+    run("bond", "post", "--seller", "2", "--amount", "5", "--json")
+    o = run(
+        "order", "create", "--buyer", "1", "--seller", "2", "--price", "1", "--batch", lot,
+        "--destination", BUYER_PICKUP, "--delivery-window", "1d", "--json",
+    )  # fmt: skip
+    assert o["destination"] == BUYER_PICKUP and o["received_at"] is None
+    run("order", "ship", "0", "--json")
+    assert run("order", "sync", "--json") == {"checked": 1, "delivered": [], "waiting": [0]}
+    with Chain.connect("embedded", home, cache=compile_cache) as chain:
+        late = o["deliver_by"] + 5 * 3600
+        chain.advance_time(late - chain.now() + 60)
+        event = record_receipt(chain, db, lot, late)
+    # the loop: one JSON line per round, until interrupted
+    monkeypatch.setattr("time.sleep", lambda _s: (_ for _ in ()).throw(KeyboardInterrupt))
+    out = run("order", "sync", "--watch", "1m", "--json", json_lines=True)
+    (d,) = out[0]["delivered"]
+    assert d["id"] == 0 and d["event"] == event and d["late"] and d["late_by"] == 5 * 3600
+    shown = run("order", "show", "0", "--json")
+    assert shown["state"] == "delivered" and shown["received_at"] == late
+    assert "received at" in run("order", "show", "0")
+    assert "0 delivered" in run("order", "sync")
+    err = run("order", "sync", "--watch", "soon", "--json", code=2)
+    assert err["error"]["code"] == "bad_input"
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -18,6 +19,7 @@ from services._oracle import (
     OrderFacts,
     decide,
     human_decision,
+    receipt_in,
 )
 from tests.services._docs import (
     BATCH,
@@ -29,6 +31,7 @@ from tests.services._docs import (
     claims,
     clip,
     doc,
+    iso,
     verdict,
 )
 
@@ -68,6 +71,54 @@ def test_no_receive_event_is_not_late() -> None:
         [doc(bundle(received_at=DELIVER_BY + 86_400, steps=("origin", "pack", "qc", "ship")))],
     )
     assert_human(d)
+
+
+def _receipts(*receipts: tuple[str, int, str | None]) -> dict[str, object]:
+    """A bundle whose receive events are ``(hash id, time, location)``."""
+    b = bundle(received_at=DELIVER_BY, steps=("origin", "pack", "qc", "ship"))
+    for hid, at, where in receipts:
+        body: dict[str, object] = {
+            "type": "ObjectEvent",
+            "eventTime": iso(at),
+            "eventTimeZoneOffset": "+08:00",
+            "bizStep": "urn:epcglobal:cbv:bizstep:receiving",
+        }
+        if where:
+            body["bizLocation"] = {"id": where}
+        b["events"].append({"event": body, "statement": {"event": hid}})  # type: ignore[attr-defined]
+    return b
+
+
+HOME, SHOP = "urn:epc:id:sgln:0614141.00077.0", "urn:epc:id:sgln:0614141.00009.0"
+PAID_AT = DELIVER_BY - 3 * 86_400
+
+
+def test_delivery_receipt_is_this_orders_receive_event() -> None:
+    """At the destination, not before payment, intact; the earliest such event."""
+    order = replace(ORDER, opened_at=PAID_AT, destination=HOME)
+    upstream = ("ni:///sha-256;a1?ver=CBV2.0", PAID_AT - 86_400, HOME)  # before payment
+    elsewhere = ("ni:///sha-256;a2?ver=CBV2.0", PAID_AT + 3600, SHOP)  # another place
+    forged = ("ni:///sha-256;a3?ver=CBV2.0", PAID_AT + 7200, HOME)
+    real = ("ni:///sha-256;a4?ver=CBV2.0", DELIVER_BY + 5 * 3600, HOME)
+    again = ("ni:///sha-256;a5?ver=CBV2.0", DELIVER_BY + 9 * 3600, HOME)
+    evidence = [
+        doc(_receipts(upstream, elsewhere, forged, again, real)),
+        doc(verdict(("signature_invalid", forged[0], "bad signature"))),
+    ]
+    got = receipt_in(order, evidence)
+    assert got is not None and (got.hash_id, got.time, got.location) == real
+    d = decide(order, evidence)
+    assert d.code is RulingCode.LATE_DELIVERY and "5.0 h late" in d.reasons[0].detail
+    assert d.reasons[0].evidence == tuple(x.sha256 for x in evidence)
+    # the forged on-time receipt counts once its record is intact (no verdict against it)
+    assert receipt_in(order, evidence[:1]) is not None
+    assert receipt_in(order, evidence[:1]).hash_id == forged[0]  # type: ignore[union-attr]
+    # without a destination any receive event after payment delivers
+    anywhere = receipt_in(replace(order, destination=None), evidence)
+    assert anywhere is not None and anywhere.hash_id == elsewhere[0]
+    # nothing at the destination: no receipt, and no late-delivery ruling
+    assert receipt_in(replace(order, destination="urn:x:none"), evidence) is None
+    assert decide(replace(order, destination="urn:x:none"), evidence).needs_human
 
 
 # -- cold chain -------------------------------------------------------------------------------
