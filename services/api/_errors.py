@@ -41,6 +41,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "chain_unavailable": 503,
     "store_unavailable": 503,
     "store_error": 503,
+    "store_failed": 503,
 }
 
 

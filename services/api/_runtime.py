@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         ReceiptLike,
     )
     from services._orders import OrderBook
+    from services._store import DisputeStore
     from services.api._views import StateBatcher, StateProbe
     from watermark._manifest import ManifestStore
 
@@ -118,7 +119,7 @@ class Runtime:
         self._closers: list[Callable[[], None]] = []
         self._chain: Chain | None = None
         self._store: Store | None = None
-        self.jobs = Jobs()
+        self.jobs = Jobs(lambda: self.service_store)
         self.verdicts = VerdictCache(self.settings.key_cache_ttl_s)
         self._anchor_stop = threading.Event()
         self._anchor_thread: threading.Thread | None = None
@@ -195,18 +196,27 @@ class Runtime:
         )
 
     @property
+    def service_store(self) -> DisputeStore:
+        """The ``svc_`` tables (orders, disputes, credit, jobs), migrated on first use."""
+        from services._store import DisputeStore
+
+        def make() -> DisputeStore:
+            store = DisputeStore.open(self.settings.db_url)
+            self._closers.append(store.close)
+            return store
+
+        return self._once("service_store", make)
+
+    @property
     def book(self) -> OrderBook:
         """Orders, disputes and credit (``services._orders``) on the same chain and database;
         callers hold ``chain_lock`` around it (it talks to the chain directly)."""
         from services._orders import OrderBook
         from services._provsource import LedgerSource
-        from services._store import DisputeStore
 
         def make() -> OrderBook:
-            store = DisputeStore.open(self.settings.db_url)
-            self._closers.append(store.close)
             source = LedgerSource(self.settings.db_url, self.chain)
-            return OrderBook(self.chain, store, self.settings.home, source)
+            return OrderBook(self.chain, self.service_store, self.settings.home, source)
 
         return self._once("book", make)
 

@@ -99,6 +99,90 @@ def test_server_stays_responsive_while_a_job_runs(world: World) -> None:
         release.set()
 
 
+@pytest.fixture
+def second_worker(world: World, compile_cache: Path) -> Iterator[TestClient]:
+    """Another uvicorn worker of the same deployment: same home and database (it never
+    opens the chain here: polling needs none)."""
+    app = create_app(Settings(home=world.home, cache=compile_cache, admin_key=ADMIN_KEY))
+    with TestClient(app) as c:
+        yield c
+
+
+def test_jobs_are_shared_by_the_workers(world: World, second_worker: TestClient) -> None:
+    rt: Any = world.client.app.state.runtime  # type: ignore[attr-defined]
+    release = threading.Event()
+
+    def slow(progress: Any) -> dict[str, Any]:
+        progress(0.5, "halfway")
+        release.wait(10)
+        return {"verdict": "fine"}
+
+    job = rt.jobs.submit("test", slow)
+    try:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            state = second_worker.get(f"/api/v1/jobs/{job.id}").json()
+            if state["stage"] == "halfway":
+                break
+            time.sleep(0.05)
+        assert state["state"] == "running" and state["progress"] == 0.5, state
+    finally:
+        release.set()
+    deadline = time.monotonic() + 5
+    while state["state"] != "done" and time.monotonic() < deadline:
+        time.sleep(0.05)
+        state = second_worker.get(f"/api/v1/jobs/{job.id}").json()
+    assert state["state"] == "done" and state["result"] == {"verdict": "fine"}
+    html = second_worker.get(f"/verify/jobs/{job.id}")
+    assert html.status_code == 200 and "Check failed" not in html.text
+    missing = second_worker.get("/api/v1/jobs/nope")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "unknown_job"
+
+
+def test_a_dead_workers_jobs_fail_instead_of_hanging(
+    world: World, second_worker: TestClient
+) -> None:
+    from services._store import JOBS
+    from services.api._jobs import STALE_S
+
+    rt: Any = world.client.app.state.runtime  # type: ignore[attr-defined]
+    now = time.time()
+    with rt.service_store.begin() as conn:
+        for job_id, updated in (("stale-job", now - STALE_S - 1), ("live-job", now - 1)):
+            conn.execute(
+                JOBS.insert().values(
+                    id=job_id,
+                    kind="clip",
+                    state="running",
+                    progress=0.3,
+                    stage="decoded 3 of 10 s",
+                    worker="gone-host:1234",
+                    created=now - 100,
+                    updated=updated,
+                )
+            )
+    stale = second_worker.get("/api/v1/jobs/stale-job").json()
+    assert stale["state"] == "failed" and stale["error"]["code"] == "worker_lost"
+    assert "gone-host:1234" in stale["error"]["message"]
+    assert second_worker.get("/api/v1/jobs/live-job").json()["state"] == "running"
+
+
+def test_stopping_a_worker_fails_its_unfinished_jobs(tmp_path: Path, compile_cache: Path) -> None:
+    release = threading.Event()
+    settings = Settings(home=tmp_path / "home", cache=compile_cache, admin_key=ADMIN_KEY)
+    with TestClient(create_app(settings)) as a:
+        rt: Any = a.app.state.runtime  # type: ignore[attr-defined]
+        running = rt.jobs.submit("test", lambda p: release.wait(10) and {})
+        queued = rt.jobs.submit("test", lambda p: {})
+    try:
+        with TestClient(create_app(settings)) as b:
+            for job in (running, queued):
+                state = b.get(f"/api/v1/jobs/{job.id}").json()
+                assert state["state"] == "failed" and state["error"]["code"] == "worker_lost"
+    finally:
+        release.set()
+
+
 def test_state_batcher_shares_queries_without_staleness() -> None:
     import asyncio
 
