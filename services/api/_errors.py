@@ -34,6 +34,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "unknown_account": 404,
     "wrong_state": 409,
     "unknown_job": 404,
+    "unknown_tx": 404,
     "conflict": 409,
     "replay_rejected": 409,
     "payload_too_large": 413,

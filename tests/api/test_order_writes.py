@@ -218,6 +218,24 @@ def test_dispute_only_by_the_buyer_then_ruled_by_an_arbiter(market: World) -> No
 
     html = market.client.get(f"/orders/{oid}").text
     assert "mango.png" in html and sha[7:23] in html and 'id="order-state">ruled<' in html
+    # every transaction on the page links to its decoded events
+    assert f'href="/api/v1/chain/tx/{s["decision"]["tx"]}"' in html
+    assert f'href="/api/v1/chain/tx/{ev["tx"]}"' in html
+    ruled = market.client.get(f"/api/v1/chain/tx/{s['decision']['tx']}").json()
+    assert ruled["status"] == "success"
+    [ruling] = [e for e in ruled["events"] if e["event"] == "Ruling"]
+    assert ruling["contract"] == "DisputeEscrow" and ruling["args"]["dispute_id"] == oid
+    assert ruling["args"]["evidence_hash"] == s["decision"]["commitment"]
+    opened = market.client.get(f"/api/v1/chain/tx/{ev['tx']}").json()
+    assert {"Dispute", "Evidence"} <= {e["event"] for e in opened["events"]}
+
+
+def test_transaction_lookup_refusals(market: World) -> None:
+    for bad in ("0x1234", "nothex", "0x" + "g" * 64):
+        r = market.client.get(f"/api/v1/chain/tx/{bad}")
+        assert r.status_code == 404 and code(r) == "unknown_tx"
+    r = market.client.get("/api/v1/chain/tx/0x" + "ab" * 32)
+    assert r.status_code == 404 and code(r) == "unknown_tx"
 
 
 def test_ruling_needs_a_queued_dispute(market: World) -> None:
