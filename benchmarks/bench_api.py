@@ -21,12 +21,10 @@ Issue target: >= 300 requests/s with p99 <= 150 ms on this 2-core machine.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -36,6 +34,7 @@ from typing import Any
 import httpx
 
 from benchmarks._common import Report
+from services.api._local import LocalServer, fresh_pg_database, start_server
 
 CLIENTS = 50
 DURATION_S = float(os.environ.get("LIVETRUST_BENCH_API_S", "20"))
@@ -47,48 +46,11 @@ ADMIN_KEY = "lt_admin_bench_" + uuid.uuid4().hex
 PG_ENV = "LIVETRUST_TEST_PG"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _start(home: Path, db: str | None) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    env = {**os.environ, "LIVETRUST_HOME": str(home), "LIVETRUST_ADMIN_KEY": ADMIN_KEY}
+def _start(home: Path, db: str | None) -> LocalServer:
+    env = {"LIVETRUST_HOME": str(home), "LIVETRUST_ADMIN_KEY": ADMIN_KEY}
     if db:
         env["LIVETRUST_DB"] = db
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "services.api:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=(home / "server.log").open("wb"),
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError((home / "server.log").read_text())
-        try:
-            if httpx.get(url + "/api/v1/health", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("server did not start")
+    return start_server(env, home / "server.log", args=["--no-access-log"])
 
 
 def _cpu_s(pid: int) -> float:
@@ -205,30 +167,14 @@ def _run_load(url: str, paths: list[str]) -> dict[str, Any]:
         return runner.run(_load(url, paths))
 
 
-def _pg_database(base: str) -> tuple[str, Any]:
-    """A fresh database on the PostgreSQL server of ``base``; returns its URL and a dropper."""
-    import psycopg
-
-    name = "bench_api_" + uuid.uuid4().hex[:10]
-    plain = base.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    root, _, _ = base.rpartition("/")
-
-    def drop() -> None:
-        with psycopg.connect(plain, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    return f"{root}/{name}", drop
-
-
 def _run_backend(name: str, db: str | None) -> dict[str, Any]:
     from urllib.parse import quote
 
     with tempfile.TemporaryDirectory(prefix=f"livetrust-bench-api-{name}-") as tmp:
         home = Path(tmp) / "home"
         home.mkdir()
-        proc, url = _start(home, db)
+        server = _start(home, db)
+        proc, url = server.proc, server.url
         try:
             t0 = time.perf_counter()
             batches = _populate(url)
@@ -253,26 +199,18 @@ def _run_backend(name: str, db: str | None) -> dict[str, Any]:
             result["events"] = 8 * len(batches)
             return result
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            server.stop()
 
 
 def run() -> Report:
     report = Report("api")
-    backends: list[tuple[str, str | None, Any]] = [("sqlite", None, None)]
     pg = os.environ.get(PG_ENV)
-    if pg:
-        url, drop = _pg_database(pg)
-        backends.append(("postgresql", url, drop))
-    for name, db, drop in backends:
-        try:
+    for name in ("sqlite", "postgresql") if pg else ("sqlite",):
+        with contextlib.ExitStack() as stack:
+            db = None
+            if pg and name == "postgresql":
+                db = stack.enter_context(fresh_pg_database(pg, "bench_api_"))
             r = _run_backend(name, db)
-        finally:
-            if drop is not None:
-                drop()
         report.data[name] = r
         ok = r["rps"] >= TARGET_RPS and r["p99_ms"] <= TARGET_P99_MS and r["errors"] == 0
         report.row(

@@ -27,6 +27,7 @@ __all__ = [
     "edit_clip",
     "encode_luma",
     "make_broadcast",
+    "publish_broadcast",
 ]
 
 FPS = 25
@@ -190,6 +191,35 @@ def make_broadcast(
     return marked
 
 
+def publish_broadcast(
+    work: Path,
+    home: Path,
+    streamer: str,
+    start: int,
+    actors: Any,
+    anchors: Any,
+    store: Any,
+    seconds: float = DEMO_SECONDS,
+    size: tuple[int, int] = DEMO_SIZE,
+    seed: int = 0,
+) -> tuple[Path, Any, Any]:
+    """What a streamer's pipeline does for one broadcast: keys (created if missing), the
+    persona registered on chain (``actors``, role streamer, valid from an hour before), the
+    marked broadcast, its signed manifest recorded in ``store`` (a ``ManifestStore``) and
+    anchored through ``anchors``. Returns (marked file, stored manifest, anchor result)."""
+    from contracts import Role
+    from watermark import KeyStore
+    from watermark._manifest import record_manifest
+
+    keys = KeyStore(home)
+    if streamer not in keys.names():
+        keys.register(streamer)
+    actors.register(streamer, keys.public_key(streamer), Role.STREAMER, start - 3600)
+    marked = make_broadcast(work, home, streamer, start, seconds, size, seed)
+    stored = record_manifest(store, str(marked), streamer, start, keys.signing_key(streamer))
+    return marked, stored, store.anchor(anchors)
+
+
 def clip_demo(settings: Any, say: Callable[[str], None] | None = None) -> dict[str, Any]:
     """The clip section of ``make demo``: register, broadcast, record, anchor, verify twice.
 
@@ -200,25 +230,22 @@ def clip_demo(settings: Any, say: Callable[[str], None] | None = None) -> dict[s
         from rich.console import Console
 
         say = Console().print
-    from contracts import Chain, Role
+    from contracts import Chain
     from provenance import Store
     from watermark import KeyStore
     from watermark._clip import StoreSource, verify_clip
-    from watermark._manifest import ManifestStore, record_manifest
+    from watermark._manifest import ManifestStore
 
     home = Path(settings.home)
     work = home / "demo-clip"
     streamer = "demo-clip-streamer"
     keys = KeyStore(home)
-    if streamer not in keys.names():
-        keys.register(streamer)
     start = int(time.time()) - 60
     with Chain.connect(settings.rpc, home, cache=settings.cache) as chain:
-        chain.actors.register(streamer, keys.public_key(streamer), Role.STREAMER, start - 3600)
-        marked = make_broadcast(work, home, streamer, start, DEMO_SECONDS, DEMO_SIZE, seed=2)
         store = ManifestStore(Store.open(settings.db_url))
-        stored = record_manifest(store, str(marked), streamer, start, keys.signing_key(streamer))
-        anchored = store.anchor(chain.anchors)
+        marked, stored, anchored = publish_broadcast(
+            work, home, streamer, start, chain.actors, chain.anchors, store, seed=2
+        )
         say(
             f"broadcast {start}-{stored.manifest.end} by {streamer}: manifest #{stored.seq} "
             f"signed, anchored in tx {anchored.head.tx_hash if anchored.head else None}"

@@ -57,6 +57,7 @@ __all__ = [
     "ACTIVITY",
     "DISPUTES",
     "EVIDENCE",
+    "JOBS",
     "METADATA",
     "MIGRATIONS",
     "ORDERS",
@@ -183,6 +184,25 @@ TIERS = Table(
     Column("seller", ADDR, primary_key=True),
     Column("tier", Integer, nullable=False),
     Column("since", BigInteger, nullable=False),
+)
+
+# Background jobs of the web service (services/api/_jobs.py), shared by its uvicorn workers:
+# the worker that took an upload runs the job and writes its progress here; any worker
+# answers a poll. Revision s0002.
+JOBS = Table(
+    "svc_jobs",
+    METADATA,
+    Column("id", String(32), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("state", String(16), nullable=False),  # queued | running | done | failed
+    Column("progress", Float, nullable=False),
+    Column("stage", String(200), nullable=False),
+    Column("worker", String(100), nullable=False),  # host:pid that runs it
+    Column("created", Float, nullable=False, index=True),
+    Column("updated", Float, nullable=False),  # last write by the worker: a heartbeat
+    Column("finished", Float),
+    Column("result", Text),  # JSON
+    Column("error", Text),  # JSON {"code", "message"}
 )
 
 _SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")

@@ -27,7 +27,7 @@ def _default_cache() -> Path:
 
 
 class Settings(BaseSettings):
-    """Where data lives and which chain and database to talk to."""
+    """Where data lives, which chain and database to talk to, and how the web service runs."""
 
     model_config = SettingsConfigDict(
         env_prefix="LIVETRUST_", toml_file="livetrust.toml", extra="ignore", frozen=True
@@ -41,6 +41,29 @@ class Settings(BaseSettings):
         default=None,
         description="hex private key that signs transactions on an external node; "
         "default: the node's first unlocked account",
+    )
+
+    # -- web service (`livetrust serve`, services/api) -----------------------------------------
+    anchor_interval_s: float = Field(
+        default=0.0,
+        ge=0,
+        description="run the anchoring loop every N seconds (0 = off; `livetrust serve` "
+        "deployments usually set 60)",
+    )
+    admin_key: str | None = Field(
+        default=None,
+        description="registrar API key for POST /api/v1/actors; default: generated on first "
+        "start and written to LIVETRUST_HOME/admin.key (mode 0600)",
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="base URL printed in QR codes (default: the URL the request came in on)",
+    )
+    key_cache_ttl_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="how long verifiers cache an actor's on-chain keys (reads only; request "
+        "authentication always asks the chain)",
     )
 
     @classmethod

@@ -19,12 +19,7 @@ from pathlib import Path
 import pytest
 
 from contracts import Chain
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from services.api._local import free_port, stop_process
 
 
 def anvil_binary() -> str | None:
@@ -50,7 +45,7 @@ def anvil_url() -> Iterator[str]:
         if os.environ.get("CI"):
             pytest.fail(reason + " - CI must run the external-node tests")
         pytest.skip(reason)
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [binary, "--host", "127.0.0.1", "--port", str(port), "--silent"],
         stdout=subprocess.DEVNULL,
@@ -70,11 +65,7 @@ def anvil_url() -> Iterator[str]:
         proc.kill()
         pytest.fail("anvil did not start within 30 s")
     yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    stop_process(proc)
 
 
 @pytest.fixture(params=["embedded", "served", "anvil"])

@@ -12,7 +12,7 @@ import html
 import time
 from typing import Any
 
-__all__ = ["STATUS_COLOURS", "VERDICT_TEXT", "report_fragment", "report_html"]
+__all__ = ["REPORT_CSS", "STATUS_COLOURS", "VERDICT_TEXT", "report_fragment", "report_html"]
 
 STATUS_COLOURS = {  # colour-blind-safe (Okabe-Ito) palette
     "original": "#009E73",
@@ -105,8 +105,8 @@ def _ticks(dur: float) -> list[float]:
     return [float(t) for t in range(0, int(dur) + 1, step)]
 
 
-_CSS = """
-body{font-family:system-ui,sans-serif;margin:2rem;max-width:900px;color:#222}
+# The fragment's own rules; a page embedding the fragment includes them (services/api/pages.py).
+REPORT_CSS = """
 .lt-clip-report table{border-collapse:collapse;margin:1rem 0}
 .lt-clip-report td,.lt-clip-report th{border:1px solid #ccc;padding:.25rem .5rem;font-size:.9rem}
 .lt-swatch{display:inline-block;width:.9em;height:.9em;margin-right:.3em;vertical-align:middle}
@@ -114,10 +114,13 @@ body{font-family:system-ui,sans-serif;margin:2rem;max-width:900px;color:#222}
 """
 
 
+_PAGE_CSS = "body{font-family:system-ui,sans-serif;margin:2rem;max-width:900px;color:#222}"
+
+
 def report_html(verdict: dict[str, Any], title: str = "livetrust clip report") -> str:
     """A complete HTML document (inline CSS, inline SVG, no scripts, no external requests)."""
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>{_e(title)}</title><style>{_CSS}</style></head>"
+        f"<title>{_e(title)}</title><style>{_PAGE_CSS}{REPORT_CSS}</style></head>"
         f"<body>{report_fragment(verdict)}</body></html>\n"
     )

@@ -16,20 +16,20 @@ from fastapi.staticfiles import StaticFiles
 from services.api._errors import ApiError, install_error_handlers
 from services.api._fastpath import VerdictFastPath
 from services.api._runtime import Runtime
-from services.api._settings import ApiSettings
 from services.config import Settings
 
-__all__ = ["API_PREFIX", "ApiError", "ApiSettings", "create_app"]
+__all__ = ["API_PREFIX", "ApiError", "create_app"]
 
 API_PREFIX = "/api/v1"
 
 
-def create_app(settings: Settings | None = None, api: ApiSettings | None = None) -> FastAPI:
-    runtime = Runtime(settings or Settings(), api)
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The app; ``settings`` default to the environment (``LIVETRUST_*``, livetrust.toml)."""
+    runtime = Runtime(settings or Settings())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if runtime.api.admin_key is None:
+        if runtime.settings.admin_key is None:
             runtime.admin_hash  # noqa: B018 - generates the registrar key file on first start
             logging.getLogger("livetrust.api").warning(
                 "registrar key (POST /api/v1/actors) is in %s",

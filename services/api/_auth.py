@@ -53,8 +53,11 @@ if TYPE_CHECKING:
     from services.api._runtime import Runtime
 
 __all__ = [
+    "API_ACCOUNTS",
     "API_KEY_PREFIX",
+    "BUYER",
     "Caller",
+    "account_of",
     "admin_key_hash",
     "authenticate",
     "create_tables",
@@ -75,6 +78,17 @@ API_KEYS = Table(
     Column("created_at", Integer, nullable=False),
     Column("revoked_at", Integer, nullable=True),
 )
+# The escrow account each actor transacts from (custodial: the node holds it unlocked, or it is
+# the service's chain key), and the buyers: consumers hold no persona key on chain, only an
+# API key bound to their escrow account (role "buyer" here; ActorRegistry has no such role).
+API_ACCOUNTS = Table(
+    "api_accounts",
+    metadata,
+    Column("actor_id", String(128), primary_key=True),
+    Column("account", String(42), nullable=False),
+    Column("buyer", Integer, nullable=False, default=0),
+)
+BUYER = "buyer"
 API_NONCES = Table(
     "api_nonces",
     metadata,
@@ -228,10 +242,29 @@ def _by_api_key(rt: Runtime, token: str) -> Caller:
         row = conn.execute(select(API_KEYS).where(API_KEYS.c.key_hash == _sha256(token))).first()
     if row is None or row.revoked_at is not None:
         raise ApiError("unauthenticated", "unknown or revoked API key")
+    if _is_buyer(rt.store, row.actor_id):  # no persona key on chain to check
+        return Caller(row.actor_id, BUYER, "api_key")
     role, valid = _role_now(rt, row.actor_id, int(time.time()))
     if not valid:
         raise ApiError("key_revoked", f"{row.actor_id!r} holds no valid key on chain now")
     return Caller(row.actor_id, role, "api_key")
+
+
+def _is_buyer(store: Store, actor: str) -> bool:
+    with store.read() as conn:
+        flag = conn.execute(
+            select(API_ACCOUNTS.c.buyer).where(API_ACCOUNTS.c.actor_id == actor)
+        ).scalar()
+    return bool(flag)
+
+
+def account_of(store: Store, actor: str) -> str | None:
+    """The escrow account ``actor`` transacts from (bound at registration), if any."""
+    with store.read() as conn:
+        account = conn.execute(
+            select(API_ACCOUNTS.c.account).where(API_ACCOUNTS.c.actor_id == actor)
+        ).scalar()
+    return None if account is None else str(account)
 
 
 def _remember_nonce(store: Store, actor: str, nonce: str, now: int) -> None:

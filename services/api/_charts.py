@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from markupsafe import Markup, escape
 
-__all__ = ["bar_chart", "hbar_chart", "line_chart", "qr_svg"]
+__all__ = ["bar_chart", "line_chart", "qr_svg"]
 
 
 def _fmt(x: float) -> str:
@@ -45,11 +45,7 @@ def line_chart(
     def y(v: float) -> float:
         return pad_t + h * (hi - v) / (hi - lo)
 
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
-        f'class="chart" data-chart="{escape(name)}" role="img">',
-        f"<title>{escape(title)}</title>",
-    ]
+    parts: list[str] = []
     if band is not None:
         parts.append(
             f'<rect x="{pad_l}" y="{_fmt(y(band[1]))}" width="{w}" '
@@ -79,8 +75,16 @@ def line_chart(
             f'<text x="{pad_l + w}" y="{height - 6}" class="axis" text-anchor="end">'
             f"{escape(last)}</text>"
         )
-    parts.append("</svg>")
-    return Markup("".join(parts))
+    return _svg(name, title, width, height, parts)
+
+
+def _svg(name: str, title: str, width: int, height: int, parts: Sequence[str]) -> Markup:
+    """The frame every chart shares: viewBox, ``data-chart`` name, ``<title>``."""
+    return Markup(
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+        f'class="chart" data-chart="{escape(name)}" role="img">'
+        f"<title>{escape(title)}</title>{''.join(parts)}</svg>"
+    )
 
 
 def bar_chart(
@@ -88,75 +92,61 @@ def bar_chart(
     *,
     name: str,
     title: str,
+    horizontal: bool = False,
     width: int = 320,
     height: int = 140,
     label_every: int = 1,
-) -> Markup:
-    """Vertical bars with their value on top and every ``label_every``-th label below."""
-    pad_l, pad_r, pad_t, pad_b = 8, 8, 16, 22
-    w, h = width - pad_l - pad_r, height - pad_t - pad_b
-    top = max([v for _, v in bars] + [1.0])
-    n = max(len(bars), 1)
-    slot = w / n
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
-        f'class="chart" data-chart="{escape(name)}" role="img">',
-        f"<title>{escape(title)}</title>",
-        f'<line x1="{pad_l}" y1="{pad_t + h}" x2="{pad_l + w}" y2="{pad_t + h}" '
-        'class="axis-line"/>',
-    ]
-    for i, (label, v) in enumerate(bars):
-        bh = h * v / top
-        bx = pad_l + i * slot + slot * 0.15
-        parts.append(
-            f'<rect x="{_fmt(bx)}" y="{_fmt(pad_t + h - bh)}" width="{_fmt(slot * 0.7)}" '
-            f'height="{_fmt(bh)}" class="bar"><title>{escape(label)}: {v:g}</title></rect>'
-        )
-        if v:
-            parts.append(
-                f'<text x="{_fmt(bx + slot * 0.35)}" y="{_fmt(pad_t + h - bh - 3)}" '
-                f'class="value" text-anchor="middle">{v:g}</text>'
-            )
-        if i % label_every == 0:
-            parts.append(
-                f'<text x="{_fmt(bx + slot * 0.35)}" y="{height - 6}" class="axis" '
-                f'text-anchor="middle">{escape(label)}</text>'
-            )
-    parts.append("</svg>")
-    return Markup("".join(parts))
-
-
-def hbar_chart(
-    bars: Sequence[tuple[str, float]],
-    *,
-    name: str,
-    title: str,
-    width: int = 320,
     row: int = 18,
     label_w: int = 110,
 ) -> Markup:
-    """Horizontal bars: long labels (business steps) stay readable on a phone."""
+    """Bars with their value at the tip and their label.
+
+    Vertical (default): a series, every ``label_every``-th label under its bar. Horizontal:
+    one ``row`` per bar with the label left of it, so long labels (business steps) stay
+    readable on a phone; the height follows the number of bars."""
     top = max([v for _, v in bars] + [1.0])
-    height = row * max(len(bars), 1) + 6
-    w = width - label_w - 30
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
-        f'class="chart" data-chart="{escape(name)}" role="img">',
-        f"<title>{escape(title)}</title>",
-    ]
-    for i, (label, v) in enumerate(bars):
-        y = 3 + i * row
-        bw = w * v / top
+    parts: list[str] = []
+    if horizontal:
+        height = row * max(len(bars), 1) + 6
+        length = width - label_w - 30
+    else:
+        pad_l, pad_t, pad_b = 8, 16, 22
+        length = height - pad_t - pad_b
+        slot = (width - 2 * pad_l) / max(len(bars), 1)
+        base = pad_t + length
         parts.append(
-            f'<text x="{label_w - 6}" y="{_fmt(y + row * 0.65)}" class="axis" '
-            f'text-anchor="end">{escape(label)}</text>'
-            f'<rect x="{label_w}" y="{y + 2}" width="{_fmt(bw)}" height="{row - 5}" '
-            f'class="bar"><title>{escape(label)}: {v:g}</title></rect>'
-            f'<text x="{_fmt(label_w + bw + 4)}" y="{_fmt(y + row * 0.65)}" class="value">'
-            f"{v:g}</text>"
+            f'<line x1="{pad_l}" y1="{base}" x2="{width - pad_l}" y2="{base}" class="axis-line"/>'
         )
-    parts.append("</svg>")
-    return Markup("".join(parts))
+    for i, (label, v) in enumerate(bars):
+        size = length * v / top
+        tip = f"<title>{escape(label)}: {v:g}</title>"
+        if horizontal:
+            y, mid = 3 + i * row, 3 + i * row + row * 0.65
+            parts.append(
+                f'<text x="{label_w - 6}" y="{_fmt(mid)}" class="axis" text-anchor="end">'
+                f"{escape(label)}</text>"
+                f'<rect x="{label_w}" y="{y + 2}" width="{_fmt(size)}" height="{row - 5}" '
+                f'class="bar">{tip}</rect>'
+                f'<text x="{_fmt(label_w + size + 4)}" y="{_fmt(mid)}" class="value">{v:g}</text>'
+            )
+            continue
+        x = pad_l + i * slot + slot * 0.15
+        centre = _fmt(x + slot * 0.35)
+        parts.append(
+            f'<rect x="{_fmt(x)}" y="{_fmt(base - size)}" width="{_fmt(slot * 0.7)}" '
+            f'height="{_fmt(size)}" class="bar">{tip}</rect>'
+        )
+        if v:
+            parts.append(
+                f'<text x="{centre}" y="{_fmt(base - size - 3)}" class="value" '
+                f'text-anchor="middle">{v:g}</text>'
+            )
+        if i % label_every == 0:
+            parts.append(
+                f'<text x="{centre}" y="{height - 6}" class="axis" text-anchor="middle">'
+                f"{escape(label)}</text>"
+            )
+    return _svg(name, title, width, height, parts)
 
 
 def qr_svg(url: str) -> Markup:

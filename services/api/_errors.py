@@ -26,6 +26,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "forbidden": 403,
     "role_not_allowed": 403,
     "key_not_valid_at_time": 403,
+    "not_order_party": 403,
     "not_found": 404,
     "unknown_batch": 404,
     "unknown_actor": 404,
@@ -33,6 +34,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "unknown_account": 404,
     "wrong_state": 409,
     "unknown_job": 404,
+    "unknown_tx": 404,
     "conflict": 409,
     "replay_rejected": 409,
     "payload_too_large": 413,
@@ -40,6 +42,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "chain_unavailable": 503,
     "store_unavailable": 503,
     "store_error": 503,
+    "store_failed": 503,
 }
 
 

@@ -15,7 +15,6 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from services.api._jobs import Jobs
-from services.api._settings import ApiSettings
 from services.config import Settings
 
 if TYPE_CHECKING:
@@ -29,7 +28,9 @@ if TYPE_CHECKING:
         ReceiptLike,
     )
     from services._orders import OrderBook
+    from services._store import DisputeStore
     from services.api._views import StateBatcher, StateProbe
+    from watermark._manifest import ManifestStore
 
 __all__ = ["Runtime", "VerdictCache"]
 
@@ -108,9 +109,8 @@ class VerdictCache:
 
 
 class Runtime:
-    def __init__(self, settings: Settings, api: ApiSettings | None = None) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.api = api or ApiSettings()
         # One re-entrant lock guards lazy opening and every chain call: a single lock cannot
         # be taken in two orders, so request threads and the anchoring loop cannot deadlock.
         self._lock = threading.RLock()
@@ -119,8 +119,8 @@ class Runtime:
         self._closers: list[Callable[[], None]] = []
         self._chain: Chain | None = None
         self._store: Store | None = None
-        self.jobs = Jobs()
-        self.verdicts = VerdictCache(self.api.key_cache_ttl_s)
+        self.jobs = Jobs(lambda: self.service_store)
+        self.verdicts = VerdictCache(self.settings.key_cache_ttl_s)
         self._anchor_stop = threading.Event()
         self._anchor_thread: threading.Thread | None = None
         self.last_anchor: dict[str, Any] | None = None
@@ -190,8 +190,22 @@ class Runtime:
 
         return self._once(
             "read_ledger",
-            lambda: Ledger(self.store, CachedDirectory(self.directory, self.api.key_cache_ttl_s)),
+            lambda: Ledger(
+                self.store, CachedDirectory(self.directory, self.settings.key_cache_ttl_s)
+            ),
         )
+
+    @property
+    def service_store(self) -> DisputeStore:
+        """The ``svc_`` tables (orders, disputes, credit, jobs), migrated on first use."""
+        from services._store import DisputeStore
+
+        def make() -> DisputeStore:
+            store = DisputeStore.open(self.settings.db_url)
+            self._closers.append(store.close)
+            return store
+
+        return self._once("service_store", make)
 
     @property
     def book(self) -> OrderBook:
@@ -199,15 +213,19 @@ class Runtime:
         callers hold ``chain_lock`` around it (it talks to the chain directly)."""
         from services._orders import OrderBook
         from services._provsource import LedgerSource
-        from services._store import DisputeStore
 
         def make() -> OrderBook:
-            store = DisputeStore.open(self.settings.db_url)
-            self._closers.append(store.close)
             source = LedgerSource(self.settings.db_url, self.chain)
-            return OrderBook(self.chain, store, self.settings.home, source)
+            return OrderBook(self.chain, self.service_store, self.settings.home, source)
 
         return self._once("book", make)
+
+    @property
+    def manifests(self) -> ManifestStore:
+        """Signed broadcast manifests (``watermark._manifest``) in the provenance store."""
+        from watermark._manifest import ManifestStore
+
+        return self._once("manifests", lambda: ManifestStore(self.store))
 
     @property
     def state_probe(self) -> StateProbe:
@@ -249,7 +267,7 @@ class Runtime:
         from services.api._auth import admin_key_hash
 
         return self._once(
-            "admin_hash", lambda: admin_key_hash(self.settings.home, self.api.admin_key)
+            "admin_hash", lambda: admin_key_hash(self.settings.home, self.settings.admin_key)
         )
 
     @cached_property
@@ -262,7 +280,7 @@ class Runtime:
 
     def start_anchoring(self) -> None:
         """Anchor the log every ``anchor_interval_s`` seconds in a daemon thread."""
-        interval = self.api.anchor_interval_s
+        interval = self.settings.anchor_interval_s
         if interval <= 0 or self._anchor_thread is not None:
             return
         self._anchor_stop = threading.Event()

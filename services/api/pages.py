@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -18,7 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
-from services.api._charts import bar_chart, hbar_chart, line_chart, qr_svg
+from services.api._charts import bar_chart, line_chart, qr_svg
 from services.api._deps import RuntimeDep
 from services.api._errors import ApiError
 from services.api._uploads import MAX_BUNDLE_BYTES, Upload, sniff_json, stream_to_disk, upload_dir
@@ -89,7 +90,7 @@ def _explain(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _base_url(request: Request, rt: Any) -> str:
-    configured: str | None = rt.api.public_url
+    configured: str | None = rt.settings.public_url
     return (configured or str(request.base_url)).rstrip("/")
 
 
@@ -312,7 +313,7 @@ def verify_job(job_id: str, request: Request, rt: RuntimeDep) -> HTMLResponse:
         return _problem(request, 404, "Unknown job", "This check has expired; upload again.")
     ctx: dict[str, Any] = {"job": job.to_json()}
     if job.state == "done" and job.result is not None and job.kind == "clip":
-        ctx["clip"] = _clip_timeline(job.result)
+        ctx["clip"] = _clip_context(job.result)
     elif job.state == "done" and job.result is not None:
         ctx["verdict"] = job.result
         ctx["reasons"] = _explain(job.result.get("findings", []))
@@ -321,30 +322,43 @@ def verify_job(job_id: str, request: Request, rt: RuntimeDep) -> HTMLResponse:
     return _render(request, "job.html", ctx)
 
 
-def _clip_timeline(result: dict[str, Any]) -> dict[str, Any]:
-    """The clip as a bar: each detected segment placed at its clip time, with the original
-    broadcast time range it maps to."""
-    segs = result.get("segments") or []
-    end = max([float(s["clip_end"]) for s in segs] + [1.0])
-    bars = [
-        {
-            "left": 100 * float(s["clip_start"]) / end,
-            "width": max(0.5, 100 * (float(s["clip_end"]) - float(s["clip_start"])) / end),
-            "clip": f"{float(s['clip_start']):.1f}–{float(s['clip_end']):.1f} s",
-            "broadcast": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(s["broadcast_start"]))
-            + " – "
-            + time.strftime("%H:%M:%S UTC", time.gmtime(s["broadcast_end"])),
-            "confidence": s.get("confidence"),
-        }
-        for s in segs
-    ]
-    return {"detected": result.get("detected"), "streamer": result.get("streamer"), "bars": bars}
+def _clip_context(verdict: dict[str, Any]) -> dict[str, Any]:
+    """The clip verdict for the page: a badge, and the clip report's fragment (timeline bar
+    coloured by status with broadcast times, segments, findings), as ``livetrust clip verify
+    --html`` writes it."""
+    from markupsafe import Markup
+
+    from watermark._report import REPORT_CSS, VERDICT_TEXT, report_fragment
+
+    v = str(verdict.get("verdict"))
+    return {
+        "verdict": v,
+        "ok": v == "authentic",
+        # real footage of the streamer, but cut or re-ordered: neither a pass nor a forgery
+        "tone": {"authentic": "ok", "edited": "warn"}.get(v, "bad"),
+        "mark": {"authentic": "✓", "edited": "!"}.get(v, "✗"),
+        "text": VERDICT_TEXT.get(v, v),
+        "streamer": verdict.get("streamer"),
+        "report": Markup(report_fragment(verdict)),  # every value escaped by the report
+        "css": Markup(REPORT_CSS),
+    }
 
 
 # -- dashboard --------------------------------------------------------------------------------
 
+# The score's terms are time-decayed rates pulled towards a prior (services/_credit.py), so a
+# shop with 1 complaint in 2 orders shows a smoothed complaint rate of a few percent: the page
+# names them as such, next to the raw 30-day count the circuit breaker uses.
+TERM_LABELS = {
+    "fulfilment": "fulfilment rate (score term, smoothed)",
+    "complaint_rate": "complaint rate (score term, smoothed)",
+    "fault_rate": "fault rate (score term, smoothed)",
+    "qc_pass": "QC pass rate (score term, smoothed)",
+}
+
 
 def _dashboard_context(rt: Any) -> dict[str, Any]:
+    from services._credit import MIN_WINDOW_ORDERS
     from services.api.routes.orders import streamers_index
 
     totals = dashboard_totals(rt)
@@ -364,6 +378,8 @@ def _dashboard_context(rt: Any) -> dict[str, Any]:
     roles = sorted(totals["actors"].items())
     return {
         "streamers": streamers,
+        "term_labels": TERM_LABELS,
+        "min_orders": MIN_WINDOW_ORDERS,
         "totals": totals,
         "generated": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "events_chart": bar_chart(
@@ -372,12 +388,13 @@ def _dashboard_context(rt: Any) -> dict[str, Any]:
         "roles_chart": bar_chart(
             [(r, float(n)) for r, n in roles], name="actors-by-role", title="actors by role"
         ),
-        "steps_chart": hbar_chart(
+        "steps_chart": bar_chart(
             sorted(((s, float(n)) for s, n in totals["biz_steps"].items()), key=lambda x: -x[1])[
                 :10
             ],
             name="events-by-step",
             title="events by business step",
+            horizontal=True,
         ),
     }
 
@@ -391,6 +408,23 @@ async def dashboard_page(request: Request, rt: RuntimeDep) -> HTMLResponse:
 # -- orders -----------------------------------------------------------------------------------
 
 WEI_PER_ETH = 10**18
+# What happens next in each state, and who may do it (the write routes in routes/orders.py).
+NEXT_STEP = {
+    "paid": "The seller ships; if not shipped by the ship deadline, the buyer is refunded.",
+    "shipped": "The seller or carrier marks delivery; the buyer confirms or disputes.",
+    "delivered": "The buyer confirms (the seller is paid) or disputes before the deadline.",
+    "disputed": "The oracle rules on the evidence, or a human arbiter does.",
+    "ruled": "Either party may appeal once before the deadline; then the ruling is paid out.",
+    "settled": "Paid out as ruled; each party withdraws its share.",
+    "released": "The seller was paid.",
+    "refunded": "The buyer was refunded.",
+}
+
+
+def _utc(t: Any) -> str:
+    if not t:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(int(t)))
 
 
 @router.get("/orders/{order_id}", response_class=HTMLResponse)
@@ -414,5 +448,9 @@ async def order_page(order_id: str, request: Request, rt: RuntimeDep) -> HTMLRes
             "eth": lambda wei: f"{int(wei) / WEI_PER_ETH:.4f}".rstrip("0").rstrip(".") + " ETH",
             "batch_url": f"/b/{quote(batch, safe='')}" if batch else None,
             "escrow": rt.book.escrow.address,
+            "utc": _utc,
+            "next_step": NEXT_STEP.get(status["state"]),
+            # the oracle notes each finding it has no rule for; the page says each once
+            "notes": Counter((status.get("decision") or {}).get("notes") or ()).most_common(),
         },
     )

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 
 from provenance import to_document
 from services._provenance_demo import DEMO_ACTORS, sample_story
-from services.api import ApiSettings, create_app
+from services.api import create_app
 from services.api._signing import sign_request
 from services.config import Settings
 
@@ -27,12 +27,12 @@ PG_ENV = "LIVETRUST_TEST_PG"
 
 @pytest.fixture
 def api_settings(tmp_path: Path, compile_cache: Path) -> Settings:
-    return Settings(home=tmp_path / "home", cache=compile_cache)
+    return Settings(home=tmp_path / "home", cache=compile_cache, admin_key=ADMIN_KEY)
 
 
 @pytest.fixture
 def client(api_settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(api_settings, ApiSettings(admin_key=ADMIN_KEY))) as c:
+    with TestClient(create_app(api_settings)) as c:
         yield c
 
 
@@ -93,15 +93,11 @@ def populate(client: TestClient, home: Path) -> World:
     return world
 
 
-def _db_url(tmp: Path) -> str | None:
-    return None
-
-
 @pytest.fixture(scope="session")
 def world(tmp_path_factory: pytest.TempPathFactory, compile_cache: Path) -> Iterator[World]:
     home = tmp_path_factory.mktemp("world") / "home"
-    settings = Settings(home=home, cache=compile_cache)
-    with TestClient(create_app(settings, ApiSettings(admin_key=ADMIN_KEY))) as c:
+    settings = Settings(home=home, cache=compile_cache, admin_key=ADMIN_KEY)
+    with TestClient(create_app(settings)) as c:
         yield populate(c, home)
 
 

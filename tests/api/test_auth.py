@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from provenance import to_document
 from services._provenance_demo import sample_story
-from services.api import ApiSettings, create_app
+from services.api import create_app
 from services.api._signing import MAX_CLOCK_SKEW_S, sign_request
 from services.config import Settings
 from tests.api.conftest import ADMIN_KEY, World, private_key, register
@@ -23,7 +23,7 @@ from tests.api.conftest import ADMIN_KEY, World, private_key, register
 @pytest.fixture(scope="module")
 def fresh(tmp_path_factory: pytest.TempPathFactory, compile_cache: Path) -> Iterator[World]:
     home = tmp_path_factory.mktemp("auth") / "home"
-    app = create_app(Settings(home=home, cache=compile_cache), ApiSettings(admin_key=ADMIN_KEY))
+    app = create_app(Settings(home=home, cache=compile_cache, admin_key=ADMIN_KEY))
     with TestClient(app) as c:
         yield World(c, home)
 

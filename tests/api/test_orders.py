@@ -67,3 +67,6 @@ def test_order_and_dashboard_pages(world: World, disputed: dict[str, Any]) -> No
     assert world.client.get("/orders/abc").status_code == 404
     dash = world.client.get("/dashboard").text
     assert 'data-chart="trust-history"' in dash and "lin" in dash
+    # the raw 30-day count and the smoothed score term are labelled as what they are
+    assert "complaints, last 30 days (raw count)" in dash and "1 of 2 orders (50%)" in dash
+    assert "complaint rate (score term, smoothed)" in dash

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,14 +16,17 @@ from fastapi.testclient import TestClient
 
 from provenance import to_document
 from services._provenance_demo import sample_story
-from services.api import ApiSettings, create_app
+from services.api import create_app
+from services.api._local import fresh_pg_database
 from services.config import Settings
 from tests.api.conftest import ADMIN_KEY, World, populate, register
 
 
 def test_anchoring_loop_anchors_new_events(tmp_path: Path, compile_cache: Path) -> None:
-    settings = Settings(home=tmp_path / "home", cache=compile_cache)
-    app = create_app(settings, ApiSettings(admin_key=ADMIN_KEY, anchor_interval_s=0.2))
+    settings = Settings(
+        home=tmp_path / "home", cache=compile_cache, admin_key=ADMIN_KEY, anchor_interval_s=0.2
+    )
+    app = create_app(settings)
     with TestClient(app) as c:
         key = register(c, "farm-loop", "farm")["api_key"]
         step = sample_story(tag="L001")[0]
@@ -48,23 +50,11 @@ def test_anchoring_loop_anchors_new_events(tmp_path: Path, compile_cache: Path) 
 
 @pytest.fixture
 def pg_world(pg_url: str, tmp_path: Path, compile_cache: Path) -> Iterator[World]:
-    import psycopg
-
-    name = "api_test_" + uuid.uuid4().hex[:10]
-    plain = pg_url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    db = pg_url.rpartition("/")[0] + "/" + name
     home = tmp_path / "home"
-    try:
-        app = create_app(
-            Settings(home=home, cache=compile_cache, db=db), ApiSettings(admin_key=ADMIN_KEY)
-        )
+    with fresh_pg_database(pg_url) as db:
+        app = create_app(Settings(home=home, cache=compile_cache, db=db, admin_key=ADMIN_KEY))
         with TestClient(app) as c:
             yield populate(c, home)
-    finally:
-        with psycopg.connect(plain, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.mark.pg
@@ -105,6 +95,90 @@ def test_server_stays_responsive_while_a_job_runs(world: World) -> None:
         assert time.perf_counter() - t0 < 1.0
         state = world.client.get(f"/api/v1/jobs/{job.id}").json()
         assert state["state"] == "running" and state["stage"] == "halfway"
+    finally:
+        release.set()
+
+
+@pytest.fixture
+def second_worker(world: World, compile_cache: Path) -> Iterator[TestClient]:
+    """Another uvicorn worker of the same deployment: same home and database (it never
+    opens the chain here: polling needs none)."""
+    app = create_app(Settings(home=world.home, cache=compile_cache, admin_key=ADMIN_KEY))
+    with TestClient(app) as c:
+        yield c
+
+
+def test_jobs_are_shared_by_the_workers(world: World, second_worker: TestClient) -> None:
+    rt: Any = world.client.app.state.runtime  # type: ignore[attr-defined]
+    release = threading.Event()
+
+    def slow(progress: Any) -> dict[str, Any]:
+        progress(0.5, "halfway")
+        release.wait(10)
+        return {"verdict": "fine"}
+
+    job = rt.jobs.submit("test", slow)
+    try:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            state = second_worker.get(f"/api/v1/jobs/{job.id}").json()
+            if state["stage"] == "halfway":
+                break
+            time.sleep(0.05)
+        assert state["state"] == "running" and state["progress"] == 0.5, state
+    finally:
+        release.set()
+    deadline = time.monotonic() + 5
+    while state["state"] != "done" and time.monotonic() < deadline:
+        time.sleep(0.05)
+        state = second_worker.get(f"/api/v1/jobs/{job.id}").json()
+    assert state["state"] == "done" and state["result"] == {"verdict": "fine"}
+    html = second_worker.get(f"/verify/jobs/{job.id}")
+    assert html.status_code == 200 and "Check failed" not in html.text
+    missing = second_worker.get("/api/v1/jobs/nope")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "unknown_job"
+
+
+def test_a_dead_workers_jobs_fail_instead_of_hanging(
+    world: World, second_worker: TestClient
+) -> None:
+    from services._store import JOBS
+    from services.api._jobs import STALE_S
+
+    rt: Any = world.client.app.state.runtime  # type: ignore[attr-defined]
+    now = time.time()
+    with rt.service_store.begin() as conn:
+        for job_id, updated in (("stale-job", now - STALE_S - 1), ("live-job", now - 1)):
+            conn.execute(
+                JOBS.insert().values(
+                    id=job_id,
+                    kind="clip",
+                    state="running",
+                    progress=0.3,
+                    stage="decoded 3 of 10 s",
+                    worker="gone-host:1234",
+                    created=now - 100,
+                    updated=updated,
+                )
+            )
+    stale = second_worker.get("/api/v1/jobs/stale-job").json()
+    assert stale["state"] == "failed" and stale["error"]["code"] == "worker_lost"
+    assert "gone-host:1234" in stale["error"]["message"]
+    assert second_worker.get("/api/v1/jobs/live-job").json()["state"] == "running"
+
+
+def test_stopping_a_worker_fails_its_unfinished_jobs(tmp_path: Path, compile_cache: Path) -> None:
+    release = threading.Event()
+    settings = Settings(home=tmp_path / "home", cache=compile_cache, admin_key=ADMIN_KEY)
+    with TestClient(create_app(settings)) as a:
+        rt: Any = a.app.state.runtime  # type: ignore[attr-defined]
+        running = rt.jobs.submit("test", lambda p: release.wait(10) and {})
+        queued = rt.jobs.submit("test", lambda p: {})
+    try:
+        with TestClient(create_app(settings)) as b:
+            for job in (running, queued):
+                state = b.get(f"/api/v1/jobs/{job.id}").json()
+                assert state["state"] == "failed" and state["error"]["code"] == "worker_lost"
     finally:
         release.set()
 

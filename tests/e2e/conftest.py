@@ -9,10 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
+from services.api._local import LocalServer
+from services.api._local import start_server as _start
 from tests.api.conftest import ADMIN_KEY, World, populate
 
 CHROMIUM = os.environ.get("LIVETRUST_CHROMIUM", "/usr/bin/chromium")
@@ -35,60 +33,14 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 SERVER_START_S = 60
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_server(home: Path, cache: Path, extra_env: dict[str, str] | None = None) -> Any:
-    port = free_port()
+def start_server(home: Path, cache: Path, extra_env: dict[str, str]) -> LocalServer:
     env = {
-        **os.environ,
         "LIVETRUST_HOME": str(home),
         "LIVETRUST_CACHE": str(cache),
         "LIVETRUST_ADMIN_KEY": ADMIN_KEY,
-        **(extra_env or {}),
+        **extra_env,
     }
-    log = (home.parent / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "services.api:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + SERVER_START_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited: {(home.parent / 'server.log').read_text()}")
-        try:
-            if httpx.get(url + "/api/v1/health", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("server did not start")
-
-
-def stop_server(proc: Any) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    return _start(env, home.parent / "server.log", timeout_s=SERVER_START_S)
 
 
 ETH = 10**18
@@ -142,15 +94,17 @@ def live(tmp_path_factory: pytest.TempPathFactory, compile_cache: Path) -> Itera
     embedded = EmbeddedChain(root / "served-chain")
     node = JsonRpcServer(embedded, port=0)
     node.start_background()
-    proc, url = start_server(home, compile_cache, {"LIVETRUST_RPC": node.url})
+    server = start_server(home, compile_cache, {"LIVETRUST_RPC": node.url})
+    url = server.url
     try:
         with httpx.Client(base_url=url, timeout=60) as client:
             world = populate(client, home)  # type: ignore[arg-type]
             world.batches["url"] = url
+            world.batches["rpc"] = node.url
             world.orders = seed_orders(node.url, home, compile_cache, world)
             yield world
     finally:
-        stop_server(proc)
+        server.stop()
         node.shutdown()
         embedded.close()
 

@@ -102,18 +102,34 @@ def test_order_page(live: World, page: Any) -> None:
     page.screenshot(path=str(ARTIFACTS / "order-page.png"), full_page=True)
 
 
-def test_upload_clip_and_see_the_timeline(live: World, page: Any, tmp_path: Any) -> None:
-    from tests.api.test_clips import START, write_clip
-    from watermark import KeyStore, embed_file
+def test_upload_clip_see_progress_then_verdict_and_timeline(
+    live: World, page: Any, tmp_path: Any, compile_cache: Any
+) -> None:
+    from contracts import Chain
+    from provenance import Store
+    from services._clip_demo import Edit, edit_clip, publish_broadcast
+    from services.config import Settings
+    from tests.api.test_clips import SECONDS, SIZE, START
+    from watermark._manifest import ManifestStore
 
-    key, _ = KeyStore(live.home).register("lin-e2e")  # the server reads the same key store
-    marked = tmp_path / "marked.mp4"
-    embed_file(str(write_clip(tmp_path / "src.mp4")), str(marked), key, start=START)
+    # the streamer's pipeline, on the server's chain and database: keys, persona, manifest
+    store = ManifestStore(Store.open(Settings(home=live.home).db_url))
+    with Chain.connect(live.batches["rpc"], live.home, cache=compile_cache) as chain:
+        marked, _, _ = publish_broadcast(
+            tmp_path, live.home, "lin-e2e", START, chain.actors, chain.anchors, store, SECONDS, SIZE
+        )
+    store.store.close()
+    clip = edit_clip(marked, tmp_path / "cut.mp4", [Edit("cut", 3.0, 5.0)], crf=23)
     page.goto(f"{live.batches['url']}/verify")
-    page.set_input_files("#clip", str(marked))
+    page.set_input_files("#clip", str(clip))
     page.locator("#clip-submit").click()
-    page.wait_for_selector("#badge", timeout=120_000)  # meta refresh while the job runs
-    assert page.locator("#badge").get_attribute("data-ok") == "true"
-    assert "lin-e2e" in page.locator("#badge").inner_text()
-    assert page.locator("#clip-timeline .seg").count() >= 1
+    page.wait_for_selector(".progress", timeout=30_000)  # the job page while it runs
+    page.wait_for_selector("#badge", timeout=120_000)  # meta refresh until the verdict
+    badge = page.locator("#badge")
+    assert badge.get_attribute("data-verdict") == "edited"
+    assert "lin-e2e" in badge.inner_text()
+    timeline = page.locator("#clip-report svg[aria-label='clip timeline']")
+    assert timeline.is_visible() and timeline.locator("rect").count() >= 2
+    assert "cut" in page.locator("#clip-report").inner_text()
+    assert "2026-01-01" in page.locator("#clip-report table").inner_text()
     page.screenshot(path=str(ARTIFACTS / "verify-clip.png"), full_page=True)

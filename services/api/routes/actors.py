@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from services.api._auth import issue_api_key
+from services.api._auth import API_ACCOUNTS, BUYER, account_of, issue_api_key
 from services.api._deps import AdminDep, RuntimeDep
 from services.api._errors import ApiError
 
@@ -19,22 +19,31 @@ router = APIRouter(prefix="/actors", tags=["actors"])
 # Actor ids name key files in LIVETRUST_HOME/keys and fit ActorRegistry's String[64].
 ACTOR_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 ROLES = ("farm", "processor", "logistics", "retailer", "qc", "streamer", "arbiter")
+# A buyer is not a persona on chain: only an API key bound to an escrow account.
+ALL_ROLES = (*ROLES, BUYER)
 
 
 class ActorCreate(BaseModel):
     id: str = Field(pattern=ACTOR_ID.pattern, description="e.g. farm-green-valley")
-    role: str = Field(pattern="^(" + "|".join(ROLES) + ")$")
+    role: str = Field(pattern="^(" + "|".join(ALL_ROLES) + ")$")
     valid_from: int = Field(
         default=0, ge=0, lt=2**63, description="unix time the key is valid from"
+    )
+    account: str | None = Field(
+        default=None,
+        max_length=42,
+        description="escrow account the actor pays, ships or rules from (a 0x address the "
+        "node holds unlocked, or its index); required for buyers, sellers and arbiters",
     )
 
 
 class ActorCreated(BaseModel):
     id: str
     role: str
-    public_key: str
-    key_index: int
+    public_key: str | None = Field(description="none for a buyer (no persona key)")
+    key_index: int | None
     tx_hash: str | None
+    account: str | None
     api_key: str = Field(description="shown once; only its SHA-256 is stored")
 
 
@@ -68,11 +77,27 @@ def register_actor(body: ActorCreate, rt: RuntimeDep, _: AdminDep) -> ActorCreat
     from provenance import KeyPair, Role
     from provenance._store import ACTORS
 
-    role = Role.parse(body.role)
     path = rt.settings.home / "keys" / f"{body.id}.pem"
     with rt.chain_lock:
-        if rt.chain.actors.keys(body.id) or path.exists():
+        if rt.chain.actors.keys(body.id) or path.exists() or account_of(rt.store, body.id):
             raise ApiError("conflict", f"actor {body.id!r} is already registered")
+        account = None if body.account is None else custodial_account(rt, body.account)
+        if account is not None:
+            _ensure_free(rt, account)
+        if body.role == BUYER:
+            if account is None:
+                raise ApiError("bad_account", "a buyer needs the escrow account it pays from")
+            _bind(rt, body.id, account, buyer=True)
+            return ActorCreated(
+                id=body.id,
+                role=BUYER,
+                public_key=None,
+                key_index=None,
+                tx_hash=None,
+                account=account,
+                api_key=issue_api_key(rt.store, body.id),
+            )
+        role = Role.parse(body.role)
         key = KeyPair.generate()
         receipt = rt.chain.actors.register(body.id, key.public_key, role, body.valid_from)
     key.save(path)
@@ -88,14 +113,51 @@ def register_actor(body: ActorCreate, rt: RuntimeDep, _: AdminDep) -> ActorCreat
                 created_at=int(time.time()),
             )
         )
+    if account is not None:
+        _bind(rt, body.id, account, buyer=False)
     return ActorCreated(
         id=body.id,
         role=role.label,
         public_key=key.public_key.hex(),
         key_index=0,
         tx_hash=receipt.tx_hash,
+        account=account,
         api_key=issue_api_key(rt.store, body.id),
     )
+
+
+def custodial_account(rt: Any, ref: str) -> str:
+    """``ref`` as a checksummed address the service can send from: one of the node's
+    unlocked accounts or the service's own chain key (the API signs escrow transactions
+    custodially, as the CLI does). Caller holds ``chain_lock``."""
+    from services._errors import UnknownAccount
+    from services._orders import parse_account
+
+    try:
+        account = parse_account(rt.chain, ref)
+    except UnknownAccount as exc:
+        raise ApiError("bad_account", str(exc)) from exc
+    if account not in {*rt.chain.accounts, rt.chain.sender}:
+        raise ApiError("bad_account", f"the node cannot send from {account} (not unlocked)")
+    return account
+
+
+def _ensure_free(rt: Any, account: str) -> None:
+    """One actor per account: the account is who the escrow sees, so sharing it would let
+    one actor act as another."""
+    with rt.store.read() as conn:
+        taken = conn.execute(
+            select(API_ACCOUNTS.c.actor_id).where(API_ACCOUNTS.c.account == account)
+        ).scalar()
+    if taken is not None:
+        raise ApiError("conflict", f"account {account} already belongs to {taken!r}")
+
+
+def _bind(rt: Any, actor: str, account: str, buyer: bool) -> None:
+    with rt.store.begin() as conn:
+        conn.execute(
+            API_ACCOUNTS.insert().values(actor_id=actor, account=account, buyer=int(buyer))
+        )
 
 
 @router.get("", response_model=list[ActorPublic], summary="Actors registered through this service")

@@ -22,7 +22,7 @@ def list_anchors(
         "log_id": rt.read_ledger.log_id,
         "log_size": size,
         "anchored_size": anchored,
-        "interval_s": rt.api.anchor_interval_s or None,
+        "interval_s": rt.settings.anchor_interval_s or None,
         "anchors": anchors_list(rt, limit),
     }
 

@@ -1,12 +1,12 @@
-"""``/api/v1/clips/jobs``: find whose watermark a clip carries and when it was broadcast.
+"""``/api/v1/clips/jobs``: who said it, when, and was the clip cut, re-ordered or altered.
 
 A clip (MP4/MOV or Matroska/WebM) is streamed to disk under ``MAX_CLIP_BYTES``, sniffed by
-its container magic, and handed to the job worker, which runs ``watermark.detect_file``
-against the streamers registered in this installation, reporting progress as seconds of
-video decoded. Poll ``/api/v1/jobs/{id}``; the result is the detection
-(``{"detected", "streamer", "segments": [{"clip_start", "clip_end", "broadcast_start",
-"broadcast_end", "confidence"}]}``). Signed per-broadcast manifests (cuts, re-orders,
-splices) arrive with the clip-manifest work; this route reports what the mark says.
+its container magic, and handed to the job worker, which runs ``watermark.verify_clip``
+(docs/clip.md) against the streamers whose keys this installation holds and the signed
+broadcast manifests in its store, checked against the chain; progress is seconds of video
+decoded. Poll ``/api/v1/jobs/{id}``; the result is the clip verdict as ``livetrust clip
+verify --json`` (``{"verdict", "streamer", "segments": [{"clip_start", "clip_end", "status",
+"broadcast_start", "broadcast_end"}], "findings", "manifest"}``).
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ CLIP_BODY: dict[str, Any] = {
 
 def submit_clip_job(rt: Any, upload: Upload) -> Any:
     def work(progress: Progress) -> dict[str, Any]:
-        from watermark import KeyStore, detect_file
+        from watermark import KeyStore
+        from watermark._clip import StoreSource, verify_clip
 
         keys = KeyStore(rt.settings.home).all()
         progress(0.02, f"checking against {len(keys)} registered streamers")
@@ -51,7 +52,15 @@ def submit_clip_job(rt: Any, upload: Upload) -> Any:
                     0.05 + 0.9 * min(done / total, 1.0), f"decoded {done:.0f} of {total:.0f} s"
                 )
 
-        result: dict[str, Any] = detect_file(str(upload.path), keys, on_progress).to_json()
+        verdict = verify_clip(
+            str(upload.path),
+            keys,
+            StoreSource(rt.manifests),
+            rt.directory,
+            rt.anchors,
+            progress=on_progress,
+        )
+        result: dict[str, Any] = verdict.to_json()
         return result
 
     return rt.jobs.submit("clip", work, upload.discard)
@@ -66,7 +75,12 @@ async def clip_upload(request: Request, rt: Any, upload: Upload | None = None) -
     return upload
 
 
-@router.post("/jobs", status_code=202, summary="Check a clip's watermark", openapi_extra=CLIP_BODY)
+@router.post(
+    "/jobs",
+    status_code=202,
+    summary="Verify a clip: streamer, broadcast times, edits",
+    openapi_extra=CLIP_BODY,
+)
 async def clip_job(request: Request, rt: RuntimeDep) -> dict[str, Any]:
     """Returns a job id at once; the server stays responsive while the clip is decoded."""
     upload = await clip_upload(request, rt)
