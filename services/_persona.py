@@ -14,7 +14,7 @@ chain with role streamer), so the claims are attributable without a clip.
   log machinery under its own log id :data:`PERSONA_LOG_ID` and anchored on chain by
   ``provenance.Anchorer`` (the same construction as clip manifests, log 2).
 - Store: table ``svc_personas`` in the provenance database (same transaction as the log
-  nodes), migrated with the other services tables (revision ``s0004``, see
+  nodes), migrated with the other services tables (revision ``s0005``, see
   docs/institutions.md).
 
 Checking claims against one batch (:func:`check_persona`), each claim gets a status

@@ -1,4 +1,4 @@
-"""The s0004 (persona) migration creates exactly the tables the modules define, and is safe to
+"""The s0005 (persona) migration creates exactly the tables the modules define, and is safe to
 run after ``metadata.create_all`` created them first."""
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from sqlalchemy import MetaData, create_engine
 
 from services import _conduct, _persona
 
-MIGRATION = Path(__file__).resolve().parents[2] / "services/migrations/versions/s0004_persona.py"
+MIGRATION = Path(__file__).resolve().parents[2] / "services/migrations/versions/s0005_persona.py"
 
 
 def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("s0004_persona", MIGRATION)
+    spec = importlib.util.spec_from_file_location("s0005_persona", MIGRATION)
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
@@ -34,7 +34,7 @@ def _ours() -> MetaData:
 
 def test_migration_matches_the_modules(tmp_path: Path) -> None:
     mod = _load()
-    assert (mod.revision, mod.down_revision) == ("s0004", "s0003")
+    assert (mod.revision, mod.down_revision) == ("s0005", "s0004")
     engine = create_engine(f"sqlite:///{tmp_path / 'm.db'}")
     with engine.begin() as conn:
         with Operations.context(MigrationContext.configure(conn)):

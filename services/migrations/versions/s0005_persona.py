@@ -7,8 +7,8 @@ attached to broadcast manifests (``services._conduct``).
 Early builds created the same tables with ``metadata.create_all``; the upgrade therefore
 skips a table that already exists.
 
-Revision ID: s0004
-Revises: s0003
+Revision ID: s0005
+Revises: s0004
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "s0004"
-down_revision = "s0003"
+revision = "s0005"
+down_revision = "s0004"
 branch_labels = None
 depends_on = None
 
