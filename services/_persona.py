@@ -501,10 +501,19 @@ class PersonaStore:
         head = latest_anchor(self.log)
         if head is None or head.tree_size <= stored.seq:
             return {"anchored": False, "root": None, "tx": None}
+        from provenance import ProofError
         from provenance._merkle import verify_inclusion
 
         proof = self.log.inclusion_proof(stored.seq, head.tree_size)
-        verify_inclusion(stored.signed.leaf_hash, proof, head.head.root)  # raises if broken
+        try:
+            verify_inclusion(stored.signed.leaf_hash, proof, head.head.root)
+        except ProofError as exc:  # the stored record or the log's nodes were altered
+            return {
+                "anchored": False,
+                "root": head.head.root.hex(),
+                "tx": head.tx_hash,
+                "inclusion_error": str(exc),
+            }
         on_chain = chain.by_root(head.head.root) if chain is not None else None
         ok = (
             on_chain is not None
@@ -786,4 +795,8 @@ def check_persona(
     ]
     results = tuple(_check_claim(c, record, evs, tainted) for c in record.claims)
     info = stored.summary() | personas.anchored(stored, anchors)
+    if "inclusion_error" in info:
+        record_findings.append(
+            {"code": "persona_inclusion_invalid", "detail": str(info.pop("inclusion_error"))}
+        )
     return PersonaCheck(streamer, batch, info, tuple(record_findings), results, verdict.ok)

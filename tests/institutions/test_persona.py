@@ -151,9 +151,12 @@ def test_anchored_in_its_own_log(ledger: Ledger) -> None:
     assert after.persona["anchored"] is True and after.persona["log_id"] == PERSONA_LOG_ID
 
 
-def test_tampered_record_is_reported(ledger: Ledger) -> None:
+@pytest.mark.parametrize("anchored", [False, True])
+def test_tampered_record_is_reported(ledger: Ledger, anchored: bool) -> None:
     batch = record_batch(ledger, "0A09")
     personas = register(ledger)
+    if anchored:
+        personas.anchor(ledger.directory)  # type: ignore[arg-type]
     row = personas.get(STREAMER)
     body = json.loads(row.record.canonical)
     body["display_name"] = "Lily, certified organic farmer"
@@ -164,8 +167,10 @@ def test_tampered_record_is_reported(ledger: Ledger) -> None:
             .values(body=json.dumps(body, sort_keys=True, separators=(",", ":")))
         )
     check = check_persona(personas, ledger, STREAMER, batch, ledger.directory)  # type: ignore[arg-type]
-    assert "persona_signature_invalid" in [f["code"] for f in check.findings()]
-    assert not check.ok
+    found = {f["code"] for f in check.findings()}
+    assert "persona_signature_invalid" in found
+    assert ("persona_inclusion_invalid" in found) is anchored  # leaf no longer in the tree
+    assert not check.ok and check.persona["anchored"] is False
 
 
 def test_register_refusals(ledger: Ledger, registry: MemoryRegistry) -> None:
