@@ -1,4 +1,4 @@
-"""Anchoring tree heads on chain, crash-safe and idempotent; auditing anchored history.
+"""Anchoring tree heads on chain, crash-safe and idempotent (the audit: ``provenance._audit``).
 
 Protocol of :meth:`Anchorer.anchor` (one transaction per tree head, any number of events):
 
@@ -20,7 +20,6 @@ is reconciled), nor duplicates it (the contract refuses the root), nor mis-attri
 
 from __future__ import annotations
 
-import itertools
 import threading
 import time
 from collections.abc import Callable
@@ -30,12 +29,11 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from provenance._errors import AnchorFailed, ProofError, StoreError
+from provenance._errors import AnchorFailed, StoreError
 from provenance._ledger import Ledger
-from provenance._merkle import TreeHead, verify_consistency
+from provenance._merkle import TreeHead
 from provenance._registry import AnchorLedger, AnchorLike
 from provenance._store import ANCHORS
-from provenance._verify import Finding
 
 __all__ = [
     "ALREADY_ANCHORED",
@@ -43,8 +41,6 @@ __all__ = [
     "AnchorResult",
     "AnchoredHead",
     "Anchorer",
-    "AuditReport",
-    "audit_log",
     "latest_anchor",
 ]
 
@@ -268,72 +264,3 @@ class Anchorer:
                     gas_used=gas_used,
                 )
             )
-
-
-@dataclass(frozen=True)
-class AuditReport:
-    ok: bool
-    anchors: int
-    findings: tuple[Finding, ...]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "anchors": self.anchors,
-            "findings": [f.to_json() for f in self.findings],
-        }
-
-
-def audit_log(ledger: Ledger, chain: AnchorLedger) -> AuditReport:
-    """Check every anchored head of our log against our log, and consecutive heads against
-    each other with consistency proofs: a rewritten or trimmed history fails here."""
-    heads: list[AnchorLike] = []
-    for i in range(chain.count()):
-        a = chain.by_index(i)
-        if a.log_id == ledger.log_id:
-            heads.append(a)
-    findings: list[Finding] = []
-    size = ledger.size()
-    for a in heads:
-        if a.tree_size > size:
-            findings.append(
-                Finding(
-                    "root_mismatch",
-                    None,
-                    f"anchor #{a.index} covers {a.tree_size} events, the log holds only {size}",
-                )
-            )
-            continue
-        ours = ledger.head(a.tree_size).root
-        if ours != a.root:
-            findings.append(
-                Finding(
-                    "root_mismatch",
-                    None,
-                    f"anchor #{a.index}: expected root {a.root.hex()} at size {a.tree_size}, "
-                    f"computed {ours.hex()}",
-                )
-            )
-    for old, new in itertools.pairwise(heads):
-        if new.tree_size < old.tree_size:
-            findings.append(
-                Finding(
-                    "consistency_proof_invalid",
-                    None,
-                    f"anchor #{new.index} has size {new.tree_size}, "
-                    f"smaller than #{old.index}'s {old.tree_size}",
-                )
-            )
-            continue
-        try:
-            proof = ledger.consistency_proof(old.tree_size, min(new.tree_size, size))
-            verify_consistency(old.root, new.root, proof)
-        except ProofError as exc:
-            findings.append(
-                Finding(
-                    "consistency_proof_invalid",
-                    None,
-                    f"anchors #{old.index} -> #{new.index}: {exc}",
-                )
-            )
-    return AuditReport(not findings, len(heads), tuple(findings))
