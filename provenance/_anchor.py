@@ -24,12 +24,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from provenance._errors import AnchorFailed, StoreError
+from provenance._errors import AnchorFailed, ProvenanceError, StoreError
 from provenance._ledger import Ledger
 from provenance._merkle import TreeHead
 from provenance._registry import AnchorLedger, AnchorLike
@@ -49,6 +49,7 @@ ALREADY_ANCHORED = "already anchored"  # AnchorRegistry.vy revert reason for a k
 # chain cost (1,440 tx/day whatever the volume) and how long an event stays not_anchored.
 ANCHOR_INTERVAL_S = 60.0
 INTENT = "intent"
+T = TypeVar("T")
 CONFIRMED = "confirmed"
 
 
@@ -102,6 +103,17 @@ def _is_already_anchored(exc: Exception) -> bool:
     return getattr(exc, "reason", None) == ALREADY_ANCHORED
 
 
+def _chain_step(what: str, call: Callable[[bytes], T], root: bytes) -> T:
+    """A chain read of the protocol; the chain's own errors (they carry a ``code``: node
+    unreachable, transaction lost) become :class:`AnchorFailed`, which the loop retries."""
+    try:
+        return call(root)
+    except Exception as exc:
+        if hasattr(exc, "code") and not isinstance(exc, ProvenanceError):
+            raise AnchorFailed(f"{what} failed: {exc}") from exc
+        raise
+
+
 def _row_to_head(row: Any) -> AnchoredHead:
     return AnchoredHead(
         int(row.log_id),
@@ -149,9 +161,11 @@ class Anchorer:
             ).all()
         settled = 0
         for row in rows:
-            found = self.chain.by_root(bytes(row.root))
+            root = bytes(row.root)
+            found = _chain_step("reconciling an intent", self.chain.by_root, root)
             if found is not None:
-                self._confirm(row.id, found, self.chain.tx_of(bytes(row.root)), None, None)
+                tx = _chain_step("reconciling an intent", self.chain.tx_of, root)
+                self._confirm(row.id, found, tx, None, None)
                 settled += 1
         return settled
 
@@ -171,14 +185,15 @@ class Anchorer:
                 if hasattr(exc, "code"):
                     raise AnchorFailed(f"anchoring {head} failed: {exc}") from exc
                 raise
-            found = self.chain.by_root(head.root)
+            found = _chain_step("finding the anchor", self.chain.by_root, head.root)
             if found is None:  # pragma: no cover - contract invariant
                 raise AnchorFailed(f"chain says {head} is anchored but cannot find it") from exc
-            self._confirm(row_id, found, self.chain.tx_of(head.root), None, None)
+            tx = _chain_step("finding the anchor", self.chain.tx_of, head.root)
+            self._confirm(row_id, found, tx, None, None)
         else:
             if self._after_send is not None:
                 self._after_send()
-            found = self.chain.by_root(head.root)
+            found = _chain_step("confirming the anchor", self.chain.by_root, head.root)
             if found is None:
                 raise AnchorFailed(f"anchor transaction for {head} left no record on chain")
             self._confirm(row_id, found, receipt.tx_hash, receipt.block_number, receipt.gas_used)

@@ -102,22 +102,30 @@ def _sql_site(statement: str) -> str:
     return f"sql:{verb} {table.group(0) if table else ''}".strip()
 
 
-def _instrument(engine: Any, chain: Any, kill: _Killer) -> None:
-    event.listen(engine, "before_cursor_execute", lambda *a: kill(_sql_site(a[2])))
-    event.listen(engine, "commit", lambda conn: kill("sql:COMMIT"))
+def hook_sends(chain: Any, before: Callable[[], None], after: Callable[[Any], None]) -> None:
+    """Call ``before()`` / ``after(response)`` around every transaction the chain client
+    sends (``eth_sendTransaction`` / ``eth_sendRawTransaction``), at the JSON-RPC boundary;
+    a later call replaces the hooks."""
     provider = chain.w3.provider
-    inner = provider.make_request
+    # hooks replace each other: always wrap the provider's own method
+    inner = provider.__dict__.setdefault("_unhooked_make_request", provider.make_request)
 
     def make_request(method: Any, params: Any) -> Any:
         if method in SENDS:
-            kill("rpc:before send")
+            before()
             out = inner(method, params)
-            kill("rpc:sent, not recorded")
+            after(out)
             return out
         return inner(method, params)
 
     provider.make_request = make_request
     provider._request_func_cache = ((), None)  # web3 binds make_request on first use
+
+
+def _instrument(engine: Any, chain: Any, kill: _Killer) -> None:
+    event.listen(engine, "before_cursor_execute", lambda *a: kill(_sql_site(a[2])))
+    event.listen(engine, "commit", lambda conn: kill("sql:COMMIT"))
+    hook_sends(chain, lambda: kill("rpc:before send"), lambda _: kill("rpc:sent, not recorded"))
 
 
 def child(
