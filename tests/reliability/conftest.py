@@ -32,14 +32,7 @@ def pg_url() -> str | None:
     return os.environ.get(PG_ENV)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.pg)])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Db]:
-    """A migrated, empty ledger database on each backend in turn."""
-    if request.param == "sqlite":
-        d = Db("sqlite", f"sqlite:///{tmp_path / 'ledger.db'}")
-        d.open(migrate=True).close()
-        yield d
-        return
+def _pg_schema() -> Iterator[Db]:
     url = pg_url()
     if not url:
         pytest.skip(f"{PG_ENV} not set: PostgreSQL reliability tests skipped (CI sets it)")
@@ -52,6 +45,23 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Db]:
     with store.engine.begin() as conn:
         conn.execute(text(f'DROP SCHEMA "{d.schema}" CASCADE'))
     store.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.pg)])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Db]:
+    """A migrated, empty ledger database on each backend in turn."""
+    if request.param == "sqlite":
+        d = Db("sqlite", f"sqlite:///{tmp_path / 'ledger.db'}")
+        d.open(migrate=True).close()
+        yield d
+        return
+    yield from _pg_schema()
+
+
+@pytest.fixture
+def pg() -> Iterator[Db]:
+    """A fresh PostgreSQL schema (tests of server-side faults)."""
+    yield from _pg_schema()
 
 
 @pytest.fixture
