@@ -36,6 +36,7 @@ from typing import Any
 from sqlalchemy import event, select
 
 from provenance import Anchorer, Ledger, ReplayRejected, Signer
+from provenance._anchor import latest_anchor
 from provenance._store import EVENTS
 from services._provenance_demo import demo_key, sample_story
 from tests.reliability.conftest import Db
@@ -128,6 +129,29 @@ def _instrument(engine: Any, chain: Any, kill: _Killer) -> None:
     hook_sends(chain, lambda: kill("rpc:before send"), lambda _: kill("rpc:sent, not recorded"))
 
 
+SERVICE_LOOP_INTERVAL_S = 0.02
+
+
+class _NONE:
+    tree_size = -1
+
+
+def _start_service_loop(db: Db, rpc: str, home: Path, cache: Path, kill: _Killer) -> None:
+    """The web service's anchoring loop, with the same kill points on its own engine."""
+    from services.api import ApiSettings
+    from services.api._runtime import Runtime
+    from services.config import Settings
+
+    if db.schema:  # the runtime opens the database by URL; libpq takes the schema from here
+        os.environ["PGOPTIONS"] = f"-csearch_path={db.schema}"
+    runtime = Runtime(
+        Settings(home=home, db=db.url, rpc=rpc, cache=cache),
+        ApiSettings(anchor_interval_s=SERVICE_LOOP_INTERVAL_S),
+    )
+    _instrument(runtime.store.engine, runtime.chain, kill)
+    runtime.start_anchoring()
+
+
 def child(
     db: Db,
     rpc: str,
@@ -139,8 +163,11 @@ def child(
     kill_at: int | None,
     out_fd: int,
     kill_site: str | None = None,
+    service_loop: bool = False,
 ) -> None:
-    """The child process's whole life; never returns."""
+    """The child process's whole life; never returns. ``service_loop``: anchoring is the
+    API service's own loop (``Runtime.start_anchoring``, a thread) running alongside the
+    ingest, instead of rounds between ingest calls."""
 
     def report(msg: dict[str, Any]) -> None:
         os.write(out_fd, (json.dumps(msg) + "\n").encode())
@@ -155,6 +182,8 @@ def child(
         _instrument(store.engine, chain, kill)
         ledger = Ledger(store, chain.actors)
         anchorer = Anchorer(ledger, chain.anchors)
+        if service_loop:
+            _start_service_loop(db, rpc, home, cache, kill)
         for step in steps[start:]:
             report({"started": step.index})
             signer = Signer(step.actor, demo_key(step.actor))
@@ -170,11 +199,18 @@ def child(
                     os._exit(FAILED_EXIT)
             kill("between commit and report")
             report({"accepted": step.index, "ids": list(step.ids)})
-            if (step.index + 1) % ANCHOR_EVERY == 0:
+            if not service_loop and (step.index + 1) % ANCHOR_EVERY == 0:
                 r = anchorer.anchor()
                 report({"anchored": r.status, "recovered": r.recovered})
-        r = anchorer.anchor()  # the final round settles what an earlier child left
-        report({"anchored": r.status, "recovered": r.recovered, "done": True})
+        if service_loop:  # the loop's rounds catch up with the last ingest
+            deadline = time.monotonic() + 30
+            while (latest_anchor(ledger) or _NONE).tree_size < ledger.size():
+                assert time.monotonic() < deadline, "the service loop stopped anchoring"
+                time.sleep(SERVICE_LOOP_INTERVAL_S)
+            report({"anchored": "service loop", "done": True})
+        else:
+            r = anchorer.anchor()  # the final round settles what an earlier child left
+            report({"anchored": r.status, "recovered": r.recovered, "done": True})
         report({"checkpoints": kill.count})
         if os.environ.get("CRASH_TRACE"):
             report({"trace": kill.trace})
@@ -208,6 +244,7 @@ class Harness:
     accepted: set[int] = field(default_factory=set)
     sites: Counter[str] = field(default_factory=Counter)
     kills: int = 0
+    furthest: int = -1  # the last step any child started (a later one may hold its events)
 
     @property
     def start(self) -> int:
@@ -221,6 +258,7 @@ class Harness:
         kill_at: int | None = None,
         sigkill_after: float | None = None,
         kill_site: str | None = None,
+        service_loop: bool = False,
     ) -> Outcome:
         r, w = os.pipe()
         pid = os.fork()
@@ -238,6 +276,7 @@ class Harness:
                     kill_at,
                     w,
                     kill_site,
+                    service_loop,
                 )
             finally:
                 os._exit(FAILED_EXIT)
@@ -269,6 +308,7 @@ class Harness:
             self.sites[site or "?"] += 1
         for i in accepted:
             self.accepted.add(i)
+        self.furthest = max([self.furthest, *started])
         return Outcome(status, site, accepted, started, done)
 
 

@@ -25,10 +25,11 @@ from tests.reliability.conftest import Db
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = int(os.environ.get("LIVETRUST_CRASH_SEED", "20261125"))
-# CI slice per database: 50 exact kill points (a fifth of them aimed at the sites of
-# ``_crash.TARGETED``) + 5 SIGKILLs at random times, 110 over both databases; the soak
-# version below runs 600 per database.
-INJECTED, SIGNALLED = 50, 5
+# CI slice per database: 42 exact kill points (a fifth of them aimed at the sites of
+# ``_crash.TARGETED``) + 4 SIGKILLs at random times with anchoring rounds between ingest
+# calls, then 6 exact + 3 random with the service's anchoring loop running alongside: 55 per
+# database, 110 over both. The soak version below runs 640 per database.
+INJECTED, SIGNALLED, SERVICE = 42, 4, 6
 # A child's first ~60 checkpoints span 3-4 ingest calls and an anchoring round, so kill
 # points fall everywhere in both, and each child still makes progress.
 MAX_CHECKPOINT = 60
@@ -62,9 +63,9 @@ def db_ids(db: Db) -> list[str]:
         store.close()
 
 
-def check_after_kill(h: Harness, in_flight: int | None) -> None:
-    """Right after a death: every accepted event is there, the step in flight is all or
-    nothing, and no later step left anything."""
+def check_after_kill(h: Harness) -> None:
+    """Right after a death: every accepted event is there, each step that was started but
+    not reported is all or nothing, and no step after the furthest started left anything."""
     ids = db_ids(h.db)
     have = set(ids)
     assert len(ids) == len(have)
@@ -72,7 +73,7 @@ def check_after_kill(h: Harness, in_flight: int | None) -> None:
         present = [i in have for i in step.ids]
         if step.index in h.accepted:
             assert all(present), f"accepted step {step.index} lost events"
-        elif step.index == in_flight:
+        elif step.index <= h.furthest:
             assert all(present) or not any(present), f"step {step.index} half-written"
         else:
             assert not any(present), f"step {step.index} was never started but has events"
@@ -130,14 +131,26 @@ def cli_audit(h: Harness) -> dict[str, object]:
 
 
 def crash_run(
-    db: Db, node: Node, injected: int, signalled: int, seed: int, steps: int = STEPS
+    db: Db,
+    node: Node,
+    injected: int,
+    signalled: int,
+    seed: int,
+    steps: int = STEPS,
+    service: int = 0,
 ) -> Harness:
     h = Harness(db, node.rpc, node.home, node.cache, plan(steps))
     targeted = injected // 5
     for kill_at, delay, site in kill_schedule(seed, injected, signalled, MAX_CHECKPOINT, targeted):
         out = h.run(kill_at, delay, site)
         assert not out.done, "the plan ran out before the kills did: raise STEPS"
-        check_after_kill(h, max(out.started, default=None))
+        check_after_kill(h)
+    # the service's own anchoring loop (a thread of `livetrust serve`) killed with the ingest
+    loop_kills = kill_schedule(seed + 7, service, service // 2, 2 * MAX_CHECKPOINT)
+    for kill_at, delay, _ in loop_kills:
+        out = h.run(kill_at, delay, service_loop=True)
+        assert not out.done, "the plan ran out before the kills did: raise STEPS"
+        check_after_kill(h)
     h.steps = h.steps[: max(h.start + 1, 1)]  # the final run finishes what was started
     final = h.run()
     assert final.status == "completed" and final.done
@@ -145,10 +158,10 @@ def crash_run(
 
 
 def test_kill9_ingest_and_anchoring(db: Db, node: Node) -> None:
-    h = crash_run(db, node, INJECTED, SIGNALLED, SEED)
+    h = crash_run(db, node, INJECTED, SIGNALLED, SEED, service=SERVICE)
     figures = check_final(h)
     assert cli_audit(h)["ok"]
-    assert h.kills == INJECTED + SIGNALLED
+    assert h.kills == INJECTED + SIGNALLED + SERVICE + SERVICE // 2
     # the kill points reached every phase: inside the ingest transaction, between commit
     # and report, inside the anchoring round, and between the anchor tx and its record
     sites = set(h.sites)
@@ -163,7 +176,7 @@ def test_kill9_ingest_and_anchoring(db: Db, node: Node) -> None:
 @pytest.mark.timeout(3600)
 def test_kill9_soak(db: Db, node: Node) -> None:
     """The long version (`pytest -m soak`): 600 kills per database."""
-    h = crash_run(db, node, 540, 60, SEED + 1, steps=4000)
+    h = crash_run(db, node, 480, 40, SEED + 1, steps=4000, service=80)
     figures = check_final(h)
     assert cli_audit(h)["ok"]
     print(f"\n{db.kind}: {h.kills} kills survived, {figures}, sites {dict(h.sites)}")
