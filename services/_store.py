@@ -261,11 +261,13 @@ class DisputeStore:
             elif schema is not None:
                 if not _SCHEMA_RE.match(schema):
                     raise StoreFailed(f"bad schema name {schema!r}")
-                engine = create_engine(url, connect_args={"options": f"-csearch_path={schema}"})
+                engine = create_engine(
+                    url, connect_args={"options": f"-csearch_path={schema}"}, pool_pre_ping=True
+                )
                 with engine.begin() as conn:
                     conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
-            else:
-                engine = create_engine(url)
+            else:  # pre-ping: a restarted server's dead pooled connections are replaced
+                engine = create_engine(url, pool_pre_ping=True)
             migrate(engine)
         except SQLAlchemyError as exc:
             raise StoreFailed(f"cannot open the dispute store at {url}: {exc}") from exc

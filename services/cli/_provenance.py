@@ -426,7 +426,8 @@ def log_head(json_out: bool = JSON_OPT) -> None:
 
 @log_app.command("audit")
 def log_audit(json_out: bool = JSON_OPT) -> None:
-    """Consistency proofs between every pair of consecutive anchored roots."""
+    """Audit the whole log: stored records and Merkle nodes against the leaves, per-batch
+    hash chains, every recorded tree head and every anchor on chain (exit 2 on a finding)."""
     from provenance import audit_log
 
     with user_errors(json_out), _ledger() as ctx:
@@ -434,7 +435,10 @@ def log_audit(json_out: bool = JSON_OPT) -> None:
 
     def human(d: dict[str, Any]) -> None:
         state = "[green]consistent[/]" if d["ok"] else "[red]INCONSISTENT[/]"
-        console.print(f"{d['anchors']} anchored heads: {state}")
+        console.print(
+            f"{d['events']} events, {d['lots']} batches, {d['recorded']} recorded heads, "
+            f"{d['anchors']} anchors on chain, {d['pending']} pending: {state}"
+        )
         for f in d["findings"]:
             console.print(f"  [red]{f['code']}[/]: {f['detail']}", highlight=False)
 
