@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, select, update
 from sqlalchemy.exc import IntegrityError
 
 from provenance._epcis import Event, canonical_id
@@ -65,8 +65,9 @@ from provenance._store import (
     LOT_HEADS,
     DbNodeStore,
     Store,
-    chunks,
     insert_rows,
+    select_in,
+    upsert_rows,
 )
 
 __all__ = [
@@ -83,6 +84,7 @@ __all__ = [
 
 Link = tuple[int, str, str]  # (event seq, lot, relation)
 PARSED_ROWS_CACHE = 5_000  # stored rows kept parsed (~2 KB each): a few batches' stories
+_LINK_COLUMNS = ("event_seq", "lot", "relation")
 _EVENT_COLUMNS = (  # the order of ingest's row tuples
     "seq",
     "log_id",
@@ -224,11 +226,9 @@ class Ledger:
                 raise ReplayRejected(f"event {h} appears twice in this import")
             seen.add(h)
         with self.store.read() as conn:
-            t = EVENTS
-            for part in chunks(ids):
-                dup = conn.execute(select(t.c.hash_id).where(t.c.hash_id.in_(part))).first()
-                if dup is not None:
-                    raise ReplayRejected(f"event {dup[0]} is already recorded (replay)")
+            dup = select_in(conn, EVENTS, ("hash_id",), "hash_id", ids)
+            if dup:
+                raise ReplayRejected(f"event {dup[0][0]} is already recorded (replay)")
         # (2) authority
         cache: dict[Any, Any] = {}
         roles = [
@@ -274,11 +274,10 @@ class Ledger:
         )
         # (3) heads of every lot these events name
         lots = sorted({lot for rel in relations for lots in rel.values() for lot in lots})
-        heads: dict[str, str] = {}
-        th = LOT_HEADS
-        for part in chunks(lots):
-            for lot, h in conn.execute(select(th.c.lot, th.c.hash_id).where(th.c.lot.in_(part))):
-                heads[lot] = h
+        heads = {
+            str(lot): str(h)
+            for lot, h in select_in(conn, LOT_HEADS, ("lot", "hash_id"), "lot", lots)
+        }
         event_rows: list[tuple[Any, ...]] = []
         lot_rows: list[tuple[Any, ...]] = []
         new_heads: dict[str, tuple[int, str]] = {}
@@ -332,14 +331,13 @@ class Ledger:
         insert_rows(conn, EVENTS, _EVENT_COLUMNS, event_rows)
         insert_rows(conn, EVENT_LOTS, ("event_seq", "lot", "relation"), lot_rows)
         nodes.put_nodes(append_nodes(size, frontier, leaves))
-        head_lots = list(new_heads)
-        for part in chunks(head_lots):
-            conn.execute(delete(th).where(th.c.lot.in_(part)))
-        if head_lots:
-            conn.execute(
-                th.insert(),
-                [{"lot": k, "event_seq": v[0], "hash_id": v[1]} for k, v in new_heads.items()],
-            )
+        upsert_rows(
+            conn,
+            LOT_HEADS,
+            ("lot", "event_seq", "hash_id"),
+            "lot",
+            [(lot, seq, h) for lot, (seq, h) in new_heads.items()],
+        )
         conn.execute(
             update(logs).where(logs.c.log_id == self.log_id).values(size=size + len(events))
         )
@@ -379,23 +377,19 @@ class Ledger:
     # -- queries -----------------------------------------------------------------------------
 
     def _rows(self, conn: Connection, seqs: Sequence[int]) -> list[StoredEvent]:
-        t = EVENTS
         out: list[StoredEvent] = []
-        for part in chunks(sorted(set(seqs))):
-            rows = conn.execute(
-                select(
-                    t.c.seq, t.c.body, t.c.namespaces, t.c.statement, t.c.signature, t.c.leaf_hash
-                ).where(t.c.seq.in_(part))
-            )
-            for seq, body, ns, st, sig, leaf in rows:
-                row = (int(seq), body, ns, st, bytes(sig), bytes(leaf))
-                parsed = self._parsed.get(row)
-                if parsed is None:
-                    parsed = self._parse_row(*row)
-                    self._parsed[row] = parsed
-                    if len(self._parsed) > PARSED_ROWS_CACHE:
-                        self._parsed.pop(next(iter(self._parsed)), None)
-                out.append(parsed)
+        columns = ("seq", "body", "namespaces", "statement", "signature", "leaf_hash")
+        for seq, body, ns, st, sig, leaf in select_in(
+            conn, EVENTS, columns, "seq", sorted(set(seqs))
+        ):
+            row = (int(seq), body, ns, st, bytes(sig), bytes(leaf))
+            parsed = self._parsed.get(row)
+            if parsed is None:
+                parsed = self._parse_row(*row)
+                self._parsed[row] = parsed
+                if len(self._parsed) > PARSED_ROWS_CACHE:
+                    self._parsed.pop(next(iter(self._parsed)), None)
+            out.append(parsed)
         out.sort(key=lambda s: s.seq)
         return out
 
@@ -429,40 +423,20 @@ class Ledger:
 
     def lot_links(self, lots: Iterable[str]) -> list[Link]:
         """(event seq, lot, relation) rows for these lots."""
-        t = EVENT_LOTS
-        lots = list(lots)
-        out: list[tuple[int, str, str]] = []
         with self.store.read() as conn:
-            for part in chunks(lots):
-                rows = conn.execute(
-                    select(t.c.event_seq, t.c.lot, t.c.relation).where(t.c.lot.in_(part))
-                )
-                out.extend((int(s), str(lot), str(r)) for s, lot, r in rows)
-        return out
+            rows = select_in(conn, EVENT_LOTS, _LINK_COLUMNS, "lot", list(lots))
+        return [(int(s), str(lot), str(r)) for s, lot, r in rows]
 
     def event_links(self, seqs: Iterable[int]) -> list[Link]:
         """(event seq, lot, relation) rows for these events."""
-        t = EVENT_LOTS
-        seqs = list(seqs)
-        out: list[tuple[int, str, str]] = []
         with self.store.read() as conn:
-            for part in chunks(seqs):
-                rows = conn.execute(
-                    select(t.c.event_seq, t.c.lot, t.c.relation).where(t.c.event_seq.in_(part))
-                )
-                out.extend((int(s), str(lot), str(r)) for s, lot, r in rows)
-        return out
+            rows = select_in(conn, EVENT_LOTS, _LINK_COLUMNS, "event_seq", list(seqs))
+        return [(int(s), str(lot), str(r)) for s, lot, r in rows]
 
     def heads(self, lots: Iterable[str]) -> dict[str, str]:
-        th = LOT_HEADS
-        out: dict[str, str] = {}
         with self.store.read() as conn:
-            for part in chunks(list(lots)):
-                for lot, h in conn.execute(
-                    select(th.c.lot, th.c.hash_id).where(th.c.lot.in_(part))
-                ):
-                    out[str(lot)] = str(h)
-        return out
+            rows = select_in(conn, LOT_HEADS, ("lot", "hash_id"), "lot", list(lots))
+        return {str(lot): str(h) for lot, h in rows}
 
     def story(self, batch: str) -> list[StoredEvent]:
         """Every event a buyer needs to judge ``batch``: its own, its inputs' history up to
