@@ -74,27 +74,33 @@ MAX_BUNDLE_BYTES = 64 * 2**20
 def batch_evidence(
     ledger: Ledger, batch: str
 ) -> tuple[Evidence, list[StoredEvent], AnchoredHead | None]:
-    """The evidence for ``batch`` from our database, proofs against the latest anchor."""
-    story = ledger.story(batch)
-    anchored = latest_anchor(ledger)
-    head = anchored.head if anchored else None
-    covered = [s.seq for s in story if head is not None and s.seq < head.tree_size]
-    proofs = ledger.inclusion_proofs(covered, head.tree_size) if head and covered else {}
-    extra: list[Finding] = []
-    if anchored is not None:
-        ours = ledger.head(anchored.tree_size).root
-        if ours != anchored.root:
-            extra.append(
-                Finding(
-                    "root_mismatch",
-                    None,
-                    f"expected the log's root at size {anchored.tree_size} to be the anchored "
-                    f"{anchored.root.hex()}, computed {ours.hex()}",
-                )
-            )
-    # the batch's own chain must end at its recorded head (a deleted tail shows here)
+    """The evidence for ``batch`` from our database, proofs against the latest anchor.
+
+    Read over one connection: the history walk, the rows, the anchor, and one read of
+    stored Merkle nodes for every inclusion proof and the log's root at the anchored size.
+    """
     lot = canonical_id(batch)
-    recorded = ledger.heads([lot]).get(lot)
+    with ledger.reading() as conn:
+        story = ledger.story(batch, conn)
+        anchored = latest_anchor(ledger, conn=conn)
+        head = anchored.head if anchored else None
+        covered = [s.seq for s in story if head is not None and s.seq < head.tree_size]
+        proofs: dict[int, InclusionProof] = {}
+        ours = b""
+        if anchored is not None:
+            proofs, ours = ledger.inclusion_proofs_and_root(covered, anchored.tree_size, conn)
+        recorded = ledger.heads([lot], conn).get(lot)
+    extra: list[Finding] = []
+    if anchored is not None and ours != anchored.root:
+        extra.append(
+            Finding(
+                "root_mismatch",
+                None,
+                f"expected the log's root at size {anchored.tree_size} to be the anchored "
+                f"{anchored.root.hex()}, computed {ours.hex()}",
+            )
+        )
+    # the batch's own chain must end at its recorded head (a deleted tail shows here)
     last = [s for s in story if lot in named_lots(lot_relations(s.event))]
     if recorded is not None and last and last[-1].hash_id != recorded:
         extra.append(

@@ -21,9 +21,10 @@ so bad input leaves no trace.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -345,20 +346,28 @@ class Ledger:
 
     # -- log ---------------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def reading(self, conn: Connection | None = None) -> Iterator[Connection]:
+        """``conn`` if given, else a fresh read connection: a verifier reads a batch's
+        whole evidence (history, rows, proofs, anchor) over one connection."""
+        if conn is not None:
+            yield conn
+            return
+        with self.store.read() as c:
+            yield c
+
     def size(self, conn: Connection | None = None) -> int:
         logs = LOGS
         q = select(logs.c.size).where(logs.c.log_id == self.log_id)
-        if conn is not None:
-            return int(conn.execute(q).scalar() or 0)
-        with self.store.read() as c:
+        with self.reading(conn) as c:
             return int(c.execute(q).scalar() or 0)
 
     def _log(self, conn: Connection) -> MerkleLog:
         return MerkleLog(DbNodeStore(conn, self.log_id), self.size(conn))
 
-    def head(self, size: int | None = None) -> TreeHead:
-        with self.store.read() as conn:
-            log = self._log(conn)
+    def head(self, size: int | None = None, conn: Connection | None = None) -> TreeHead:
+        with self.reading(conn) as c:
+            log = self._log(c)
             s = log.size if size is None else size
             return TreeHead(s, log.root(s))
 
@@ -369,6 +378,14 @@ class Ledger:
     def inclusion_proofs(self, seqs: Iterable[int], size: int) -> dict[int, InclusionProof]:
         with self.store.read() as conn:
             return self._log(conn).inclusion_proofs(seqs, size)
+
+    def inclusion_proofs_and_root(
+        self, seqs: Iterable[int], size: int, conn: Connection | None = None
+    ) -> tuple[dict[int, InclusionProof], bytes]:
+        """Proofs for ``seqs`` against the tree of ``size``, and that tree's root, from one
+        read of stored nodes."""
+        with self.reading(conn) as c:
+            return self._log(c).inclusion_proofs_and_root(seqs, size)
 
     def consistency_proof(self, old: int, new: int) -> ConsistencyProof:
         with self.store.read() as conn:
@@ -411,9 +428,9 @@ class Ledger:
         record = SignedRecord(statement, sig)
         return StoredEvent(seq, event, record, leaf)
 
-    def events(self, seqs: Sequence[int]) -> list[StoredEvent]:
-        with self.store.read() as conn:
-            return self._rows(conn, seqs)
+    def events(self, seqs: Sequence[int], conn: Connection | None = None) -> list[StoredEvent]:
+        with self.reading(conn) as c:
+            return self._rows(c, seqs)
 
     def event_by_hash(self, hash_id: str) -> StoredEvent | None:
         t = EVENTS
@@ -421,35 +438,39 @@ class Ledger:
             seq = conn.execute(select(t.c.seq).where(t.c.hash_id == hash_id)).scalar()
             return self._rows(conn, [int(seq)])[0] if seq is not None else None
 
-    def lot_links(self, lots: Iterable[str]) -> list[Link]:
+    def lot_links(self, lots: Iterable[str], conn: Connection | None = None) -> list[Link]:
         """(event seq, lot, relation) rows for these lots."""
-        with self.store.read() as conn:
-            rows = select_in(conn, EVENT_LOTS, _LINK_COLUMNS, "lot", list(lots))
+        with self.reading(conn) as c:
+            rows = select_in(c, EVENT_LOTS, _LINK_COLUMNS, "lot", list(lots))
         return [(int(s), str(lot), str(r)) for s, lot, r in rows]
 
-    def event_links(self, seqs: Iterable[int]) -> list[Link]:
+    def event_links(self, seqs: Iterable[int], conn: Connection | None = None) -> list[Link]:
         """(event seq, lot, relation) rows for these events."""
-        with self.store.read() as conn:
-            rows = select_in(conn, EVENT_LOTS, _LINK_COLUMNS, "event_seq", list(seqs))
+        with self.reading(conn) as c:
+            rows = select_in(c, EVENT_LOTS, _LINK_COLUMNS, "event_seq", list(seqs))
         return [(int(s), str(lot), str(r)) for s, lot, r in rows]
 
-    def heads(self, lots: Iterable[str]) -> dict[str, str]:
-        with self.store.read() as conn:
-            rows = select_in(conn, LOT_HEADS, ("lot", "hash_id"), "lot", list(lots))
+    def heads(self, lots: Iterable[str], conn: Connection | None = None) -> dict[str, str]:
+        with self.reading(conn) as c:
+            rows = select_in(c, LOT_HEADS, ("lot", "hash_id"), "lot", list(lots))
         return {str(lot): str(h) for lot, h in rows}
 
-    def story(self, batch: str) -> list[StoredEvent]:
+    def story(self, batch: str, conn: Connection | None = None) -> list[StoredEvent]:
         """Every event a buyer needs to judge ``batch``: its own, its inputs' history up to
         the transformation that made it (recursively), and the containers it travelled in.
         """
         lot = canonical_id(batch)
-        seqs = self.story_seqs(lot)
-        if not seqs:
-            raise UnknownBatch(f"no recorded event names batch {batch!r}")
-        return self.events(sorted(seqs))
+        with self.reading(conn) as c:
+            seqs = self.story_seqs(lot, c)
+            if not seqs:
+                raise UnknownBatch(f"no recorded event names batch {batch!r}")
+            return self._rows(c, sorted(seqs))
 
-    def story_seqs(self, lot: str) -> set[int]:
-        return history(lot, self.lot_links, self.event_links)
+    def story_seqs(self, lot: str, conn: Connection | None = None) -> set[int]:
+        with self.reading(conn) as c:
+            return history(
+                lot, lambda lots: self.lot_links(lots, c), lambda seqs: self.event_links(seqs, c)
+            )
 
 
 def history(

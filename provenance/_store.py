@@ -40,6 +40,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    or_,
     select,
     text,
 )
@@ -338,7 +339,7 @@ def select_in(
     fixed = tuple(where.values())
     for part in chunks(values):
         sql = head + ", ".join([mark] * len(part)) + ")"
-        out.extend(tuple(r) for r in conn.exec_driver_sql(sql, fixed + tuple(part)))
+        out.extend(map(tuple, conn.exec_driver_sql(sql, fixed + tuple(part)).fetchall()))
     return out
 
 
@@ -355,23 +356,51 @@ class DbNodeStore:
         self.log_id = log_id
 
     def get_nodes(self, keys: Iterable[NodeKey]) -> Mapping[NodeKey, bytes]:
+        """Stored nodes by (level, index): one query per ``MAX_IN_CLAUSE`` keys, written as
+        ``level = ? AND idx IN (…)`` per level (cheaper than a row-value ``IN``)."""
         keys = list(set(keys))
         out: dict[NodeKey, bytes] = {}
-        # one ``idx IN (...)`` per level: much cheaper than ``(level, idx) IN``
         by_level: dict[int, list[int]] = {}
-        for level, idx in keys:
+        for level, idx in sorted(keys):
             by_level.setdefault(level, []).append(idx)
-        for level, indices in sorted(by_level.items()):
-            rows = select_in(
-                self.conn,
-                MERKLE_NODES,
-                ("idx", "hash"),
-                "idx",
-                sorted(indices),
-                {"log_id": self.log_id, "level": level},
-            )
-            for idx, h in rows:
-                out[(level, int(idx))] = bytes(h)
+        conn, t = self.conn, MERKLE_NODES
+        mark = _PLACEHOLDERS.get(conn.dialect.paramstyle)
+        batches: list[list[tuple[int, Sequence[int]]]] = [[]]
+        room = MAX_IN_CLAUSE
+        for level, indices in by_level.items():
+            for part in chunks(indices):
+                if len(part) > room:
+                    batches.append([])
+                    room = MAX_IN_CLAUSE
+                batches[-1].append((level, part))
+                room -= len(part)
+        for batch in batches:
+            if not batch:
+                continue
+            if mark is None:  # another driver: the portable path
+                q = select(t.c.level, t.c.idx, t.c.hash).where(
+                    t.c.log_id == self.log_id,
+                    or_(*((t.c.level == lv) & t.c.idx.in_(part) for lv, part in batch)),
+                )
+                rows: Iterable[Any] = conn.execute(q)
+            else:
+                quote = conn.dialect.identifier_preparer.quote
+                level_c, idx_c = quote("level"), quote("idx")
+                cond = " OR ".join(
+                    f"({level_c} = {mark} AND {idx_c} IN ({', '.join([mark] * len(part))}))"
+                    for _, part in batch
+                )
+                sql = (
+                    f"SELECT {level_c}, {idx_c}, {quote('hash')} FROM {quote(t.name)} "
+                    f"WHERE {quote('log_id')} = {mark} AND ({cond})"
+                )
+                params: list[Any] = [self.log_id]
+                for level, part in batch:
+                    params.append(level)
+                    params.extend(part)
+                rows = conn.exec_driver_sql(sql, tuple(params)).fetchall()
+            for level, idx, h in rows:
+                out[(int(level), int(idx))] = bytes(h)
         missing = [k for k in keys if k not in out]
         if missing:
             raise StoreError(f"merkle nodes missing from the store: {missing[:5]}")

@@ -230,6 +230,12 @@ def test_replay_is_found_beyond_one_in_clause(store: Store) -> None:
     ledger.ingest(fresh, carrier)
     heads = ledger.heads(named_lot(e) for e in fresh)
     assert len(heads) == n and set(heads.values()) == {e.hash_id for e in fresh}
+    # proofs for every leaf: one node read of more keys than one IN clause holds
+    mem = MerkleLog()
+    mem.extend_hashes(s.leaf_hash for s in ledger.events(list(range(2 * n))))
+    proofs, root = ledger.inclusion_proofs_and_root(range(2 * n), 2 * n)
+    assert root == mem.root()
+    assert proofs == mem.inclusion_proofs(range(2 * n), 2 * n)
     replayed = [*_logger_events(n, 2 * n, lots=n)[:-1], first[-1]]
     before = counts(store)
     with pytest.raises(ReplayRejected, match=re.escape(first[-1].hash_id)):
