@@ -36,6 +36,7 @@ __all__ = [
     "consistency_ranges",
     "empty_root",
     "frontier_keys",
+    "inclusion_paths",
     "inclusion_ranges",
     "leaf_hash",
     "multiproof_ranges",
@@ -422,6 +423,43 @@ def multiproof_ranges(indices: Iterable[int], size: int) -> list[tuple[int, int]
         if not 0 <= targets[0] <= targets[-1] < size:
             raise InclusionProofInvalid(f"leaf index outside tree of size {size}")
         walk(0, size, 0, len(targets))
+    return out
+
+
+def inclusion_paths(
+    leaves: Mapping[int, bytes], size: int, nodes: Mapping[tuple[int, int], bytes]
+) -> dict[int, InclusionProof]:
+    """Each leaf's RFC 9162 audit path from a multiproof (:func:`multiproof_ranges` hashes
+    in ``nodes``): a range holding some of ``leaves`` is computed from them and the nodes
+    under it. A path that needs a hash nobody gave is left empty (it fails to verify)."""
+    targets = sorted(leaves)
+    memo: dict[tuple[int, int], bytes] = dict(nodes)
+
+    def holds_target(start: int, end: int) -> bool:
+        k = bisect.bisect_left(targets, start)
+        return k < len(targets) and targets[k] < end
+
+    def range_hash(start: int, end: int) -> bytes:
+        found = memo.get((start, end))
+        if found is not None:
+            return found
+        if not holds_target(start, end):
+            raise InclusionProofInvalid(f"proof node {start}-{end} missing")
+        if end - start == 1:
+            h = leaves[start]
+        else:
+            k = start + _largest_pow2_below(end - start)
+            h = node_hash(range_hash(start, k), range_hash(k, end))
+        memo[(start, end)] = h
+        return h
+
+    out: dict[int, InclusionProof] = {}
+    for i in targets:
+        try:
+            path = tuple(range_hash(a, b) for a, b in inclusion_ranges(i, size))
+        except InclusionProofInvalid:
+            path = ()
+        out[i] = InclusionProof(i, size, path)
     return out
 
 
