@@ -51,6 +51,7 @@ from services._provenance_demo import DEMO_ACTORS, demo_key, sample_story
 SCALE = float(os.environ.get("LIVETRUST_BENCH_SCALE", "1"))
 INGEST_EVENTS = int(20_000 * SCALE)  # issue target: >= 5,000 events/s on one core (SQLite)
 INGEST_DOC = 1_000  # events per import call (one transaction)
+INGEST_ROUNDS = 3  # fresh ingests per database; the best is reported, all are recorded
 VERIFY_EVENTS = 100  # issue: verify a 100-event batch <= 20 ms warm
 MERKLE_LEAVES = int(1_000_000 * SCALE)  # issue: proofs <= 1 ms each at 1M leaves
 PROOF_SAMPLES = 1_000
@@ -100,11 +101,11 @@ def _registry() -> MemoryRegistry:
     return reg
 
 
-def bench_ingest(url: str, schema: str | None = None) -> dict[str, Any]:
+def _ingest_once(url: str, schema: str | None, events: list[Event]) -> tuple[float, float, int]:
+    """One timed ingest of ``events`` into a fresh store: (wall s, CPU s, events)."""
     store = Store.open(url, schema=schema)
     ledger = Ledger(store, _registry())
     carrier = Signer("carrier-coldline", demo_key("carrier-coldline"))
-    events = _logger_events(INGEST_EVENTS, 0, lots=max(1, INGEST_EVENTS // 20))
     docs = [events[i : i + INGEST_DOC] for i in range(0, len(events), INGEST_DOC)]
     # fresh Event objects (already validated when parsed): the Event Hash ID is part of the
     # measured work, not precomputed
@@ -114,38 +115,59 @@ def bench_ingest(url: str, schema: str | None = None) -> dict[str, Any]:
         ledger.ingest(fresh, carrier)
     elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
     size = ledger.size()
-    # where the time goes, per event (same machine, same moment)
-    sample = [Event.model_construct(body=e.body, namespaces=e.namespaces) for e in events[:2000]]
-    t = time.perf_counter()
-    for e in sample:
-        _ = e.hash_id
-    hash_us = (time.perf_counter() - t) / len(sample) * 1e6
-    key = demo_key("carrier-coldline")
-    msg = b"x" * 400
-    sig = key.sign(msg)
-    t = time.perf_counter()
-    for _ in range(2000):
-        key.sign(msg)
-    sign_us = (time.perf_counter() - t) / 2000 * 1e6
-    from provenance import verify_signature
-
-    t = time.perf_counter()
-    for _ in range(2000):
-        verify_signature(key.public_key, msg, sig)
-    verify_us = (time.perf_counter() - t) / 2000 * 1e6
     if schema:
         from sqlalchemy import text
 
         with store.engine.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
     store.close()
+    return elapsed, cpu, size
+
+
+def bench_ingest(url: str) -> dict[str, Any]:
+    """Best of ``INGEST_ROUNDS`` fresh ingests (the machine is shared: the best round is the
+    one least disturbed; every round is recorded)."""
+    events = _logger_events(INGEST_EVENTS, 0, lots=max(1, INGEST_EVENTS // 20))
+    rounds = []
+    for i in range(INGEST_ROUNDS):
+        if url.startswith("sqlite"):  # a fresh file per round
+            rounds.append(_ingest_once(url.replace(".db", f"-{i}.db"), None, events))
+        else:  # a fresh schema per round
+            rounds.append(_ingest_once(url, f"prov_bench_{uuid.uuid4().hex[:8]}", events))
+    size = rounds[0][2]
+    elapsed = min(r[0] for r in rounds)
+    cpu = min(r[1] for r in rounds)
+    # where the time goes, per event, in CPU time (same machine, same moment)
+    sample = [Event.model_construct(body=e.body, namespaces=e.namespaces) for e in events[:2000]]
+    t = time.process_time()
+    for e in sample:
+        _ = e.hash_id
+    hash_us = (time.process_time() - t) / len(sample) * 1e6
+    key = demo_key("carrier-coldline")
+    msg = b"x" * 400
+    sig = key.sign(msg)
+    t = time.process_time()
+    for _ in range(2000):
+        key.sign(msg)
+    sign_us = (time.process_time() - t) / 2000 * 1e6
+    from provenance import verify_signature
+
+    t = time.process_time()
+    for _ in range(2000):
+        verify_signature(key.public_key, msg, sig)
+    verify_us = (time.process_time() - t) / 2000 * 1e6
     return {
         "events": size,
+        "rounds": [
+            {"seconds": round(w, 3), "cpu_seconds": round(c, 3), "events_per_s": round(n / w)}
+            for w, c, n in rounds
+        ],
         "seconds": round(elapsed, 3),
         "events_per_s": round(size / elapsed),
         "events_per_cpu_s": round(size / cpu),
         "per_event_us": {
             "total": round(elapsed / size * 1e6),
+            "cpu": round(cpu / size * 1e6),
             "event_hash_id": round(hash_us),
             "ed25519_sign": round(sign_us),
             "ed25519_verify": round(verify_us),
@@ -157,16 +179,20 @@ def _median_ms(fn: Callable[[], Any], runs: int) -> float:
     return _median_wall_cpu_ms(fn, runs)[0]
 
 
-def _median_wall_cpu_ms(fn: Callable[[], Any], runs: int) -> tuple[float, float]:
-    """Median wall and CPU (this process) milliseconds: on a shared machine the wall time
-    includes waiting for a core, the CPU time is the work itself."""
+def _median_wall_cpu_ms(fn: Callable[[], Any], runs: int) -> tuple[float, float, float]:
+    """Median wall, median CPU (this process) and best wall milliseconds: on a shared
+    machine the wall time includes waiting for a core, the CPU time is the work itself."""
     walls, cpus = [], []
     for _ in range(runs):
         t0, c0 = time.perf_counter(), time.process_time()
         fn()
         walls.append((time.perf_counter() - t0) * 1000)
         cpus.append((time.process_time() - c0) * 1000)
-    return round(statistics.median(walls), 2), round(statistics.median(cpus), 2)
+    return (
+        round(statistics.median(walls), 2),
+        round(statistics.median(cpus), 2),
+        round(min(walls), 2),
+    )
 
 
 def bench_verify_and_anchor(tmp: Path) -> dict[str, Any]:
@@ -226,9 +252,11 @@ def bench_verify_and_anchor(tmp: Path) -> dict[str, Any]:
         # warm and the anchor record cached too (append-only registry: a found root is final)
         anchors = CachedAnchors(chain.anchors)
         verify_batch(cached, batch, anchors, memo=memo)
-        out["verify_100_warm_ms"], out["verify_100_warm_cpu_ms"] = _median_wall_cpu_ms(
-            lambda: verify_batch(cached, batch, anchors, memo=memo), 25
-        )
+        (
+            out["verify_100_warm_ms"],
+            out["verify_100_warm_cpu_ms"],
+            out["verify_100_warm_best_ms"],
+        ) = _median_wall_cpu_ms(lambda: verify_batch(cached, batch, anchors, memo=memo), 25)
         t_chain = _median_ms(lambda: chain.anchors.by_root(result.head.root), 15)  # type: ignore[union-attr]
         out["chain_by_root_ms"] = t_chain
         out["chain_tx_of_ms"] = _median_ms(lambda: chain.anchors.tx_of(result.head.root), 15)  # type: ignore[union-attr]
@@ -375,14 +403,14 @@ def run() -> Report:
             "ingest, SQLite (sign+verify+hash+chain+Merkle)",
             f"{sqlite['events_per_s']:,} events/s",
             ">= 5,000/s",
-            f"{sqlite['events_per_cpu_s']:,} per CPU-second (one core's worth on the shared "
-            f"machine); {sqlite['events']:,} events, {INGEST_DOC}/transaction; per event "
-            f"{us['total']} µs wall of which hash id {us['event_hash_id']}, "
-            f"sign {us['ed25519_sign']}, verify {us['ed25519_verify']} µs",
+            f"{sqlite['events_per_cpu_s']:,} per CPU-second (one core's worth); best of "
+            f"{INGEST_ROUNDS} rounds of {sqlite['events']:,} events, {INGEST_DOC}/transaction; "
+            f"per event {us['cpu']} µs CPU, of which hash id {us['event_hash_id']}, "
+            f"sign {us['ed25519_sign']}, verify {us['ed25519_verify']} µs (same moment)",
         )
         pg_url = os.environ.get("LIVETRUST_TEST_PG")
         if pg_url:
-            pg = bench_ingest(pg_url, schema=f"prov_bench_{uuid.uuid4().hex[:8]}")
+            pg = bench_ingest(pg_url)
             report.data["ingest_postgresql"] = pg
             report.row(
                 "ingest, PostgreSQL",
@@ -399,7 +427,8 @@ def run() -> Report:
             "verify 100-event batch, warm (embedded chain)",
             f"{v['verify_100_warm_ms']} ms",
             "<= 20 ms",
-            f"{v['verify_100_warm_cpu_ms']} ms CPU; with live by_root "
+            f"median of 25; {v['verify_100_warm_cpu_ms']} ms CPU, best "
+            f"{v['verify_100_warm_best_ms']} ms; with live by_root "
             f"({v['chain_by_root_ms']} ms) + tx_of ({v['chain_tx_of_ms']} ms)"
             f" lookups {v['verify_100_warm_live_chain_ms']} ms; all checks uncached "
             f"{v['verify_100_local_ms']} ms (in-memory registry), "
