@@ -45,7 +45,7 @@ from provenance._merkle import (
     multiproof_ranges,
 )
 from provenance._registry import AnchorLedger, KeyDirectory
-from provenance._signing import SignedRecord, Statement, canonical_json, content_digest
+from provenance._signing import SignedRecord, Statement, canonical_json
 from provenance._verify import (
     DEFAULT_PROFILE,
     AnchorClaim,
@@ -443,7 +443,7 @@ def verify_bundle(
         SignedRecord(
             Statement(
                 event=s.hash_id,
-                content=content_digest(s.event.body, s.event.namespaces),
+                content=s.event.content_digest,
                 prev=s.prev,
                 actor=s.signer[0],
                 key=s.signer[1],

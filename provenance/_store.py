@@ -339,8 +339,28 @@ def select_in(
     fixed = tuple(where.values())
     for part in chunks(values):
         sql = head + ", ".join([mark] * len(part)) + ")"
-        out.extend(map(tuple, conn.exec_driver_sql(sql, fixed + tuple(part)).fetchall()))
+        out.extend(fetch_rows(conn, sql, fixed + tuple(part)))
     return out
+
+
+def fetch_rows(conn: Connection, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Rows of a read-only driver query, on ``conn``'s DBAPI connection (same transaction).
+
+    Skips SQLAlchemy's execution context and result objects, which cost more than a small
+    indexed query itself (a batch verify runs a dozen of them). Driver errors are translated
+    to :class:`StoreError` here, as ``Store.begin``/``read`` do for SQLAlchemy's."""
+    dbapi = conn.connection.dbapi_connection
+    if dbapi is None:  # pragma: no cover - a closed connection
+        raise StoreError("database connection is closed")
+    try:
+        cursor = dbapi.cursor()
+        try:
+            cursor.execute(sql, tuple(params))
+            return [tuple(r) for r in cursor.fetchall()]
+        finally:
+            cursor.close()
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise StoreError(f"database error: {exc.__class__.__name__}: {exc}") from exc
 
 
 def chunks(items: Sequence[Any], size: int = MAX_IN_CLAUSE) -> Iterable[Sequence[Any]]:
@@ -398,7 +418,7 @@ class DbNodeStore:
                 for level, part in batch:
                     params.append(level)
                     params.extend(part)
-                rows = conn.exec_driver_sql(sql, tuple(params)).fetchall()
+                rows = fetch_rows(conn, sql, params)
             for level, idx, h in rows:
                 out[(int(level), int(idx))] = bytes(h)
         missing = [k for k in keys if k not in out]

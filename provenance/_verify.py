@@ -51,9 +51,9 @@ from provenance._merkle import (
     verify_inclusion,
     verify_inclusions,
 )
-from provenance._registry import AnchorLedger, KeyDirectory, KeyRecordLike, key_valid_at
+from provenance._registry import AnchorLedger, KeyDirectory, key_valid_at
 from provenance._roles import Role, allowed_roles
-from provenance._signing import SignedRecord, Statement, content_digest
+from provenance._signing import SignedRecord, Statement
 
 __all__ = [
     "DEFAULT_PROFILE",
@@ -262,7 +262,7 @@ def check_evidence(
     broken: set[int] = set()  # events that are not EPCIS any more: no further checks
     for e in events:
         st = e.record.statement
-        digest = content_digest(e.event.body, e.event.namespaces)
+        digest = e.event.content_digest
         key = VerifiedRecords.key(digest, e.record) if memo is not None else b""
         if memo is not None and digest == st.content and key in memo:
             continue
@@ -299,7 +299,7 @@ def check_evidence(
     events = [e for e in events if id(e) not in broken]
 
     # (3) authority
-    cache: dict[str, Sequence[KeyRecordLike]] = {}
+    cache: dict[Any, Any] = {}
     for e in events:
         _check_authority(e, directory, cache, add)
 
@@ -406,7 +406,7 @@ def _has(findings: list[Finding], *codes: str) -> bool:
 def _check_authority(
     e: EvidenceEvent,
     directory: KeyDirectory,
-    cache: dict[str, Sequence[KeyRecordLike]],
+    cache: dict[Any, Any],
     add: Any,
 ) -> None:
     st: Statement = e.record.statement
@@ -426,7 +426,11 @@ def _check_authority(
                 f"registration #{e.key_index} of {st.actor!r} is not key {st.key.hex()[:16]}…",
             )
         )
-    mine = [r for r in records if bytes(r.public_key) == st.key]
+    held = cache.get((st.actor, st.key))  # the key's registrations and their roles, once
+    if held is None:
+        mine = [r for r in records if bytes(r.public_key) == st.key]
+        held = cache[(st.actor, st.key)] = (mine, [Role(int(r.role)) for r in mine])
+    mine, roles = held
     if not mine:
         add(
             Finding(
@@ -436,7 +440,7 @@ def _check_authority(
             )
         )
         return
-    onchain = {Role(int(r.role)).label for r in mine}
+    onchain = {r.label for r in roles}
     allowed = allowed_roles(e.event.biz_step)
     if st.role not in onchain:
         add(
@@ -446,7 +450,7 @@ def _check_authority(
                 f"signed as {st.role!r} but {st.actor!r} holds {sorted(onchain)} on chain",
             )
         )
-    elif not any(Role(int(r.role)) in allowed for r in mine):
+    elif not any(r in allowed for r in roles):
         names = ", ".join(sorted(r.label for r in allowed)) or "nobody"
         add(
             Finding(
