@@ -1,19 +1,21 @@
 """Batch verification against our database, and portable proof bundles checked offline.
 
-A proof bundle is one JSON document (format ``livetrust.provenance.bundle/1``) holding, for
-one batch: every event of its history as EPCIS 2.0 JSON with its namespaces, the signed
-statement and Ed25519 signature, an RFC 9162 inclusion proof against one anchored tree head,
-the actors' keys with their on-chain registration index, and the anchor (registry index,
-transaction hash, block time). Proof hashes are stored once in ``proof_nodes`` (keyed by the
-leaf range ``start-end`` they cover) and shared by every event whose audit path needs them;
-an event's proof is its leaf index and the tree size, from which the verifier derives which
-nodes form its path (RFC 9162 §2.1.3.1). A verifier needs only the bundle and a chain (to
-look up keys and the anchored root): :func:`verify_bundle` never touches our database.
+A proof bundle is one JSON document (format ``livetrust.provenance.bundle/3``) holding, for
+one batch: every event of its history as EPCIS 2.0 JSON with its signed Event Hash ID,
+predecessors, Ed25519 signature and leaf index; the signers (actor, public key, on-chain
+registration index, role) and namespace maps, each listed once; the anchor (tree size and
+root, registry index, block time, transaction hash); and one RFC 9162 multiproof for all
+anchored events: the hashes of :func:`~provenance._merkle.multiproof_ranges`, from which
+the verifier derives every event's audit path (RFC 9162 §2.1.3.1) with the other events'
+leaves. The signed statements are rebuilt, not written out. A verifier needs only the
+bundle and a chain (to look up keys and the anchored root): :func:`verify_bundle` never
+touches our database. Formats /1 and /2 are refused by name (docs/provenance.md says why).
 
 The bundle is written in its canonical form (sorted keys, no whitespace, lowercase hex,
-standard base64). A verifier re-serialises what it parsed and compares bytes, so *any* byte
-change is caught: it either breaks the JSON (``bundle_malformed``), changes a value (the
-specific finding for that value), or changes only the spelling (``bundle_not_canonical``).
+standard base64) by one layout function, which the verifier runs again on what it parsed
+and compares bytes, so *any* byte change is caught: it either breaks the JSON
+(``bundle_malformed``), changes a value (the specific finding for that value), or changes
+only the spelling (``bundle_not_canonical``).
 """
 
 from __future__ import annotations

@@ -440,14 +440,15 @@ class Ledger:
 
     def lot_links(self, lots: Iterable[str], conn: Connection | None = None) -> list[Link]:
         """(event seq, lot, relation) rows for these lots."""
-        with self.reading(conn) as c:
-            rows = select_in(c, EVENT_LOTS, _LINK_COLUMNS, "lot", list(lots))
-        return [(int(s), str(lot), str(r)) for s, lot, r in rows]
+        return self._links("lot", list(lots), conn)
 
     def event_links(self, seqs: Iterable[int], conn: Connection | None = None) -> list[Link]:
         """(event seq, lot, relation) rows for these events."""
+        return self._links("event_seq", list(seqs), conn)
+
+    def _links(self, key: str, values: Sequence[Any], conn: Connection | None) -> list[Link]:
         with self.reading(conn) as c:
-            rows = select_in(c, EVENT_LOTS, _LINK_COLUMNS, "event_seq", list(seqs))
+            rows = select_in(c, EVENT_LOTS, _LINK_COLUMNS, key, values)
         return [(int(s), str(lot), str(r)) for s, lot, r in rows]
 
     def heads(self, lots: Iterable[str], conn: Connection | None = None) -> dict[str, str]:
