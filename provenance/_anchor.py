@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, select, update
 from sqlalchemy.exc import IntegrityError
 
 from provenance._errors import AnchorFailed, ProvenanceError, StoreError
@@ -127,14 +127,16 @@ def _row_to_head(row: Any) -> AnchoredHead:
     )
 
 
-def latest_anchor(ledger: Ledger, at_most: int | None = None) -> AnchoredHead | None:
+def latest_anchor(
+    ledger: Ledger, at_most: int | None = None, conn: Connection | None = None
+) -> AnchoredHead | None:
     """The largest confirmed anchored head of the ledger's log (optionally up to a size)."""
     t = ANCHORS
     q = select(t).where(t.c.log_id == ledger.log_id, t.c.state == CONFIRMED)
     if at_most is not None:
         q = q.where(t.c.tree_size <= at_most)
-    with ledger.store.read() as conn:
-        row = conn.execute(q.order_by(t.c.tree_size.desc()).limit(1)).first()
+    with ledger.reading(conn) as c:
+        row = c.execute(q.order_by(t.c.tree_size.desc()).limit(1)).first()
     return _row_to_head(row) if row is not None else None
 
 

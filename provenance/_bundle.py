@@ -1,19 +1,21 @@
 """Batch verification against our database, and portable proof bundles checked offline.
 
-A proof bundle is one JSON document (format ``livetrust.provenance.bundle/1``) holding, for
-one batch: every event of its history as EPCIS 2.0 JSON with its namespaces, the signed
-statement and Ed25519 signature, an RFC 9162 inclusion proof against one anchored tree head,
-the actors' keys with their on-chain registration index, and the anchor (registry index,
-transaction hash, block time). Proof hashes are stored once in ``proof_nodes`` (keyed by the
-leaf range ``start-end`` they cover) and shared by every event whose audit path needs them;
-an event's proof is its leaf index and the tree size, from which the verifier derives which
-nodes form its path (RFC 9162 §2.1.3.1). A verifier needs only the bundle and a chain (to
-look up keys and the anchored root): :func:`verify_bundle` never touches our database.
+A proof bundle is one JSON document (format ``livetrust.provenance.bundle/3``) holding, for
+one batch: every event of its history as EPCIS 2.0 JSON with its signed Event Hash ID,
+predecessors, Ed25519 signature and leaf index; the signers (actor, public key, on-chain
+registration index, role) and namespace maps, each listed once; the anchor (tree size and
+root, registry index, block time, transaction hash); and one RFC 9162 multiproof for all
+anchored events: the hashes of :func:`~provenance._merkle.multiproof_ranges`, from which
+the verifier derives every event's audit path (RFC 9162 §2.1.3.1) with the other events'
+leaves. The signed statements are rebuilt, not written out. A verifier needs only the
+bundle and a chain (to look up keys and the anchored root): :func:`verify_bundle` never
+touches our database. Formats /1 and /2 are refused by name (docs/provenance.md says why).
 
 The bundle is written in its canonical form (sorted keys, no whitespace, lowercase hex,
-standard base64). A verifier re-serialises what it parsed and compares bytes, so *any* byte
-change is caught: it either breaks the JSON (``bundle_malformed``), changes a value (the
-specific finding for that value), or changes only the spelling (``bundle_not_canonical``).
+standard base64) by one layout function, which the verifier runs again on what it parsed
+and compares bytes, so *any* byte change is caught: it either breaks the JSON
+(``bundle_malformed``), changes a value (the specific finding for that value), or changes
+only the spelling (``bundle_not_canonical``).
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ import binascii
 import gzip
 import json
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,12 +34,20 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from provenance._anchor import AnchoredHead, latest_anchor
 from provenance._epcis import Event, canonical_id
-from provenance._errors import MalformedEvent, ProvenanceError
+from provenance._errors import MalformedEvent
 from provenance._hashid import EVENT_HASH_PREFIX, EVENT_HASH_SUFFIX
 from provenance._ledger import Ledger, StoredEvent, lot_relations, named_lots
-from provenance._merkle import InclusionProof, TreeHead, inclusion_ranges
+from provenance._merkle import (
+    HASH_SIZE,
+    InclusionProof,
+    TreeHead,
+    inclusion_paths,
+    inclusion_ranges,
+    leaf_hash,
+    multiproof_ranges,
+)
 from provenance._registry import AnchorLedger, KeyDirectory
-from provenance._signing import SignedRecord, Statement, canonical_json, content_digest
+from provenance._signing import SignedRecord, Statement, canonical_json
 from provenance._verify import (
     DEFAULT_PROFILE,
     AnchorClaim,
@@ -61,7 +72,9 @@ __all__ = [
     "verify_bundle",
 ]
 
-BUNDLE_FORMAT = "livetrust.provenance.bundle/2"
+BUNDLE_FORMAT = "livetrust.provenance.bundle/3"
+# older layouts (see docs/provenance.md, "Proof bundle"): refused with a specific message
+RETIRED_FORMATS = ("livetrust.provenance.bundle/1", "livetrust.provenance.bundle/2")
 GZIP_MAGIC = b"\x1f\x8b"
 # a gzipped bundle may inflate to at most this (a 20-event bundle is ~15 KB; a whole
 # season's batch a few MB): a guard against decompression bombs, not a format limit
@@ -74,27 +87,33 @@ MAX_BUNDLE_BYTES = 64 * 2**20
 def batch_evidence(
     ledger: Ledger, batch: str
 ) -> tuple[Evidence, list[StoredEvent], AnchoredHead | None]:
-    """The evidence for ``batch`` from our database, proofs against the latest anchor."""
-    story = ledger.story(batch)
-    anchored = latest_anchor(ledger)
-    head = anchored.head if anchored else None
-    covered = [s.seq for s in story if head is not None and s.seq < head.tree_size]
-    proofs = ledger.inclusion_proofs(covered, head.tree_size) if head and covered else {}
-    extra: list[Finding] = []
-    if anchored is not None:
-        ours = ledger.head(anchored.tree_size).root
-        if ours != anchored.root:
-            extra.append(
-                Finding(
-                    "root_mismatch",
-                    None,
-                    f"expected the log's root at size {anchored.tree_size} to be the anchored "
-                    f"{anchored.root.hex()}, computed {ours.hex()}",
-                )
-            )
-    # the batch's own chain must end at its recorded head (a deleted tail shows here)
+    """The evidence for ``batch`` from our database, proofs against the latest anchor.
+
+    Read over one connection: the history walk, the rows, the anchor, and one read of
+    stored Merkle nodes for every inclusion proof and the log's root at the anchored size.
+    """
     lot = canonical_id(batch)
-    recorded = ledger.heads([lot]).get(lot)
+    with ledger.reading() as conn:
+        story = ledger.story(batch, conn)
+        anchored = latest_anchor(ledger, conn=conn)
+        head = anchored.head if anchored else None
+        covered = [s.seq for s in story if head is not None and s.seq < head.tree_size]
+        proofs: dict[int, InclusionProof] = {}
+        ours = b""
+        if anchored is not None:
+            proofs, ours = ledger.inclusion_proofs_and_root(covered, anchored.tree_size, conn)
+        recorded = ledger.heads([lot], conn).get(lot)
+    extra: list[Finding] = []
+    if anchored is not None and ours != anchored.root:
+        extra.append(
+            Finding(
+                "root_mismatch",
+                None,
+                f"expected the log's root at size {anchored.tree_size} to be the anchored "
+                f"{anchored.root.hex()}, computed {ours.hex()}",
+            )
+        )
+    # the batch's own chain must end at its recorded head (a deleted tail shows here)
     last = [s for s in story if lot in named_lots(lot_relations(s.event))]
     if recorded is not None and last and last[-1].hash_id != recorded:
         extra.append(
@@ -133,6 +152,64 @@ def verify_batch(
 # -- bundles ----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Signed:
+    """One event of a bundle with what its statement is rebuilt from."""
+
+    event: Event
+    hash_id: str
+    signer: tuple[str, bytes, int, str]  # actor, public key, registration index, role
+    prev: tuple[str, ...]  # the statement's predecessors (hash ids)
+    signature: bytes
+    leaf: int
+
+
+def _assemble(
+    batch: str,
+    log_id: int,
+    chain: Mapping[str, Any] | None,
+    anchor: Mapping[str, Any] | None,
+    events: Sequence[_Signed],
+    proof: bytes,
+) -> dict[str, Any]:
+    """The bundle document, laid out by one rule (``build_bundle`` writes it, the verifier
+    rebuilds it from what it parsed and compares bytes): signers and namespace maps listed
+    once, in order of first use; each predecessor the leaf index of an earlier event of the
+    bundle, or the Event Hash ID of one outside it."""
+    signers: dict[tuple[str, bytes, int, str], int] = {}
+    namespaces: dict[bytes, int] = {}
+    seen: dict[str, int] = {}  # hash id -> leaf index, of the events written so far
+    entries: list[dict[str, Any]] = []
+    for e in events:
+        entry: dict[str, Any] = {
+            "event": e.event.body,
+            "id": e.hash_id[len(EVENT_HASH_PREFIX) : -len(EVENT_HASH_SUFFIX)],
+            "leaf": e.leaf,
+            "prev": [seen.get(p, p) for p in e.prev],
+            "signature": base64.b64encode(e.signature).decode(),
+            "signer": signers.setdefault(e.signer, len(signers)),
+        }
+        if e.event.namespaces:
+            key = canonical_json(e.event.namespaces)
+            entry["namespaces"] = namespaces.setdefault(key, len(namespaces))
+        entries.append(entry)
+        seen.setdefault(e.hash_id, e.leaf)
+    return {
+        "format": BUNDLE_FORMAT,
+        "batch": batch,
+        "log_id": log_id,
+        "chain": dict(chain) if chain is not None else None,
+        "anchor": dict(anchor) if anchor is not None else None,
+        "signers": [
+            {"actor": a, "key": k.hex(), "registration": r, "role": role}
+            for a, k, r, role in signers
+        ],
+        "namespaces": [json.loads(ns) for ns in namespaces],
+        "events": entries,
+        "proof": base64.b64encode(proof).decode(),
+    }
+
+
 def build_bundle(
     ledger: Ledger, batch: str, chain: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -142,94 +219,43 @@ def build_bundle(
     (:func:`chain_reference`), so a verifier elsewhere attaches to the same contracts.
     """
     evidence, story, anchored = batch_evidence(ledger, batch)
-    actors: dict[str, dict[str, Any]] = {}
-    key_cache: dict[str, list[bytes]] = {}
-    for s in story:
-        st = s.record.statement
-        if st.actor not in key_cache:
-            key_cache[st.actor] = [bytes(k.public_key) for k in ledger.directory.keys(st.actor)]
-        entry = actors.setdefault(st.actor, {"role": st.role, "keys": []})
-        index = key_cache[st.actor].index(st.key) if st.key in key_cache[st.actor] else -1
-        ref = {"public_key": st.key.hex(), "index": index}
-        if ref not in entry["keys"]:
-            entry["keys"].append(ref)
-    for entry in actors.values():
-        entry["keys"].sort(key=lambda k: k["index"])
-    positions = {actor: [k["public_key"] for k in e["keys"]] for actor, e in actors.items()}
-    events: list[dict[str, Any]] = []
-    nodes: dict[str, str] = {}
-    seen: dict[str, int] = {}  # hash id -> leaf index, of the events written so far
+    registrations: dict[str, list[bytes]] = {}
+    signed: list[_Signed] = []
+    nodes: dict[tuple[int, int], bytes] = {}
     for e, stored in zip(evidence.events, story, strict=True):
+        st = e.record.statement
+        if st.actor not in registrations:
+            registrations[st.actor] = [bytes(k.public_key) for k in ledger.directory.keys(st.actor)]
+        keys = registrations[st.actor]
+        index = keys.index(st.key) if st.key in keys else -1
         if e.proof is not None:
             ranges = inclusion_ranges(e.proof.leaf_index, e.proof.tree_size)
-            for (start, end), h in zip(ranges, e.proof.path, strict=True):
-                nodes[f"{start}-{end}"] = h.hex()
-        st = e.record.statement
-        events.append(
-            _event_entry(
+            nodes.update(zip(ranges, e.proof.path, strict=True))
+        signed.append(
+            _Signed(
                 e.event,
                 st.event,
-                st.actor,
-                positions[st.actor].index(st.key.hex()),
-                _prev_refs(st.prev, seen),
+                (st.actor, st.key, index, st.role),
+                st.prev,
                 e.record.signature,
                 stored.seq,
             )
         )
-        seen.setdefault(st.event, stored.seq)
-    return {
-        "format": BUNDLE_FORMAT,
-        "batch": evidence.batch,
-        "log_id": ledger.log_id,
-        "chain": dict(chain) if chain is not None else None,
-        "tree_head": evidence.head.to_json() if evidence.head else None,
-        "anchor": (
-            {
-                "index": anchored.chain_index,
-                "tx_hash": anchored.tx_hash,
-                "timestamp": anchored.timestamp,
-            }
-            if anchored
-            else None
-        ),
-        "actors": actors,
-        "events": events,
-        "proof_nodes": nodes,
-    }
-
-
-def _prev_refs(prev: tuple[str, ...], seen: Mapping[str, int]) -> list[int | str]:
-    """A statement's predecessors: the leaf index of an earlier event of the bundle, or the
-    Event Hash ID of one outside it (a batch's history starts mid-chain of a shared lot)."""
-    return [seen.get(p, p) for p in prev]
-
-
-def _event_entry(
-    event: Event,
-    hash_id: str,
-    actor: str,
-    key: int,
-    prev: list[int | str],
-    signature: bytes,
-    leaf: int,
-) -> dict[str, Any]:
-    """One event of a bundle. The signed statement is not written out: its Event Hash ID
-    and content digest are recomputed from the event, its key and role come from
-    ``actors``, its predecessors from ``prev``; a change to any of them changes the
-    statement the signature and the log leaf must match. Only the signed Event Hash ID is
-    kept (``id``, its hex digest), so an edited event reads as ``hash_mismatch``."""
-    entry: dict[str, Any] = {
-        "actor": actor,
-        "event": event.body,
-        "id": hash_id[len(EVENT_HASH_PREFIX) : -len(EVENT_HASH_SUFFIX)],
-        "key": key,
-        "leaf": leaf,
-        "prev": prev,
-        "signature": base64.b64encode(signature).decode(),
-    }
-    if event.namespaces:
-        entry["namespaces"] = event.namespaces
-    return entry
+    head = evidence.head
+    covered = [s.leaf for s in signed if head is not None and s.leaf < head.tree_size]
+    proof = b"".join(nodes[r] for r in multiproof_ranges(covered, head.tree_size)) if head else b""
+    anchor = (
+        {
+            "index": anchored.chain_index,
+            "root": anchored.root.hex(),
+            "timestamp": anchored.timestamp,
+            "tree_size": anchored.tree_size,
+            "tx_hash": anchored.tx_hash,
+        }
+        if anchored
+        else None
+    )
+    return _assemble(evidence.batch, ledger.log_id, chain, anchor, signed, proof)
 
 
 def bundle_bytes(bundle: Mapping[str, Any]) -> bytes:
@@ -242,35 +268,28 @@ class _Model(BaseModel):
 
 
 class _Event(_Model):
-    actor: str
     event: dict[str, Any]
     id: str
-    key: int
     leaf: int
     prev: list[int | str]
     signature: str
-    namespaces: dict[str, str] | None = None
+    signer: int
+    namespaces: int | None = None
 
 
-class _Key(_Model):
-    public_key: str
-    index: int
-
-
-class _Actor(_Model):
+class _Signer(_Model):
+    actor: str
+    key: str
+    registration: int
     role: str
-    keys: list[_Key]
-
-
-class _Head(_Model):
-    tree_size: int
-    root: str
 
 
 class _Anchor(_Model):
     index: int
-    tx_hash: str | None
+    root: str
     timestamp: int
+    tree_size: int
+    tx_hash: str | None
 
 
 class _ChainRef(_Model):
@@ -281,15 +300,15 @@ class _ChainRef(_Model):
 
 
 class _Bundle(_Model):
-    format: Literal["livetrust.provenance.bundle/2"]
+    format: Literal["livetrust.provenance.bundle/3"]
     batch: str
     log_id: int
-    tree_head: _Head | None
-    anchor: _Anchor | None
-    actors: dict[str, _Actor]
-    events: list[_Event]
-    proof_nodes: dict[str, str]
     chain: _ChainRef | None
+    anchor: _Anchor | None
+    signers: list[_Signer]
+    namespaces: list[dict[str, str]]
+    events: list[_Event]
+    proof: str
 
 
 def _malformed(detail: str, batch: str = "") -> Verdict:
@@ -357,6 +376,12 @@ def verify_bundle(
         parsed = json.loads(raw_bytes)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         return _malformed(f"not JSON: {exc}")
+    if isinstance(parsed, dict) and parsed.get("format") in RETIRED_FORMATS:
+        return _malformed(
+            f"format {parsed['format']} is no longer read: write the bundle again with "
+            "`livetrust batch proof` (the ledger keeps everything it needs)",
+            str(parsed.get("batch", "")),
+        )
     try:
         b = _Bundle.model_validate(parsed)
     except ValidationError as exc:
@@ -367,41 +392,25 @@ def verify_bundle(
             str(parsed.get("batch", "")) if isinstance(parsed, dict) else "",
         )
     findings: list[Finding] = []
+    # (a) the tree head, the signers (with their registration references), the proof
     try:
-        head = TreeHead.from_json(b.tree_head.model_dump()) if b.tree_head else None
-    except ProvenanceError as exc:
-        return _malformed(f"tree_head: {exc}", b.batch)
-    # registration references: actor -> key -> index
-    refs: dict[tuple[str, bytes], int] = {}
-    for actor_id, actor in b.actors.items():
-        for k in actor.keys:
-            try:
-                refs[(actor_id, _strict_hex(k.public_key))] = k.index
-            except ValueError as exc:
-                return _malformed(f"actors.{actor_id}: {exc}", b.batch)
-    nodes: dict[tuple[int, int], bytes] = {}
-    for name, value in b.proof_nodes.items():
-        start, _, end = name.partition("-")
-        if not (start.isdigit() and end.isdigit()) or f"{int(start)}-{int(end)}" != name:
-            return _malformed(f"proof_nodes: bad range {name!r}", b.batch)
-        try:
-            nodes[(int(start), int(end))] = _strict_hex(value)
-        except ValueError as exc:
-            return _malformed(f"proof_nodes.{name}: {exc}", b.batch)
-    used: set[tuple[int, int]] = set()
-    events: list[EvidenceEvent] = []
-    rebuilt: list[dict[str, Any]] = []
-    used_refs: set[tuple[str, bytes]] = set()
-    by_leaf: dict[int, str] = {}  # leaf index -> recomputed hash id, of earlier events
-    seen: dict[str, int] = {}
-    tree_size = head.tree_size if head is not None else 0
+        head = TreeHead(b.anchor.tree_size, _strict_hex(b.anchor.root)) if b.anchor else None
+        signers = [(s.actor, _strict_hex(s.key), s.registration, s.role) for s in b.signers]
+        proof = base64.b64decode(b.proof, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        return _malformed(f"anchor, signers or proof: {exc}", b.batch)
+    if head is not None and not 0 <= head.tree_size <= MAX_TREE_SIZE:
+        return _malformed(f"anchor: tree size {head.tree_size} out of range", b.batch)
+    # (b) every event's statement, rebuilt
+    signed: list[_Signed] = []
+    by_leaf: dict[int, str] = {}  # leaf index -> claimed hash id, of earlier events
     for i, item in enumerate(b.events):
-        actor_entry = b.actors.get(item.actor)
-        if actor_entry is None or not 0 <= item.key < len(actor_entry.keys):
-            return _malformed(f"events[{i}]: no key #{item.key} listed for {item.actor!r}", b.batch)
-        namespaces = item.namespaces or {}
+        if not 0 <= item.signer < len(signers):
+            return _malformed(f"events[{i}]: no signer #{item.signer}", b.batch)
+        ns_index = item.namespaces
+        if ns_index is not None and not 0 <= ns_index < len(b.namespaces):
+            return _malformed(f"events[{i}]: no namespace map #{ns_index}", b.batch)
         try:
-            key = _strict_hex(actor_entry.keys[item.key].public_key)
             claimed = EVENT_HASH_PREFIX + _strict_hex(item.id).hex() + EVENT_HASH_SUFFIX
             signature = base64.b64decode(item.signature, validate=True)
         except (binascii.Error, ValueError) as exc:
@@ -419,72 +428,59 @@ def verify_bundle(
                 )
             prev.append((by_leaf.get(p) or f"missing-leaf:{p}") if isinstance(p, int) else p)
         by_leaf.setdefault(item.leaf, claimed)
+        namespaces = b.namespaces[ns_index] if ns_index is not None else {}
         try:
             event = Event.from_json(item.event, namespaces)
         except MalformedEvent as exc:
             findings.append(
                 Finding("hash_mismatch", claimed, f"event is not valid EPCIS 2.0: {exc}")
             )
-            continue
-        statement = Statement(
-            event=claimed,
-            content=content_digest(event.body, event.namespaces),
-            prev=tuple(sorted(prev)),
-            actor=item.actor,
-            key=key,
-            role=actor_entry.role,
+            event = Event.model_construct(body=item.event, namespaces=namespaces)
+        signed.append(
+            _Signed(event, claimed, signers[item.signer], tuple(sorted(prev)), signature, item.leaf)
         )
-        proof = _proof_from_nodes(
-            item.leaf if item.leaf < tree_size else None,  # None: newer than the head
-            tree_size,
-            nodes,
-            used,
-            findings,
-            claimed,
+    # (c) the inclusion proofs of every anchored event, from the one multiproof
+    tree_size = head.tree_size if head is not None else 0
+    records = [
+        SignedRecord(
+            Statement(
+                event=s.hash_id,
+                content=s.event.content_digest,
+                prev=s.prev,
+                actor=s.signer[0],
+                key=s.signer[1],
+                role=s.signer[3],
+            ),
+            s.signature,
         )
-        ref = (statement.actor, statement.key)
-        used_refs.add(ref)
-        events.append(
-            EvidenceEvent(event, SignedRecord(statement, signature), proof, refs.get(ref))
-        )
-        rebuilt.append(
-            _event_entry(
-                event,
-                claimed,
-                item.actor,
-                item.key,
-                _prev_refs(statement.prev, seen),
-                signature,
-                item.leaf,
-            )
-        )
-        seen.setdefault(claimed, item.leaf)
-    for lo, hi in sorted(set(nodes) - used):
-        findings.append(
-            Finding("inclusion_proof_invalid", None, f"proof node {lo}-{hi} is not used")
-        )
-    for ref in set(refs) - used_refs:
-        findings.append(
-            Finding("key_reference_invalid", None, f"bundle lists an unused key for {ref[0]!r}")
-        )
-    # events must come in log order, each leaf once
-    indices = [item.leaf for item in b.events]
+        for s in signed
+    ]
+    covered = {
+        s.leaf: leaf_hash(r.leaf_bytes())
+        for s, r in zip(signed, records, strict=True)
+        if s.leaf < tree_size
+    }
+    paths = _paths_from_multiproof(covered, tree_size, proof, findings)
+    # (d) layout: events in log order, each leaf once; every signer used; canonical bytes
+    indices = [s.leaf for s in signed]
     if indices != sorted(set(indices)):
         findings.append(Finding("inclusion_proof_invalid", None, "events are not in log order"))
+    used = {s.signer for s in signed}
+    for actor, *_ in (x for x in signers if x not in used):
+        findings.append(
+            Finding("key_reference_invalid", None, f"bundle lists an unused key for {actor!r}")
+        )
     canonical = bundle_bytes(
-        {
-            "format": b.format,
-            "batch": b.batch,
-            "log_id": b.log_id,
-            "chain": b.chain.model_dump() if b.chain else None,
-            "tree_head": head.to_json() if head else None,
-            "anchor": b.anchor.model_dump() if b.anchor else None,
-            "actors": {a: v.model_dump() for a, v in b.actors.items()},
-            "events": rebuilt,
-            "proof_nodes": {f"{lo}-{hi}": h.hex() for (lo, hi), h in nodes.items()},
-        }
+        _assemble(
+            b.batch,
+            b.log_id,
+            b.chain.model_dump() if b.chain else None,
+            b.anchor.model_dump() if b.anchor else None,
+            signed,
+            proof,
+        )
     )
-    if len(rebuilt) == len(b.events) and canonical != raw_bytes:
+    if canonical != raw_bytes:
         findings.append(
             Finding(
                 "bundle_not_canonical",
@@ -503,6 +499,10 @@ def verify_bundle(
                     f"bundle names chain {named}, verified against {dict(chain)}",
                 )
             )
+    events = [
+        EvidenceEvent(s.event, r, paths.get(s.leaf) if s.leaf < tree_size else None, s.signer[2])
+        for s, r in zip(signed, records, strict=True)
+    ]
     evidence = Evidence(b.batch, b.log_id, events, head, claim, tuple(findings))
     verdict = check_evidence(evidence, directory, anchors, profile)
     return Verdict(b.batch, len(b.events), verdict.anchored, verdict.findings)
@@ -511,30 +511,31 @@ def verify_bundle(
 MAX_TREE_SIZE = 2**62  # sanity bound on a claimed tree size (a path has < 63 hashes)
 
 
-def _proof_from_nodes(
-    leaf: int | None,
-    tree_size: int,
-    nodes: Mapping[tuple[int, int], bytes],
-    used: set[tuple[int, int]],
-    findings: list[Finding],
-    event: str,
-) -> InclusionProof | None:
-    """An event's audit path, assembled from the bundle's shared proof nodes."""
-    if leaf is None:
-        return None
-    i, n = leaf, tree_size
-    if not (0 <= i < n <= MAX_TREE_SIZE):
-        return InclusionProof(i, n, ())  # fails verification with "outside tree"
-    path = []
-    for r in inclusion_ranges(i, n):
-        used.add(r)
-        if r not in nodes:
+def _paths_from_multiproof(
+    leaves: Mapping[int, bytes], size: int, proof: bytes, findings: list[Finding]
+) -> dict[int, InclusionProof]:
+    """Each anchored event's audit path, from the bundle's multiproof: the hashes of
+    :func:`multiproof_ranges` in order, the rest computed from the events' own leaves. A
+    proof of the wrong length is reported; its events then fail their inclusion check."""
+    if not leaves:
+        if proof:
             findings.append(
-                Finding("inclusion_proof_invalid", event, f"proof node {r[0]}-{r[1]} missing")
+                Finding("inclusion_proof_invalid", None, "proof given but no event is anchored")
             )
-            return InclusionProof(i, n, ())
-        path.append(nodes[r])
-    return InclusionProof(i, n, tuple(path))
+        return {}
+    ranges = multiproof_ranges(leaves, size)
+    if len(proof) != HASH_SIZE * len(ranges):
+        findings.append(
+            Finding(
+                "inclusion_proof_invalid",
+                None,
+                f"expected a proof of {len(ranges)} hashes for these leaves, "
+                f"got {len(proof) / HASH_SIZE:g}",
+            )
+        )
+        return {i: InclusionProof(i, size, ()) for i in leaves}
+    nodes = {r: proof[k * HASH_SIZE : (k + 1) * HASH_SIZE] for k, r in enumerate(ranges)}
+    return inclusion_paths(leaves, size, nodes)
 
 
 def _strict_hex(text: str) -> bytes:

@@ -13,6 +13,7 @@ import datetime as _dt
 import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal
 
@@ -20,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from provenance._errors import MalformedEvent
 from provenance._hashid import event_hash_id, normalise_gs1_key
+from provenance._signing import content_digest
 
 __all__ = [
     "EPCIS_CONTEXT",
@@ -192,10 +194,11 @@ class Quantity(BaseModel):
     uom: str | None
 
 
-class SensorReading(BaseModel):
-    """A temperature reading in °C, from one sensor report."""
+@dataclass(frozen=True, slots=True)
+class SensorReading:
+    """A temperature reading in °C, from one sensor report (a plain value: a verifier makes
+    one per reading of every event it checks)."""
 
-    model_config = ConfigDict(frozen=True)
     celsius: float
     time: str | None
 
@@ -229,6 +232,12 @@ class Event(BaseModel):
     def hash_id(self) -> str:
         """CBV 2.0 §8.8 Event Hash ID (``ni:///sha-256;…?ver=CBV2.0``)."""
         return event_hash_id(self.body, self.namespaces)
+
+    @cached_property
+    def content_digest(self) -> str:
+        """``sha256:<hex>`` of the canonical event and namespaces (what a statement signs
+        besides the Event Hash ID); computed once per parsed event."""
+        return content_digest(self.body, self.namespaces)
 
     @property
     def type(self) -> str:

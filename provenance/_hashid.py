@@ -231,8 +231,12 @@ def _prehash_tree(event: Mapping[str, Any], namespaces: Mapping[str, str] | None
     return "eventType=" + str(tree[0]) + _ordered(children, PROP_ORDER) + _not_in_order(children)
 
 
+_KEY_ENCODER = json.JSONEncoder(ensure_ascii=False)  # one encoder, not one per call
+
+
 def _json_key(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
+    """``json.dumps(value, ensure_ascii=False)``: the memo key of a field's value."""
+    return _KEY_ENCODER.encode(value)
 
 
 _FieldPart = tuple[int, str, tuple[str, ...], bool]

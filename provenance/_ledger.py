@@ -21,13 +21,14 @@ so bad input leaves no trace.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, select, update
 from sqlalchemy.exc import IntegrityError
 
 from provenance._epcis import Event, canonical_id
@@ -65,8 +66,9 @@ from provenance._store import (
     LOT_HEADS,
     DbNodeStore,
     Store,
-    chunks,
     insert_rows,
+    select_in,
+    upsert_rows,
 )
 
 __all__ = [
@@ -83,6 +85,7 @@ __all__ = [
 
 Link = tuple[int, str, str]  # (event seq, lot, relation)
 PARSED_ROWS_CACHE = 5_000  # stored rows kept parsed (~2 KB each): a few batches' stories
+_LINK_COLUMNS = ("event_seq", "lot", "relation")
 _EVENT_COLUMNS = (  # the order of ingest's row tuples
     "seq",
     "log_id",
@@ -224,11 +227,9 @@ class Ledger:
                 raise ReplayRejected(f"event {h} appears twice in this import")
             seen.add(h)
         with self.store.read() as conn:
-            t = EVENTS
-            for part in chunks(ids):
-                dup = conn.execute(select(t.c.hash_id).where(t.c.hash_id.in_(part))).first()
-                if dup is not None:
-                    raise ReplayRejected(f"event {dup[0]} is already recorded (replay)")
+            dup = select_in(conn, EVENTS, ("hash_id",), "hash_id", ids)
+            if dup:
+                raise ReplayRejected(f"event {dup[0][0]} is already recorded (replay)")
         # (2) authority
         cache: dict[Any, Any] = {}
         roles = [
@@ -274,11 +275,10 @@ class Ledger:
         )
         # (3) heads of every lot these events name
         lots = sorted({lot for rel in relations for lots in rel.values() for lot in lots})
-        heads: dict[str, str] = {}
-        th = LOT_HEADS
-        for part in chunks(lots):
-            for lot, h in conn.execute(select(th.c.lot, th.c.hash_id).where(th.c.lot.in_(part))):
-                heads[lot] = h
+        heads = {
+            str(lot): str(h)
+            for lot, h in select_in(conn, LOT_HEADS, ("lot", "hash_id"), "lot", lots)
+        }
         event_rows: list[tuple[Any, ...]] = []
         lot_rows: list[tuple[Any, ...]] = []
         new_heads: dict[str, tuple[int, str]] = {}
@@ -332,14 +332,13 @@ class Ledger:
         insert_rows(conn, EVENTS, _EVENT_COLUMNS, event_rows)
         insert_rows(conn, EVENT_LOTS, ("event_seq", "lot", "relation"), lot_rows)
         nodes.put_nodes(append_nodes(size, frontier, leaves))
-        head_lots = list(new_heads)
-        for part in chunks(head_lots):
-            conn.execute(delete(th).where(th.c.lot.in_(part)))
-        if head_lots:
-            conn.execute(
-                th.insert(),
-                [{"lot": k, "event_seq": v[0], "hash_id": v[1]} for k, v in new_heads.items()],
-            )
+        upsert_rows(
+            conn,
+            LOT_HEADS,
+            ("lot", "event_seq", "hash_id"),
+            "lot",
+            [(lot, seq, h) for lot, (seq, h) in new_heads.items()],
+        )
         conn.execute(
             update(logs).where(logs.c.log_id == self.log_id).values(size=size + len(events))
         )
@@ -347,20 +346,28 @@ class Ledger:
 
     # -- log ---------------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def reading(self, conn: Connection | None = None) -> Iterator[Connection]:
+        """``conn`` if given, else a fresh read connection: a verifier reads a batch's
+        whole evidence (history, rows, proofs, anchor) over one connection."""
+        if conn is not None:
+            yield conn
+            return
+        with self.store.read() as c:
+            yield c
+
     def size(self, conn: Connection | None = None) -> int:
         logs = LOGS
         q = select(logs.c.size).where(logs.c.log_id == self.log_id)
-        if conn is not None:
-            return int(conn.execute(q).scalar() or 0)
-        with self.store.read() as c:
+        with self.reading(conn) as c:
             return int(c.execute(q).scalar() or 0)
 
     def _log(self, conn: Connection) -> MerkleLog:
         return MerkleLog(DbNodeStore(conn, self.log_id), self.size(conn))
 
-    def head(self, size: int | None = None) -> TreeHead:
-        with self.store.read() as conn:
-            log = self._log(conn)
+    def head(self, size: int | None = None, conn: Connection | None = None) -> TreeHead:
+        with self.reading(conn) as c:
+            log = self._log(c)
             s = log.size if size is None else size
             return TreeHead(s, log.root(s))
 
@@ -372,6 +379,14 @@ class Ledger:
         with self.store.read() as conn:
             return self._log(conn).inclusion_proofs(seqs, size)
 
+    def inclusion_proofs_and_root(
+        self, seqs: Iterable[int], size: int, conn: Connection | None = None
+    ) -> tuple[dict[int, InclusionProof], bytes]:
+        """Proofs for ``seqs`` against the tree of ``size``, and that tree's root, from one
+        read of stored nodes."""
+        with self.reading(conn) as c:
+            return self._log(c).inclusion_proofs_and_root(seqs, size)
+
     def consistency_proof(self, old: int, new: int) -> ConsistencyProof:
         with self.store.read() as conn:
             return self._log(conn).consistency_proof(old, new)
@@ -379,23 +394,19 @@ class Ledger:
     # -- queries -----------------------------------------------------------------------------
 
     def _rows(self, conn: Connection, seqs: Sequence[int]) -> list[StoredEvent]:
-        t = EVENTS
         out: list[StoredEvent] = []
-        for part in chunks(sorted(set(seqs))):
-            rows = conn.execute(
-                select(
-                    t.c.seq, t.c.body, t.c.namespaces, t.c.statement, t.c.signature, t.c.leaf_hash
-                ).where(t.c.seq.in_(part))
-            )
-            for seq, body, ns, st, sig, leaf in rows:
-                row = (int(seq), body, ns, st, bytes(sig), bytes(leaf))
-                parsed = self._parsed.get(row)
-                if parsed is None:
-                    parsed = self._parse_row(*row)
-                    self._parsed[row] = parsed
-                    if len(self._parsed) > PARSED_ROWS_CACHE:
-                        self._parsed.pop(next(iter(self._parsed)), None)
-                out.append(parsed)
+        columns = ("seq", "body", "namespaces", "statement", "signature", "leaf_hash")
+        for seq, body, ns, st, sig, leaf in select_in(
+            conn, EVENTS, columns, "seq", sorted(set(seqs))
+        ):
+            row = (int(seq), body, ns, st, bytes(sig), bytes(leaf))
+            parsed = self._parsed.get(row)
+            if parsed is None:
+                parsed = self._parse_row(*row)
+                self._parsed[row] = parsed
+                if len(self._parsed) > PARSED_ROWS_CACHE:
+                    self._parsed.pop(next(iter(self._parsed)), None)
+            out.append(parsed)
         out.sort(key=lambda s: s.seq)
         return out
 
@@ -417,9 +428,9 @@ class Ledger:
         record = SignedRecord(statement, sig)
         return StoredEvent(seq, event, record, leaf)
 
-    def events(self, seqs: Sequence[int]) -> list[StoredEvent]:
-        with self.store.read() as conn:
-            return self._rows(conn, seqs)
+    def events(self, seqs: Sequence[int], conn: Connection | None = None) -> list[StoredEvent]:
+        with self.reading(conn) as c:
+            return self._rows(c, seqs)
 
     def event_by_hash(self, hash_id: str) -> StoredEvent | None:
         t = EVENTS
@@ -427,55 +438,40 @@ class Ledger:
             seq = conn.execute(select(t.c.seq).where(t.c.hash_id == hash_id)).scalar()
             return self._rows(conn, [int(seq)])[0] if seq is not None else None
 
-    def lot_links(self, lots: Iterable[str]) -> list[Link]:
+    def lot_links(self, lots: Iterable[str], conn: Connection | None = None) -> list[Link]:
         """(event seq, lot, relation) rows for these lots."""
-        t = EVENT_LOTS
-        lots = list(lots)
-        out: list[tuple[int, str, str]] = []
-        with self.store.read() as conn:
-            for part in chunks(lots):
-                rows = conn.execute(
-                    select(t.c.event_seq, t.c.lot, t.c.relation).where(t.c.lot.in_(part))
-                )
-                out.extend((int(s), str(lot), str(r)) for s, lot, r in rows)
-        return out
+        return self._links("lot", list(lots), conn)
 
-    def event_links(self, seqs: Iterable[int]) -> list[Link]:
+    def event_links(self, seqs: Iterable[int], conn: Connection | None = None) -> list[Link]:
         """(event seq, lot, relation) rows for these events."""
-        t = EVENT_LOTS
-        seqs = list(seqs)
-        out: list[tuple[int, str, str]] = []
-        with self.store.read() as conn:
-            for part in chunks(seqs):
-                rows = conn.execute(
-                    select(t.c.event_seq, t.c.lot, t.c.relation).where(t.c.event_seq.in_(part))
-                )
-                out.extend((int(s), str(lot), str(r)) for s, lot, r in rows)
-        return out
+        return self._links("event_seq", list(seqs), conn)
 
-    def heads(self, lots: Iterable[str]) -> dict[str, str]:
-        th = LOT_HEADS
-        out: dict[str, str] = {}
-        with self.store.read() as conn:
-            for part in chunks(list(lots)):
-                for lot, h in conn.execute(
-                    select(th.c.lot, th.c.hash_id).where(th.c.lot.in_(part))
-                ):
-                    out[str(lot)] = str(h)
-        return out
+    def _links(self, key: str, values: Sequence[Any], conn: Connection | None) -> list[Link]:
+        with self.reading(conn) as c:
+            rows = select_in(c, EVENT_LOTS, _LINK_COLUMNS, key, values)
+        return [(int(s), str(lot), str(r)) for s, lot, r in rows]
 
-    def story(self, batch: str) -> list[StoredEvent]:
+    def heads(self, lots: Iterable[str], conn: Connection | None = None) -> dict[str, str]:
+        with self.reading(conn) as c:
+            rows = select_in(c, LOT_HEADS, ("lot", "hash_id"), "lot", list(lots))
+        return {str(lot): str(h) for lot, h in rows}
+
+    def story(self, batch: str, conn: Connection | None = None) -> list[StoredEvent]:
         """Every event a buyer needs to judge ``batch``: its own, its inputs' history up to
         the transformation that made it (recursively), and the containers it travelled in.
         """
         lot = canonical_id(batch)
-        seqs = self.story_seqs(lot)
-        if not seqs:
-            raise UnknownBatch(f"no recorded event names batch {batch!r}")
-        return self.events(sorted(seqs))
+        with self.reading(conn) as c:
+            seqs = self.story_seqs(lot, c)
+            if not seqs:
+                raise UnknownBatch(f"no recorded event names batch {batch!r}")
+            return self._rows(c, sorted(seqs))
 
-    def story_seqs(self, lot: str) -> set[int]:
-        return history(lot, self.lot_links, self.event_links)
+    def story_seqs(self, lot: str, conn: Connection | None = None) -> set[int]:
+        with self.reading(conn) as c:
+            return history(
+                lot, lambda lots: self.lot_links(lots, c), lambda seqs: self.event_links(seqs, c)
+            )
 
 
 def history(

@@ -14,6 +14,8 @@ reads O(log n) stored nodes (one batched lookup) and never rebuilds the tree.
 
 from __future__ import annotations
 
+import bisect
+import functools
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,12 +36,15 @@ __all__ = [
     "consistency_ranges",
     "empty_root",
     "frontier_keys",
+    "inclusion_paths",
     "inclusion_ranges",
     "leaf_hash",
+    "multiproof_ranges",
     "node_hash",
     "range_keys",
     "verify_consistency",
     "verify_inclusion",
+    "verify_inclusions",
 ]
 
 HASH_SIZE = 32  # SHA-256
@@ -47,6 +52,7 @@ LEAF_PREFIX = b"\x00"  # RFC 9162 §2.1.1 domain separation
 NODE_PREFIX = b"\x01"
 
 NodeKey = tuple[int, int]  # (level, index)
+RANGES_CACHE_SIZE = 65_536  # audit-path plans (pure in index and size) a verifier reuses
 
 
 def leaf_hash(data: bytes) -> bytes:
@@ -177,7 +183,8 @@ def _range_hash(start: int, end: int, nodes: Mapping[NodeKey, bytes]) -> bytes:
     return h
 
 
-def inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:
+@functools.lru_cache(maxsize=RANGES_CACHE_SIZE)
+def inclusion_ranges(index: int, size: int) -> tuple[tuple[int, int], ...]:
     """Leaf ranges whose hashes form PATH(index, D[0:size]), in proof order (§2.1.3.1)."""
     out: list[tuple[int, int]] = []
     start, end, m = 0, size, index
@@ -190,7 +197,7 @@ def inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:
             out.append((start, start + k))
             start, m = start + k, m - k
     out.reverse()
-    return out
+    return tuple(out)
 
 
 def consistency_ranges(old: int, new: int) -> list[tuple[int, int]]:
@@ -319,19 +326,29 @@ class MerkleLog:
 
     def inclusion_proofs(self, indices: Iterable[int], size: int) -> dict[int, InclusionProof]:
         """Proofs for many leaves against one tree size, with one batched node read."""
+        return self.inclusion_proofs_and_root(indices, size)[0]
+
+    def inclusion_proofs_and_root(
+        self, indices: Iterable[int], size: int
+    ) -> tuple[dict[int, InclusionProof], bytes]:
+        """:meth:`inclusion_proofs` and the root at ``size``, from the same node read."""
         self._check_size(size)
         indices = list(indices)
         for index in indices:
             if not 0 <= index < size:
                 raise InclusionProofInvalid(f"leaf index {index} outside tree of size {size}")
+        if size == 0:
+            return {}, empty_root()
         plans = {i: inclusion_ranges(i, size) for i in indices}
         unique = {r for ranges in plans.values() for r in ranges}  # neighbours share most
-        nodes = self.store.get_nodes({k for r in unique for k in range_keys(*r)})
+        keys = {k for r in unique for k in range_keys(*r)} | set(range_keys(0, size))
+        nodes = self.store.get_nodes(keys)
         hashes = {r: _range_hash(r[0], r[1], nodes) for r in unique}
-        return {
+        proofs = {
             i: InclusionProof(i, size, tuple(hashes[r] for r in ranges))
             for i, ranges in plans.items()
         }
+        return proofs, _range_hash(0, size, nodes)
 
     def consistency_proof(self, old: int, new: int | None = None) -> ConsistencyProof:
         new = self.size if new is None else new
@@ -381,6 +398,118 @@ def verify_inclusion(leaf: bytes, proof: InclusionProof, root: bytes) -> None:
         raise InclusionProofInvalid(f"path too short for tree size {proof.tree_size}")
     if r != root:
         raise InclusionProofInvalid(f"expected root {root.hex()}, computed {r.hex()}")
+
+
+def multiproof_ranges(indices: Iterable[int], size: int) -> list[tuple[int, int]]:
+    """Leaf ranges whose hashes, with the leaves at ``indices``, determine the root of the
+    tree of ``size``: the siblings of every path that hold none of those leaves, left to
+    right. The union of the leaves' RFC 9162 §2.1.3.1 audit paths less the nodes that
+    the leaves themselves determine (a multiproof: shared nodes written once)."""
+    targets = sorted(set(indices))
+    out: list[tuple[int, int]] = []
+
+    def walk(start: int, end: int, lo: int, hi: int) -> None:  # targets[lo:hi] in range
+        if lo == hi:
+            out.append((start, end))
+            return
+        if end - start == 1:
+            return
+        k = start + _largest_pow2_below(end - start)
+        mid = bisect.bisect_left(targets, k, lo, hi)
+        walk(start, k, lo, mid)
+        walk(k, end, mid, hi)
+
+    if size and targets:
+        if not 0 <= targets[0] <= targets[-1] < size:
+            raise InclusionProofInvalid(f"leaf index outside tree of size {size}")
+        walk(0, size, 0, len(targets))
+    return out
+
+
+def inclusion_paths(
+    leaves: Mapping[int, bytes], size: int, nodes: Mapping[tuple[int, int], bytes]
+) -> dict[int, InclusionProof]:
+    """Each leaf's RFC 9162 audit path from a multiproof (:func:`multiproof_ranges` hashes
+    in ``nodes``): a range holding some of ``leaves`` is computed from them and the nodes
+    under it. A path that needs a hash nobody gave is left empty (it fails to verify)."""
+    targets = sorted(leaves)
+    memo: dict[tuple[int, int], bytes] = dict(nodes)
+
+    def holds_target(start: int, end: int) -> bool:
+        k = bisect.bisect_left(targets, start)
+        return k < len(targets) and targets[k] < end
+
+    def range_hash(start: int, end: int) -> bytes:
+        found = memo.get((start, end))
+        if found is not None:
+            return found
+        if not holds_target(start, end):
+            raise InclusionProofInvalid(f"proof node {start}-{end} missing")
+        if end - start == 1:
+            h = leaves[start]
+        else:
+            k = start + _largest_pow2_below(end - start)
+            h = node_hash(range_hash(start, k), range_hash(k, end))
+        memo[(start, end)] = h
+        return h
+
+    out: dict[int, InclusionProof] = {}
+    for i in targets:
+        try:
+            path = tuple(range_hash(a, b) for a, b in inclusion_ranges(i, size))
+        except InclusionProofInvalid:
+            path = ()
+        out[i] = InclusionProof(i, size, path)
+    return out
+
+
+def verify_inclusions(
+    leaves: Mapping[int, bytes],
+    size: int,
+    nodes: Mapping[tuple[int, int], bytes],
+    root: bytes,
+) -> set[tuple[int, int]]:
+    """Check many leaves against one tree head at once (a multiproof).
+
+    ``leaves`` maps leaf indices to leaf hashes, ``nodes`` leaf ranges ``(start, end)`` to
+    their hashes. The root is recomputed once from the leaves and the nodes of
+    :func:`multiproof_ranges`, so a node shared by several audit paths is hashed once. A
+    node given for a range the leaves determine must equal the computed hash: then the
+    check passes exactly when every leaf's own audit path (RFC 9162 §2.1.3.2) would.
+    Returns the ranges of ``nodes`` it used; raises :class:`InclusionProofInvalid`.
+    """
+    targets = sorted(leaves)
+    if not targets:
+        return set()
+    if not 0 <= targets[0] <= targets[-1] < size:
+        raise InclusionProofInvalid(f"leaf index outside tree of size {size}")
+    used: set[tuple[int, int]] = set()
+
+    def walk(start: int, end: int, lo: int, hi: int) -> bytes:
+        given = nodes.get((start, end))
+        if lo == hi:
+            if given is None:
+                raise InclusionProofInvalid(f"proof node {start}-{end} missing")
+            used.add((start, end))
+            return given
+        if end - start == 1:
+            h = leaves[start]
+        else:
+            k = start + _largest_pow2_below(end - start)
+            mid = bisect.bisect_left(targets, k, lo, hi)
+            h = node_hash(walk(start, k, lo, mid), walk(k, end, mid, hi))
+        if given is not None:
+            used.add((start, end))
+            if given != h:
+                raise InclusionProofInvalid(
+                    f"proof node {start}-{end}: expected {given.hex()}, computed {h.hex()}"
+                )
+        return h
+
+    computed = walk(0, size, 0, len(targets))
+    if computed != root:
+        raise InclusionProofInvalid(f"expected root {root.hex()}, computed {computed.hex()}")
+    return used
 
 
 def verify_consistency(old_root: bytes, new_root: bytes, proof: ConsistencyProof) -> None:

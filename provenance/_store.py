@@ -40,6 +40,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    or_,
     select,
     text,
 )
@@ -69,6 +70,8 @@ __all__ = [
     "MerkleNodeRow",
     "Store",
     "insert_rows",
+    "select_in",
+    "upsert_rows",
 ]
 
 DEFAULT_LOG_ID = 1  # one log per deployment today; the column keeps room for more
@@ -76,6 +79,7 @@ VERSION_TABLE = "prov_alembic_version"
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000  # writers queue instead of failing under a concurrent write
 MAX_IN_CLAUSE = 500  # keep IN (...) lists well under SQLite's variable limit
+SQLITE_CACHE_KIB = 65_536  # page cache per connection (default 2 MiB): index pages stay hot
 
 
 class Base(DeclarativeBase):
@@ -175,6 +179,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
     cur.close()
 
 
@@ -278,6 +283,90 @@ def insert_rows(
     conn.exec_driver_sql(sql, list(rows))
 
 
+def upsert_rows(
+    conn: Connection,
+    table: Table,
+    columns: Sequence[str],
+    key: str,
+    rows: Sequence[tuple[Any, ...]],
+) -> None:
+    """Insert or replace by primary key ``key``, with the driver's ``executemany``.
+
+    ``INSERT … ON CONFLICT (key) DO UPDATE`` is the same SQL on SQLite (>= 3.24) and
+    PostgreSQL; one statement instead of a delete plus an insert per batch."""
+    if not rows:
+        return
+    mark = _PLACEHOLDERS.get(conn.dialect.paramstyle)
+    if mark is None:  # another driver: the portable path
+        conn.execute(table.delete().where(table.c[key].in_([r[columns.index(key)] for r in rows])))
+        conn.execute(table.insert(), [dict(zip(columns, r, strict=True)) for r in rows])
+        return
+    quote = conn.dialect.identifier_preparer.quote
+    updates = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in columns if c != key)
+    sql = (
+        f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
+        f"VALUES ({', '.join([mark] * len(columns))}) "
+        f"ON CONFLICT ({quote(key)}) DO UPDATE SET {updates}"
+    )
+    conn.exec_driver_sql(sql, list(rows))
+
+
+def select_in(
+    conn: Connection,
+    table: Table,
+    columns: Sequence[str],
+    key: str,
+    values: Sequence[Any],
+    where: Mapping[str, Any] | None = None,
+) -> list[tuple[Any, ...]]:
+    """Rows of ``columns`` whose ``key`` is one of ``values`` (and ``where`` columns equal),
+    as plain tuples, ``MAX_IN_CLAUSE`` values per query.
+
+    Written as driver SQL: SQLAlchemy re-renders an expanding ``IN`` of hundreds of
+    parameters on every execution, which at ingest and verify rates costs more than the
+    query itself."""
+    where = dict(where or {})
+    mark = _PLACEHOLDERS.get(conn.dialect.paramstyle)
+    out: list[tuple[Any, ...]] = []
+    if mark is None:  # another driver: the portable path
+        cond = [table.c[c] == v for c, v in where.items()]
+        for part in chunks(values):
+            q = select(*(table.c[c] for c in columns)).where(*cond, table.c[key].in_(part))
+            out.extend(tuple(r) for r in conn.execute(q))
+        return out
+    quote = conn.dialect.identifier_preparer.quote
+    head = (
+        f"SELECT {', '.join(quote(c) for c in columns)} FROM {quote(table.name)} WHERE "
+        + "".join(f"{quote(c)} = {mark} AND " for c in where)
+        + f"{quote(key)} IN ("
+    )
+    fixed = tuple(where.values())
+    for part in chunks(values):
+        sql = head + ", ".join([mark] * len(part)) + ")"
+        out.extend(fetch_rows(conn, sql, fixed + tuple(part)))
+    return out
+
+
+def fetch_rows(conn: Connection, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Rows of a read-only driver query, on ``conn``'s DBAPI connection (same transaction).
+
+    Skips SQLAlchemy's execution context and result objects, which cost more than a small
+    indexed query itself (a batch verify runs a dozen of them). Driver errors are translated
+    to :class:`StoreError` here, as ``Store.begin``/``read`` do for SQLAlchemy's."""
+    dbapi = conn.connection.dbapi_connection
+    if dbapi is None:  # pragma: no cover - a closed connection
+        raise StoreError("database connection is closed")
+    try:
+        cursor = dbapi.cursor()
+        try:
+            cursor.execute(sql, tuple(params))
+            return [tuple(r) for r in cursor.fetchall()]
+        finally:
+            cursor.close()
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise StoreError(f"database error: {exc.__class__.__name__}: {exc}") from exc
+
+
 def chunks(items: Sequence[Any], size: int = MAX_IN_CLAUSE) -> Iterable[Sequence[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
@@ -291,22 +380,51 @@ class DbNodeStore:
         self.log_id = log_id
 
     def get_nodes(self, keys: Iterable[NodeKey]) -> Mapping[NodeKey, bytes]:
+        """Stored nodes by (level, index): one query per ``MAX_IN_CLAUSE`` keys, written as
+        ``level = ? AND idx IN (…)`` per level (cheaper than a row-value ``IN``)."""
         keys = list(set(keys))
         out: dict[NodeKey, bytes] = {}
-        t = MERKLE_NODES
-        # one ``idx IN (...)`` per level: much cheaper to compile than ``(level, idx) IN``
         by_level: dict[int, list[int]] = {}
-        for level, idx in keys:
+        for level, idx in sorted(keys):
             by_level.setdefault(level, []).append(idx)
-        for level, indices in sorted(by_level.items()):
-            for part in chunks(sorted(indices)):
-                rows = self.conn.execute(
-                    select(t.c.idx, t.c.hash).where(
-                        t.c.log_id == self.log_id, t.c.level == level, t.c.idx.in_(part)
-                    )
+        conn, t = self.conn, MERKLE_NODES
+        mark = _PLACEHOLDERS.get(conn.dialect.paramstyle)
+        batches: list[list[tuple[int, Sequence[int]]]] = [[]]
+        room = MAX_IN_CLAUSE
+        for level, indices in by_level.items():
+            for part in chunks(indices):
+                if len(part) > room:
+                    batches.append([])
+                    room = MAX_IN_CLAUSE
+                batches[-1].append((level, part))
+                room -= len(part)
+        for batch in batches:
+            if not batch:
+                continue
+            if mark is None:  # another driver: the portable path
+                q = select(t.c.level, t.c.idx, t.c.hash).where(
+                    t.c.log_id == self.log_id,
+                    or_(*((t.c.level == lv) & t.c.idx.in_(part) for lv, part in batch)),
                 )
-                for idx, h in rows:
-                    out[(level, int(idx))] = bytes(h)
+                rows: Iterable[Any] = conn.execute(q)
+            else:
+                quote = conn.dialect.identifier_preparer.quote
+                level_c, idx_c = quote("level"), quote("idx")
+                cond = " OR ".join(
+                    f"({level_c} = {mark} AND {idx_c} IN ({', '.join([mark] * len(part))}))"
+                    for _, part in batch
+                )
+                sql = (
+                    f"SELECT {level_c}, {idx_c}, {quote('hash')} FROM {quote(t.name)} "
+                    f"WHERE {quote('log_id')} = {mark} AND ({cond})"
+                )
+                params: list[Any] = [self.log_id]
+                for level, part in batch:
+                    params.append(level)
+                    params.extend(part)
+                rows = fetch_rows(conn, sql, params)
+            for level, idx, h in rows:
+                out[(int(level), int(idx))] = bytes(h)
         missing = [k for k in keys if k not in out]
         if missing:
             raise StoreError(f"merkle nodes missing from the store: {missing[:5]}")

@@ -43,10 +43,17 @@ from provenance._epcis import Event, canonical_id
 from provenance._errors import MalformedEvent, ProofError, SignatureInvalid
 from provenance._hashid import event_hash_id
 from provenance._ledger import Link, history, lot_relations, named_lots
-from provenance._merkle import InclusionProof, TreeHead, leaf_hash, verify_inclusion
-from provenance._registry import AnchorLedger, KeyDirectory, KeyRecordLike, key_valid_at
+from provenance._merkle import (
+    InclusionProof,
+    TreeHead,
+    inclusion_ranges,
+    leaf_hash,
+    verify_inclusion,
+    verify_inclusions,
+)
+from provenance._registry import AnchorLedger, KeyDirectory, key_valid_at
 from provenance._roles import Role, allowed_roles
-from provenance._signing import SignedRecord, Statement, content_digest
+from provenance._signing import SignedRecord, Statement
 
 __all__ = [
     "DEFAULT_PROFILE",
@@ -259,7 +266,7 @@ def check_evidence(
     broken: set[int] = set()  # events that are not EPCIS any more: no further checks
     for e in events:
         st = e.record.statement
-        digest = content_digest(e.event.body, e.event.namespaces)
+        digest = e.event.content_digest
         key = VerifiedRecords.key(digest, e.record) if memo is not None else b""
         if memo is not None and digest == st.content and key in memo:
             continue
@@ -296,7 +303,7 @@ def check_evidence(
     events = [e for e in events if id(e) not in broken]
 
     # (3) authority
-    cache: dict[str, Sequence[KeyRecordLike]] = {}
+    cache: dict[Any, Any] = {}
     for e in events:
         _check_authority(e, directory, cache, add)
 
@@ -403,7 +410,7 @@ def _has(findings: list[Finding], *codes: str) -> bool:
 def _check_authority(
     e: EvidenceEvent,
     directory: KeyDirectory,
-    cache: dict[str, Sequence[KeyRecordLike]],
+    cache: dict[Any, Any],
     add: Any,
 ) -> None:
     st: Statement = e.record.statement
@@ -423,7 +430,11 @@ def _check_authority(
                 f"registration #{e.key_index} of {st.actor!r} is not key {st.key.hex()[:16]}…",
             )
         )
-    mine = [r for r in records if bytes(r.public_key) == st.key]
+    held = cache.get((st.actor, st.key))  # the key's registrations and their roles, once
+    if held is None:
+        mine = [r for r in records if bytes(r.public_key) == st.key]
+        held = cache[(st.actor, st.key)] = (mine, [Role(int(r.role)) for r in mine])
+    mine, roles = held
     if not mine:
         add(
             Finding(
@@ -433,7 +444,7 @@ def _check_authority(
             )
         )
         return
-    onchain = {Role(int(r.role)).label for r in mine}
+    onchain = {r.label for r in roles}
     allowed = allowed_roles(e.event.biz_step)
     if st.role not in onchain:
         add(
@@ -443,7 +454,7 @@ def _check_authority(
                 f"signed as {st.role!r} but {st.actor!r} holds {sorted(onchain)} on chain",
             )
         )
-    elif not any(Role(int(r.role)) in allowed for r in mine):
+    elif not any(r in allowed for r in roles):
         names = ", ".join(sorted(r.label for r in allowed)) or "nobody"
         add(
             Finding(
@@ -511,10 +522,40 @@ def _check_quantities(events: Sequence[EvidenceEvent], profile: Profile, add: An
             )
 
 
+def _all_included(events: Sequence[EvidenceEvent], head: TreeHead) -> bool:
+    """Fast path of step (9): all events' audit paths, merged by the leaf range each hash
+    covers, verified as one multiproof (each shared node hashed once). Same answer as
+    verifying each path (see ``verify_inclusions``); any doubt -> False, and the caller
+    checks event by event to say which ones fail."""
+    leaves: dict[int, bytes] = {}
+    nodes: dict[tuple[int, int], bytes] = {}
+    for e in events:
+        proof = e.proof
+        if proof is None or proof.tree_size != head.tree_size:
+            return False
+        i = proof.leaf_index
+        if not 0 <= i < head.tree_size or i in leaves:
+            return False
+        ranges = inclusion_ranges(i, head.tree_size)
+        if len(ranges) != len(proof.path):
+            return False
+        leaves[i] = leaf_hash(e.record.leaf_bytes())
+        for r, h in zip(ranges, proof.path, strict=True):
+            if nodes.setdefault(r, h) != h:
+                return False
+    try:
+        verify_inclusions(leaves, head.tree_size, nodes, head.root)
+    except ProofError:
+        return False
+    return True
+
+
 def _check_log(
     ev: Evidence, events: Sequence[EvidenceEvent], anchors: AnchorLedger | None, add: Any
 ) -> bool:
     head = ev.head
+    if head is not None and _all_included(events, head):
+        events = []  # every leaf checked at once; findings come from the per-event pass
     for e in events:
         if e.proof is None or head is None:
             add(

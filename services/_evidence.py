@@ -11,7 +11,7 @@ Known kinds (matched on shape, never on file name):
 kind                 shape                                                         from
 ==================== ============================================================ =========
 provenance_verdict   ``{"ok", "batch", "events", "anchored", "findings": [...]}``  issue 3
-proof_bundle         ``{"format": "livetrust.provenance.bundle/2", "events": ...}`` issue 3
+proof_bundle         ``{"format": "livetrust.provenance.bundle/3", "events": ...}`` issue 3
 clip_verdict         ``{"verdict": authentic|edited|altered|forged|unmarked,       issue 5
                      "streamer", "segments": [...], "findings": [...]}``
 claims               ``{"claims": [{"topic", "text", "clip_time", "value"?}]}``    issue 5/8
@@ -56,10 +56,15 @@ __all__ = [
 # A 100-event proof bundle is ~150 KB and a clip report a few KB; 16 MiB leaves room for a
 # photo and stops a runaway upload from filling the home directory.
 MAX_EVIDENCE_BYTES = 16 * 1024 * 1024
-BUNDLE_FORMAT = "livetrust.provenance.bundle/2"  # as in provenance._bundle
-# /1 wrote each signed statement out; disputes filed with such a bundle are still read
-BUNDLE_FORMATS = (BUNDLE_FORMAT, "livetrust.provenance.bundle/1")
-_HASH_ID = "ni:///sha-256;{}?ver=CBV2.0"  # CBV 2.0 Event Hash ID around a /2 bundle's "id"
+BUNDLE_FORMAT = "livetrust.provenance.bundle/3"  # as in provenance._bundle
+# /1 wrote each signed statement out, /2 repeated actors and audit paths; disputes filed
+# with such a bundle are still read (the oracle reads events and their hash ids only)
+BUNDLE_FORMATS = (
+    BUNDLE_FORMAT,
+    "livetrust.provenance.bundle/2",
+    "livetrust.provenance.bundle/1",
+)
+_HASH_ID = "ni:///sha-256;{}?ver=CBV2.0"  # CBV 2.0 Event Hash ID around a /2-/3 "id"
 
 # CBV 2.0 business steps (bare names; URN / GS1 URI prefixes are stripped), the same stage
 # sets as provenance's product profiles.

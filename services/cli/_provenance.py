@@ -296,7 +296,7 @@ def batch_proof(
         {
             "batch": bundle["batch"],
             "events": len(bundle["events"]),
-            "anchored": bundle["tree_head"] is not None,
+            "anchored": bundle["anchor"] is not None,
             "bytes": len(data),
             "json_bytes": len(plain),
             "output": str(output),

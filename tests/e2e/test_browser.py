@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 from urllib.parse import quote
 
+from provenance import BUNDLE_FORMAT
 from tests.api.conftest import World
 from tests.e2e.conftest import ARTIFACTS
 
@@ -34,7 +36,7 @@ def test_bundle_link_downloads_a_bundle(live: World, page: Any) -> None:
     path = info.value.path()
     assert path is not None
     with open(path, "rb") as fh:
-        assert fh.read(40).startswith(b'{"actors":')
+        assert json.load(fh)["format"] == BUNDLE_FORMAT
 
 
 def test_failed_batch_shows_reasons(live: World, page: Any) -> None:

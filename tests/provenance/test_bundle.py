@@ -55,9 +55,9 @@ def test_bundle_verifies_offline(bundle: tuple[bytes, MemoryRegistry]) -> None:
     assert v.ok and v.anchored and v.events == 8, v.findings
     assert len(data) < 16_000  # a few KB for the 8-event demo batch
     doc = json.loads(data)
-    assert doc["format"] == "livetrust.provenance.bundle/2"
+    assert doc["format"] == "livetrust.provenance.bundle/3"
     assert doc["anchor"]["tx_hash"].startswith("0x")
-    assert set(doc["actors"]) == {s.actor for s in sample_story()}
+    assert {s["actor"] for s in doc["signers"]} == {s.actor for s in sample_story()}
 
 
 def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
@@ -214,4 +214,42 @@ def test_dispute_evidence_reads_a_real_bundle(bundle: tuple[bytes, MemoryRegistr
 def json_events(data: bytes) -> list[Any]:
     from provenance import Event
 
-    return [Event.from_json(e["event"], e.get("namespaces")) for e in json.loads(data)["events"]]
+    doc = json.loads(data)
+    return [
+        Event.from_json(e["event"], doc["namespaces"][e["namespaces"]] if "namespaces" in e else {})
+        for e in doc["events"]
+    ]
+
+
+@pytest.mark.parametrize("old", ["livetrust.provenance.bundle/1", "livetrust.provenance.bundle/2"])
+def test_retired_formats_are_refused_by_name(
+    old: str, bundle: tuple[bytes, MemoryRegistry]
+) -> None:
+    doc = json.loads(bundle[0])
+    doc["format"] = old
+    v = check(bundle_bytes(doc), bundle[1])
+    assert v.codes == {"bundle_malformed"}
+    assert "no longer read" in v.findings[0].detail
+
+
+def test_proof_is_one_multiproof_against_one_tree_head(
+    bundle: tuple[bytes, MemoryRegistry],
+) -> None:
+    """Shared nodes once: the proof holds exactly the multiproof hashes of the events'
+    leaves, fewer than their audit paths together; one tree head in the anchor."""
+    import base64
+
+    from provenance._merkle import inclusion_ranges, multiproof_ranges
+
+    doc = json.loads(bundle[0])
+    size = doc["anchor"]["tree_size"]
+    leaves = [e["leaf"] for e in doc["events"]]
+    proof = base64.b64decode(doc["proof"])
+    assert len(proof) == 32 * len(multiproof_ranges(leaves, size))
+    paths = {r for i in leaves for r in inclusion_ranges(i, size)}
+    assert len(proof) // 32 < len(paths)
+    assert "tree_head" not in doc and {"root", "tree_size"} <= set(doc["anchor"])
+    # a proof one hash short or long is an inclusion failure, not a crash
+    for changed in ([proof[:-32]] if proof else []) + [proof + bytes(32)]:
+        doc["proof"] = base64.b64encode(changed).decode()
+        assert "inclusion_proof_invalid" in check(bundle_bytes(doc), bundle[1]).codes

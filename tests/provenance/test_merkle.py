@@ -196,3 +196,41 @@ def test_proofs_read_log_n_nodes() -> None:
     log.inclusion_proof(1234)
     log.consistency_proof(3333)
     assert store.reads <= 4 * 13  # 2 proofs, ~2*log2(5000) nodes each
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 70), data=st.data())
+def test_multiproof_verifies_many_leaves_and_fails_for_every_mutation(
+    n: int, data: st.DataObject
+) -> None:
+    """verify_inclusions (one recomputation for many leaves) accepts the multiproof of any
+    subset and the merged audit paths, and rejects any changed leaf, node or root."""
+    from provenance._merkle import inclusion_ranges, multiproof_ranges, verify_inclusions
+
+    leaves = [i.to_bytes(4, "big") for i in range(n)]
+    log = MerkleLog()
+    for x in leaves:
+        log.append(x)
+    root = log.root()
+    chosen = sorted(data.draw(st.sets(st.integers(0, n - 1), min_size=1, max_size=n)))
+    hashes = {i: leaf_hash(leaves[i]) for i in chosen}
+    nodes = {(a, b): mth(leaves[a:b]) for a, b in multiproof_ranges(chosen, n)}
+    assert verify_inclusions(hashes, n, nodes, root) == set(nodes)
+    # the audit paths merged by range are accepted too (every given node checked)
+    merged = {r: mth(leaves[r[0] : r[1]]) for i in chosen for r in inclusion_ranges(i, n)}
+    assert verify_inclusions(hashes, n, merged, root) == set(merged)
+    bad = bytes(32)
+    with pytest.raises(InclusionProofInvalid):
+        verify_inclusions(hashes, n, nodes, bad)
+    victim = data.draw(st.sampled_from(chosen))
+    with pytest.raises(InclusionProofInvalid):
+        verify_inclusions({**hashes, victim: bad}, n, nodes, root)
+    for r in merged:
+        with pytest.raises(InclusionProofInvalid):
+            verify_inclusions(hashes, n, {**merged, r: bad}, root)
+    if nodes:
+        dropped = data.draw(st.sampled_from(sorted(nodes)))
+        with pytest.raises(InclusionProofInvalid, match="missing"):
+            verify_inclusions(hashes, n, {k: v for k, v in nodes.items() if k != dropped}, root)
+    # a multiproof is never larger than the merged paths
+    assert len(nodes) <= len(merged)

@@ -4,6 +4,7 @@ error codes and nothing partially written, hash chains, Merkle nodes served from
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from conftest import PACKS, RETAIL_A, record, registered
@@ -211,3 +212,38 @@ def test_concurrent_imports_serialise(store: Store) -> None:
     for t in pair:
         t.join()
     assert sorted(outcomes) == ["ok", "replay_rejected"]
+
+
+def test_replay_is_found_beyond_one_in_clause(store: Store) -> None:
+    """Lookups run ``MAX_IN_CLAUSE`` values per query: a replay in a later chunk, and lot
+    heads of a large import, are still found."""
+    from benchmarks.bench_provenance import _logger_events
+    from provenance import ReplayRejected
+    from provenance._store import MAX_IN_CLAUSE
+
+    ledger = Ledger(store, registered())
+    carrier = Signer("carrier-coldline", demo_key("carrier-coldline"))
+    n = MAX_IN_CLAUSE + 100
+    first = _logger_events(n, 0, lots=n)  # every event on its own pallet: n lot heads
+    ledger.ingest(first, carrier)
+    fresh = _logger_events(n, n, lots=n)  # same pallets: every head is replaced
+    ledger.ingest(fresh, carrier)
+    heads = ledger.heads(named_lot(e) for e in fresh)
+    assert len(heads) == n and set(heads.values()) == {e.hash_id for e in fresh}
+    # proofs for every leaf: one node read of more keys than one IN clause holds
+    mem = MerkleLog()
+    mem.extend_hashes(s.leaf_hash for s in ledger.events(list(range(2 * n))))
+    proofs, root = ledger.inclusion_proofs_and_root(range(2 * n), 2 * n)
+    assert root == mem.root()
+    assert proofs == mem.inclusion_proofs(range(2 * n), 2 * n)
+    replayed = [*_logger_events(n, 2 * n, lots=n)[:-1], first[-1]]
+    before = counts(store)
+    with pytest.raises(ReplayRejected, match=re.escape(first[-1].hash_id)):
+        ledger.ingest(replayed, carrier)
+    assert counts(store) == before
+
+
+def named_lot(event: object) -> str:
+    from provenance._ledger import named_lots
+
+    return named_lots(event.relations)[0]  # type: ignore[attr-defined]

@@ -27,7 +27,7 @@ BUNDLE_BODY: dict[str, Any] = {
             "application/json": {
                 "schema": {
                     "type": "object",
-                    "description": "a proof bundle (livetrust.provenance.bundle/1)",
+                    "description": "a proof bundle (livetrust.provenance.bundle/3)",
                 }
             }
         },
