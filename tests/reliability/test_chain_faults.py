@@ -5,7 +5,9 @@ up, and a nonce gap. The system retries, reconciles, and never anchors or pays t
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import threading
@@ -61,6 +63,8 @@ class Node:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            # the npm `anvil` is a wrapper that spawns the binary: signal the whole group
+            start_new_session=True,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -73,10 +77,17 @@ class Node:
 
     def stop(self) -> None:
         assert self.proc is not None
-        self.proc.terminate()  # anvil writes --state on SIGTERM
+        os.killpg(self.proc.pid, signal.SIGTERM)  # anvil writes --state on SIGTERM
         self.proc.wait(timeout=20)
         self.proc = None
         self.stops += 1
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+            self.proc = None
 
     def rpc(self, method: str, *params: Any) -> Any:
         import requests
@@ -99,9 +110,7 @@ def node(tmp_path: Path) -> Iterator[Node]:
     n = Node(binary, tmp_path / "anvil-state.json")
     n.start()
     yield n
-    if n.proc is not None:
-        n.proc.kill()
-        n.proc.wait()
+    n.kill()
 
 
 @pytest.fixture

@@ -159,3 +159,62 @@ def test_intent_never_sent_is_pending_not_a_fault(store: Store) -> None:
         )
     report = audit_log(ledger, reg)
     assert report.ok and report.pending == 1
+
+
+class NodeDown(Exception):
+    """A chain error as ``contracts`` raises them: it carries a ``code``."""
+
+    code = "chain_unavailable"
+
+
+class Flaky:
+    """An AnchorRegistry stand-in whose node is down for the first ``down`` calls."""
+
+    def __init__(self, inner: MemoryRegistry, down: int) -> None:
+        self.inner = inner
+        self.down = down
+
+    def _call(self, name: str, *args: object) -> object:
+        if self.down > 0:
+            self.down -= 1
+            raise NodeDown("connection refused")
+        return getattr(self.inner, name)(*args)
+
+    def anchor(self, *a: object) -> object:
+        return self._call("anchor", *a)
+
+    def by_root(self, *a: object) -> object:
+        return self._call("by_root", *a)
+
+    def tx_of(self, *a: object) -> object:
+        return self._call("tx_of", *a)
+
+    def count(self) -> object:
+        return self._call("count")
+
+    def by_index(self, *a: object) -> object:
+        return self._call("by_index", *a)
+
+
+def test_anchoring_loop_retries_chain_errors_of_every_step(store: Store) -> None:
+    """A pending intent makes every round start with a chain read; a node that is down
+    then must fail the round (reported, retried), not end the loop."""
+    import threading
+
+    reg = registry()
+    ledger = Ledger(store, reg)
+    for step in sample_story():
+        ledger.ingest(step.events, Signer(step.actor, demo_key(step.actor)))
+    flaky = Flaky(reg, down=4)  # the send of round 1, then the reconcile reads of 2-4
+    stop = threading.Event()
+    errors: list[Exception] = []
+    results: list[str] = []
+
+    def done(r: object) -> None:
+        results.append(r.status)  # type: ignore[attr-defined]
+        stop.set()
+
+    Anchorer(ledger, flaky).run(stop, 0.0, done, errors.append)  # type: ignore[arg-type]
+    assert len(errors) == 4 and all(e.code == "anchor_failed" for e in errors)  # type: ignore[attr-defined]
+    assert results == ["anchored"] and reg.count() == 1
+    assert audit_log(ledger, reg).ok
