@@ -7,7 +7,7 @@ NODE_BIN  := node_modules/.bin
 ANVIL     := $(NODE_BIN)/anvil
 export PATH := $(CURDIR)/$(NODE_BIN):$(PATH)
 
-.PHONY: install demo test lint bench clean system-deps anvil
+.PHONY: install demo test lint bench soak clean system-deps anvil
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -32,7 +32,7 @@ system-deps:
 test: install anvil system-deps
 	LIVETRUST_TEST_PG=$${LIVETRUST_TEST_PG:-postgresql+psycopg://postgres@127.0.0.1:5432/test} \
 	LIVETRUST_ANVIL=$(CURDIR)/$(ANVIL) \
-	$(BIN)/python -m pytest -q -m "not bench" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -m "not bench and not soak" $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check contracts provenance watermark services tests benchmarks
@@ -42,6 +42,13 @@ lint: install
 bench: install anvil
 	LIVETRUST_TEST_PG=$${LIVETRUST_TEST_PG:-postgresql+psycopg://postgres@127.0.0.1:5432/test} \
 	LIVETRUST_ANVIL=$(CURDIR)/$(ANVIL) $(BIN)/python -m benchmarks $(BENCH)
+
+# Long reliability runs (tests/reliability, marker soak): 600 kill -9 points per database,
+# 10 minutes of mixed load; figures go to benchmarks/results/reliability.json.
+soak: install anvil
+	LIVETRUST_TEST_PG=$${LIVETRUST_TEST_PG:-postgresql+psycopg://postgres@127.0.0.1:5432/test} \
+	LIVETRUST_ANVIL=$(CURDIR)/$(ANVIL) \
+	$(BIN)/python -m pytest -q -s -m soak tests/reliability $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules .livetrust-demo .pytest_cache .mypy_cache .ruff_cache

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from provenance._anchor import AnchoredHead, Anchorer, AnchorResult, AuditReport, audit_log
+from provenance._anchor import AnchoredHead, Anchorer, AnchorResult
+from provenance._audit import AuditReport, audit_log
 from provenance._bundle import (
     BUNDLE_FORMAT,
     batch_evidence,

@@ -1,4 +1,4 @@
-"""Anchoring tree heads on chain, crash-safe and idempotent; auditing anchored history.
+"""Anchoring tree heads on chain, crash-safe and idempotent (the audit: ``provenance._audit``).
 
 Protocol of :meth:`Anchorer.anchor` (one transaction per tree head, any number of events):
 
@@ -20,22 +20,20 @@ is reconciled), nor duplicates it (the contract refuses the root), nor mis-attri
 
 from __future__ import annotations
 
-import itertools
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from provenance._errors import AnchorFailed, ProofError, StoreError
+from provenance._errors import AnchorFailed, ProvenanceError, StoreError
 from provenance._ledger import Ledger
-from provenance._merkle import TreeHead, verify_consistency
+from provenance._merkle import TreeHead
 from provenance._registry import AnchorLedger, AnchorLike
 from provenance._store import ANCHORS
-from provenance._verify import Finding
 
 __all__ = [
     "ALREADY_ANCHORED",
@@ -43,8 +41,6 @@ __all__ = [
     "AnchorResult",
     "AnchoredHead",
     "Anchorer",
-    "AuditReport",
-    "audit_log",
     "latest_anchor",
 ]
 
@@ -53,6 +49,7 @@ ALREADY_ANCHORED = "already anchored"  # AnchorRegistry.vy revert reason for a k
 # chain cost (1,440 tx/day whatever the volume) and how long an event stays not_anchored.
 ANCHOR_INTERVAL_S = 60.0
 INTENT = "intent"
+T = TypeVar("T")
 CONFIRMED = "confirmed"
 
 
@@ -106,6 +103,17 @@ def _is_already_anchored(exc: Exception) -> bool:
     return getattr(exc, "reason", None) == ALREADY_ANCHORED
 
 
+def _chain_step(what: str, call: Callable[[bytes], T], root: bytes) -> T:
+    """A chain read of the protocol; the chain's own errors (they carry a ``code``: node
+    unreachable, transaction lost) become :class:`AnchorFailed`, which the loop retries."""
+    try:
+        return call(root)
+    except Exception as exc:
+        if hasattr(exc, "code") and not isinstance(exc, ProvenanceError):
+            raise AnchorFailed(f"{what} failed: {exc}") from exc
+        raise
+
+
 def _row_to_head(row: Any) -> AnchoredHead:
     return AnchoredHead(
         int(row.log_id),
@@ -153,9 +161,11 @@ class Anchorer:
             ).all()
         settled = 0
         for row in rows:
-            found = self.chain.by_root(bytes(row.root))
+            root = bytes(row.root)
+            found = _chain_step("reconciling an intent", self.chain.by_root, root)
             if found is not None:
-                self._confirm(row.id, found, self.chain.tx_of(bytes(row.root)), None, None)
+                tx = _chain_step("reconciling an intent", self.chain.tx_of, root)
+                self._confirm(row.id, found, tx, None, None)
                 settled += 1
         return settled
 
@@ -175,14 +185,15 @@ class Anchorer:
                 if hasattr(exc, "code"):
                     raise AnchorFailed(f"anchoring {head} failed: {exc}") from exc
                 raise
-            found = self.chain.by_root(head.root)
+            found = _chain_step("finding the anchor", self.chain.by_root, head.root)
             if found is None:  # pragma: no cover - contract invariant
                 raise AnchorFailed(f"chain says {head} is anchored but cannot find it") from exc
-            self._confirm(row_id, found, self.chain.tx_of(head.root), None, None)
+            tx = _chain_step("finding the anchor", self.chain.tx_of, head.root)
+            self._confirm(row_id, found, tx, None, None)
         else:
             if self._after_send is not None:
                 self._after_send()
-            found = self.chain.by_root(head.root)
+            found = _chain_step("confirming the anchor", self.chain.by_root, head.root)
             if found is None:
                 raise AnchorFailed(f"anchor transaction for {head} left no record on chain")
             self._confirm(row_id, found, receipt.tx_hash, receipt.block_number, receipt.gas_used)
@@ -268,72 +279,3 @@ class Anchorer:
                     gas_used=gas_used,
                 )
             )
-
-
-@dataclass(frozen=True)
-class AuditReport:
-    ok: bool
-    anchors: int
-    findings: tuple[Finding, ...]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "anchors": self.anchors,
-            "findings": [f.to_json() for f in self.findings],
-        }
-
-
-def audit_log(ledger: Ledger, chain: AnchorLedger) -> AuditReport:
-    """Check every anchored head of our log against our log, and consecutive heads against
-    each other with consistency proofs: a rewritten or trimmed history fails here."""
-    heads: list[AnchorLike] = []
-    for i in range(chain.count()):
-        a = chain.by_index(i)
-        if a.log_id == ledger.log_id:
-            heads.append(a)
-    findings: list[Finding] = []
-    size = ledger.size()
-    for a in heads:
-        if a.tree_size > size:
-            findings.append(
-                Finding(
-                    "root_mismatch",
-                    None,
-                    f"anchor #{a.index} covers {a.tree_size} events, the log holds only {size}",
-                )
-            )
-            continue
-        ours = ledger.head(a.tree_size).root
-        if ours != a.root:
-            findings.append(
-                Finding(
-                    "root_mismatch",
-                    None,
-                    f"anchor #{a.index}: expected root {a.root.hex()} at size {a.tree_size}, "
-                    f"computed {ours.hex()}",
-                )
-            )
-    for old, new in itertools.pairwise(heads):
-        if new.tree_size < old.tree_size:
-            findings.append(
-                Finding(
-                    "consistency_proof_invalid",
-                    None,
-                    f"anchor #{new.index} has size {new.tree_size}, "
-                    f"smaller than #{old.index}'s {old.tree_size}",
-                )
-            )
-            continue
-        try:
-            proof = ledger.consistency_proof(old.tree_size, min(new.tree_size, size))
-            verify_consistency(old.root, new.root, proof)
-        except ProofError as exc:
-            findings.append(
-                Finding(
-                    "consistency_proof_invalid",
-                    None,
-                    f"anchors #{old.index} -> #{new.index}: {exc}",
-                )
-            )
-    return AuditReport(not findings, len(heads), tuple(findings))

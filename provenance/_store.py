@@ -199,7 +199,11 @@ class Store:
         elif schema:
             connect_args["options"] = f"-csearch_path={schema}"
         try:
-            engine = create_engine(url, connect_args=connect_args)
+            # a server restart or failover kills every pooled connection; pre-ping (one
+            # round trip per checkout) replaces a dead one instead of failing the next call
+            engine = create_engine(
+                url, connect_args=connect_args, pool_pre_ping=not url.startswith("sqlite")
+            )
             if url.startswith("sqlite"):
                 event.listen(engine, "connect", _sqlite_pragmas)
             if schema and not url.startswith("sqlite"):

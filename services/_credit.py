@@ -7,7 +7,7 @@ record takes over as orders accumulate)::
 
     fulfilment F = (fulfilled + K_F*P_F) / (fulfilled + unfulfilled + K_F)
     complaints C = (complaints + K_C*P_C) / (orders + K_C)
-    faults     D = (sum of fault severities + K_D*P_D) / (orders + K_D)
+    faults     D = (fault severities + conduct weights + K_D*P_D) / (orders + K_D)
     QC pass    Q = (qc_pass + K_Q*P_Q) / (qc_pass + qc_fail + K_Q)
 
     score = 100 * (W_F*F + W_C*(1 - min(1, C/C_CAP)) + W_D*(1 - min(1, D/D_CAP)) + W_Q*Q)
@@ -16,11 +16,18 @@ Each term moves one way: a fulfilled order, an order without complaint, a QC pas
 the score; an unfulfilled order, a complaint, a ruling against the seller, a failed QC never
 raise it (hypothesis checks this in tests/services/test_credit.py).
 
+**Conduct** (issue 8, docs/institutions.md) adds to the fault sum with fixed weights
+(:data:`CONDUCT_WEIGHT`): a persona claim contradicted by a batch's provenance counts as half
+a fault (as much as a full-refund ruling), a broadcast flagged with high-severity
+manipulative tactics a quarter.
+
 **Circuit breaker**: the complaint rate over a rolling window (plain counts, no decay: the
 rule must be explainable to a streamer in one sentence) picks the tier:
 rate > 2% warn, > 5% restricted (order value capped on chain), > 10% suspended (no new
 orders), but only with at least ``MIN_WINDOW_ORDERS`` orders and ``MIN_WINDOW_COMPLAINTS``
-complaints in the window. Escalation is immediate. Recovery is one tier at a time, only after
+complaints in the window. A broadcast flagged for high-severity manipulative tactics counts
+as one complaint (``flagged``), so repeated flagged broadcasts move the tier as complaints do.
+Escalation is immediate. Recovery is one tier at a time, only after
 ``MIN_DWELL_S`` in the current tier, and only when the rate has fallen below the tier's exit
 threshold (hysteresis: 3/4 of the entry threshold) or the window no longer holds enough
 orders to judge. A suspended streamer takes no orders, so its window empties after
@@ -39,6 +46,7 @@ from contracts import RulingCode, Tier
 from services._evidence import canonical_json
 
 __all__ = [
+    "CONDUCT_WEIGHT",
     "FAULT_SEVERITY",
     "HALF_LIFE_S",
     "MIN_DWELL_S",
@@ -60,7 +68,7 @@ __all__ = [
     "window_stats",
 ]
 
-SCORE_VERSION = "livetrust.credit/1"
+SCORE_VERSION = "livetrust.credit/2"  # /2: conduct (issue 8) in the fault term and window
 DAY = 86_400
 # Platform rating systems weight the last few weeks most (Taobao's DSR averages 180 days,
 # Douyin's shop experience score 90 days); a 30-day half-life lets a shop recover within a
@@ -112,6 +120,17 @@ class ActivityKind(StrEnum):
     CLEARED = "cleared"  # a ruling for the seller (shown, not scored)
     QC_PASS = "qc_pass"
     QC_FAIL = "qc_fail"
+    PERSONA_FALSE = "persona_false"  # a registered persona claim contradicted by provenance
+    SCRIPT_FLAGGED = "script_flagged"  # a broadcast with high-severity negative-list findings
+
+
+# Conduct weights in the fault sum (share of one "full" fault, as FAULT_SEVERITY): a claim
+# the streamer signed and the provenance contradicts is as bad as a ruling for a full
+# refund; a flagged broadcast (manipulation, no proven loss yet) half of that.
+CONDUCT_WEIGHT: dict[ActivityKind, float] = {
+    ActivityKind.PERSONA_FALSE: 0.5,
+    ActivityKind.SCRIPT_FLAGGED: 0.25,
+}
 
 
 @dataclass(frozen=True)
@@ -125,10 +144,16 @@ class Activity:
 class WindowStats:
     orders: int
     complaints: int
+    flagged: int = 0  # broadcasts flagged by the negative list: one complaint each
+
+    @property
+    def counted(self) -> int:
+        """Complaints as the breaker counts them: buyers' complaints plus flagged broadcasts."""
+        return self.complaints + self.flagged
 
     @property
     def rate(self) -> float:
-        return self.complaints / self.orders if self.orders else 0.0
+        return self.counted / self.orders if self.orders else 0.0
 
     @property
     def judgeable(self) -> bool:
@@ -146,19 +171,21 @@ def _decay(age: float) -> float:
 
 
 def window_stats(activity: Iterable[Activity], now: int) -> WindowStats:
-    orders = complaints = 0
+    orders = complaints = flagged = 0
     for a in activity:
         if now - WINDOW_S < a.at <= now:
             if a.kind is ActivityKind.ORDER:
                 orders += 1
             elif a.kind is ActivityKind.COMPLAINT:
                 complaints += 1
-    return WindowStats(orders, complaints)
+            elif a.kind is ActivityKind.SCRIPT_FLAGGED:
+                flagged += 1
+    return WindowStats(orders, complaints, flagged)
 
 
 def tier_for(stats: WindowStats) -> Tier:
     """The tier the window's complaint rate calls for (NORMAL when too few samples)."""
-    if not stats.judgeable or stats.complaints < MIN_WINDOW_COMPLAINTS:
+    if not stats.judgeable or stats.counted < MIN_WINDOW_COMPLAINTS:
         return Tier.NORMAL
     for tier in (Tier.SUSPENDED, Tier.RESTRICTED, Tier.WARN):
         if stats.rate > TIER_ENTER[tier]:
@@ -203,6 +230,7 @@ class ScoreReport:
                 "seconds": WINDOW_S,
                 "orders": self.window.orders,
                 "complaints": self.window.complaints,
+                "flagged_broadcasts": self.window.flagged,
                 "complaint_rate": round(self.window.rate, 6),
             },
             "tier": self.tier.label,
@@ -227,7 +255,8 @@ def compute_score(
         sums[a.kind.value] += a.weight * _decay(now - a.at)
     f = _rate(sums["fulfilled"], sums["fulfilled"] + sums["unfulfilled"], P_F, K_F)
     c = _rate(sums["complaint"], sums["order"], P_C, K_C)
-    d = _rate(sums["fault"], sums["order"], P_D, K_D)
+    conduct = sums["persona_false"] + sums["script_flagged"]  # weights stored per activity
+    d = _rate(sums["fault"] + conduct, sums["order"], P_D, K_D)
     q = _rate(sums["qc_pass"], sums["qc_pass"] + sums["qc_fail"], P_Q, K_Q)
     terms = {
         "fulfilment": f,

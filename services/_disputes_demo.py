@@ -41,26 +41,32 @@ def _actor_key(actor_id: str) -> Any:
     return KeyPair.from_seed(b"livetrust-disputes-demo/" + actor_id.encode())
 
 
+def _signer(chain: Chain, actor: str) -> Any:
+    """The demo party ``actor`` (a key of DEMO_ACTORS) as a signer, registered on first use."""
+    from provenance import Signer
+    from services._provenance_demo import DEMO_ACTORS
+
+    actor_id = f"{actor}-disputes"
+    key = _actor_key(actor_id)
+    if not chain.actors.keys(actor_id):
+        chain.actors.register(actor_id, key.public_key, DEMO_ACTORS[actor], 0)
+    return Signer(actor_id, key)
+
+
 def record_batch(
     chain: Chain, db_url: str, tag: str, temps: tuple[float, ...] = (2.5, 3.1, 4.0, 3.6)
 ) -> str:
     """Record the sample strawberry story (provenance demo) with ``temps`` from the carrier's
     logger, anchor it, and return the retail lot a buyer orders."""
-    from provenance import Anchorer, Ledger, Signer, Store
+    from provenance import Anchorer, Ledger, Store
     from services._provenance_demo import DEMO_ACTORS, sample_story
 
     store = Store.open(db_url)
     try:
-        ids = {}
-        for actor, role in DEMO_ACTORS.items():
-            actor_id = f"{actor}-disputes"
-            if not chain.actors.keys(actor_id):
-                chain.actors.register(actor_id, _actor_key(actor_id).public_key, role, 0)
-            ids[actor] = actor_id
+        signers = {actor: _signer(chain, actor) for actor in DEMO_ACTORS}
         ledger = Ledger(store, chain.actors)
         for step in sample_story(tag=tag, temps=temps):
-            actor_id = ids[step.actor]
-            ledger.ingest(step.events, Signer(actor_id, _actor_key(actor_id)))
+            ledger.ingest(step.events, signers[step.actor])
         Anchorer(ledger, chain.anchors).anchor()
     finally:
         store.close()
@@ -74,7 +80,7 @@ def record_receipt(
     (a ``receiving`` event, anchored); returns the event's hash id."""
     import datetime as dt
 
-    from provenance import Anchorer, Event, Ledger, Signer, Store
+    from provenance import Anchorer, Event, Ledger, Store
     from services._provenance_demo import NAMESPACES
 
     when = dt.datetime.fromtimestamp(at, dt.timezone(dt.timedelta(hours=8)))
@@ -92,17 +98,10 @@ def record_receipt(
         },
         NAMESPACES,
     )
-    actor_id = "carrier-coldline-disputes"
-    if not chain.actors.keys(actor_id):
-        from services._provenance_demo import DEMO_ACTORS
-
-        chain.actors.register(
-            actor_id, _actor_key(actor_id).public_key, DEMO_ACTORS["carrier-coldline"], 0
-        )
     store = Store.open(db_url)
     try:
         ledger = Ledger(store, chain.actors)
-        ledger.ingest([event], Signer(actor_id, _actor_key(actor_id)))
+        ledger.ingest([event], _signer(chain, "carrier-coldline"))
         Anchorer(ledger, chain.anchors).anchor()
     finally:
         store.close()

@@ -15,6 +15,9 @@ proof_bundle         ``{"format": "livetrust.provenance.bundle/2", "events": ...
 clip_verdict         ``{"verdict": authentic|edited|altered|forged|unmarked,       issue 5
                      "streamer", "segments": [...], "findings": [...]}``
 claims               ``{"claims": [{"topic", "text", "clip_time", "value"?}]}``    issue 5/8
+persona_check        ``{"format": "livetrust.persona.check/1", "streamer",         issue 8
+                     "batch", "findings": [{"code": "persona_claim_contradicted",
+                     "claim", "text", "detail"}]}`` (``livetrust persona check``)
 ==================== ============================================================ =========
 """
 
@@ -44,6 +47,7 @@ __all__ = [
     "EvidenceDoc",
     "EvidenceKind",
     "Finding",
+    "PersonaFacts",
     "ProvenanceFacts",
     "canonical_json",
     "sha256_text",
@@ -69,6 +73,7 @@ FAILING_QC_DISPOSITIONS = frozenset({"non_conformant", "damaged", "expired", "re
 _STEP_PREFIXES = ("urn:epcglobal:cbv:bizstep:", "https://ref.gs1.org/cbv/bizstep-", "cbv:bizstep-")
 _DISP_PREFIXES = ("urn:epcglobal:cbv:disp:", "https://ref.gs1.org/cbv/disp-", "cbv:disp-")
 _CLIP_VERDICTS = frozenset({"authentic", "edited", "altered", "forged", "unmarked"})
+PERSONA_CHECK_FORMAT = "livetrust.persona.check/1"  # as in services._persona
 
 
 def canonical_json(data: Any) -> bytes:
@@ -112,6 +117,7 @@ class EvidenceKind(StrEnum):
     PROOF_BUNDLE = "proof_bundle"
     CLIP_VERDICT = "clip_verdict"
     CLAIMS = "claims"
+    PERSONA_CHECK = "persona_check"
     OTHER = "other"
 
 
@@ -153,6 +159,15 @@ class ClipFacts:
     # (clip_start, clip_end, status)
     segments: tuple[tuple[float, float, str], ...]
     findings: tuple[Finding, ...]
+
+
+@dataclass(frozen=True)
+class PersonaFacts:
+    """A persona check: the streamer's signed claims that a batch's provenance contradicts."""
+
+    streamer: str | None
+    batch: str | None
+    contradicted: tuple[Finding, ...]  # code persona_claim_contradicted; event = claim id
 
 
 @dataclass(frozen=True)
@@ -227,6 +242,8 @@ class EvidenceDoc:
             doc.claims()
         elif kind is EvidenceKind.CLAIMS:
             doc.claims()
+        elif kind is EvidenceKind.PERSONA_CHECK:
+            doc.persona()
         return doc
 
     @classmethod
@@ -298,6 +315,17 @@ class EvidenceDoc:
             )
         return tuple(out)
 
+    def persona(self) -> PersonaFacts | None:
+        if self.kind is not EvidenceKind.PERSONA_CHECK:
+            return None
+        d = self.data
+        found = [
+            Finding(f.code, _str(raw.get("claim")), f.detail)
+            for f, raw in zip(_findings(d, self.name), d["findings"], strict=True)
+            if f.code == "persona_claim_contradicted"
+        ]
+        return PersonaFacts(_str(d.get("streamer")), _str(d.get("batch")), tuple(found))
+
     def to_json(self) -> dict[str, Any]:
         return {
             "sha256": self.sha256,
@@ -316,6 +344,8 @@ def _classify(data: Any) -> EvidenceKind:
         return EvidenceKind.OTHER
     if data.get("format") in BUNDLE_FORMATS:
         return EvidenceKind.PROOF_BUNDLE
+    if data.get("format") == PERSONA_CHECK_FORMAT:
+        return EvidenceKind.PERSONA_CHECK
     if {"ok", "batch", "findings"} <= data.keys():
         return EvidenceKind.PROVENANCE_VERDICT
     if data.get("verdict") in _CLIP_VERDICTS and "segments" in data:

@@ -25,6 +25,8 @@ origin_forged       an integrity finding (signature_invalid, unknown_actor,   CO
                     batch-wide root_not_on_chain
 claim_disproved     an attributable clip (authentic/edited, the seller's      MISLEADING_CLAIM
                     streamer) carries a claim that the provenance disproves
+persona_            a persona check (issue 8) of the order's batch and        MISLEADING_CLAIM
+contradicted        streamer finds a registered claim contradicted
 =================== ========================================================= ===============
 
 When several rules fire, the most severe wins (the order of :data:`SEVERITY`: what the
@@ -104,6 +106,10 @@ RULES: dict[str, tuple[RulingCode, str]] = {
     "origin_missing": (RulingCode.COUNTERFEIT, "no origin step in the provenance"),
     "origin_forged": (RulingCode.COUNTERFEIT, "the origin record fails its integrity checks"),
     "claim_disproved": (RulingCode.MISLEADING_CLAIM, "a broadcast claim the provenance disproves"),
+    "persona_contradicted": (
+        RulingCode.MISLEADING_CLAIM,
+        "a registered persona claim the provenance contradicts",
+    ),
 }
 # Claim topics the oracle can check against provenance, and what disproves each.
 CLAIM_TOPICS: dict[str, str] = {
@@ -256,8 +262,9 @@ def decide(order: OrderFacts, evidence: Sequence[EvidenceDoc]) -> Decision:
                     )
                 )
 
-    # (5) broadcast claims disproved by provenance
+    # (5) broadcast claims disproved by provenance; signed persona claims contradicted
     reasons.extend(_claims(order, evidence, reasons, prov, notes))
+    reasons.extend(_persona(order, evidence, notes))
 
     # (6) the ruling: most severe fired rule, else a human
     fired = {r.code for r in reasons}
@@ -400,6 +407,31 @@ def _claims(
                             f"{CLAIM_TOPICS[claim.topic]}",
                         )
                     )
+    return out
+
+
+def _persona(order: OrderFacts, evidence: Sequence[EvidenceDoc], notes: list[str]) -> list[Reason]:
+    """A persona claim is signed by the streamer: attributable without a clip."""
+    out = []
+    for d in evidence:
+        facts = d.persona()
+        if facts is None:
+            continue
+        if order.batch and facts.batch and not _same_batch(facts.batch, order.batch):
+            notes.append(f"{d.sha256}: persona check of batch {facts.batch}, not {order.batch}")
+            continue
+        if order.streamer and facts.streamer != order.streamer:
+            notes.append(f"persona check of {facts.streamer}, the order's is {order.streamer}")
+            continue
+        for f in facts.contradicted:
+            out.append(
+                Reason(
+                    "persona_contradicted",
+                    RulingCode.MISLEADING_CLAIM,
+                    (d.sha256,),
+                    f"persona claim {f.event!r}: {f.detail}",
+                )
+            )
     return out
 
 

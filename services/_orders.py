@@ -25,6 +25,7 @@ from web3 import Web3
 
 from contracts import ContractReverted, OrderState, RulingCode, Tier
 from services._credit import (
+    CONDUCT_WEIGHT,
     FAULT_SEVERITY,
     Activity,
     ActivityKind,
@@ -469,7 +470,18 @@ class OrderBook:
                 continue
             tx = None
             if o.state is OrderState.SHIPPED:
-                tx = self.escrow.mark_delivered(o.order_id, self.chain.sender).tx_hash
+                try:
+                    tx = self.escrow.mark_delivered(o.order_id, self.chain.sender).tx_hash
+                except ContractReverted:
+                    # the seller (or a dispute) got there first: record the receipt only if
+                    # the order is delivered now; a revert for any other cause (our account
+                    # is no oracle any more) is the operator's to see
+                    now_state = self._chain_order(o.order_id).state
+                    if now_state is OrderState.SHIPPED:
+                        raise
+                    if now_state is not OrderState.DELIVERED:
+                        self.order(o.order_id)
+                        continue
             with self.store.begin() as conn:
                 conn.execute(
                     ORDERS.update()
@@ -1055,6 +1067,13 @@ class OrderBook:
                 for h in history
             ],
         }
+
+    def record_conduct(self, seller: str, kind: ActivityKind, ref: str) -> ScoreReport:
+        """A conduct finding (issue 8: a contradicted persona claim, a flagged broadcast) into
+        the seller's activity, once per ``ref``, weighted by ``CONDUCT_WEIGHT``; rescored."""
+        with self.store.begin() as conn:
+            self._activity(conn, seller, kind, self.chain.now(), ref, CONDUCT_WEIGHT[kind])
+        return self.rescore(seller)
 
     # -- reconcile -------------------------------------------------------------------------
 

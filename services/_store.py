@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -77,6 +78,9 @@ VERSION_TABLE = "svc_alembic_version"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 METADATA = MetaData()
+# Engines already upgraded in this process: every store over the same engine (disputes,
+# personas, screenings) calls migrate() on open, and Alembic's check costs a few queries.
+_MIGRATED: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 ORDERS = Table(
     "svc_orders",
@@ -210,6 +214,8 @@ def migrate(engine: Engine) -> None:
     Databases whose tables ``metadata.create_all`` made before the migrations existed
     upgrade in place: revision ``s0001`` keeps the tables it finds.
     """
+    if engine in _MIGRATED:
+        return
     from alembic import command
     from alembic.config import Config
     from alembic.util import CommandError
@@ -222,6 +228,7 @@ def migrate(engine: Engine) -> None:
             command.upgrade(cfg, "heads")
     except CommandError as exc:  # e.g. a database stamped by a newer livetrust
         raise StoreFailed(f"cannot migrate the dispute store: {exc}") from exc
+    _MIGRATED.add(engine)
 
 
 class DisputeStore:
@@ -254,11 +261,13 @@ class DisputeStore:
             elif schema is not None:
                 if not _SCHEMA_RE.match(schema):
                     raise StoreFailed(f"bad schema name {schema!r}")
-                engine = create_engine(url, connect_args={"options": f"-csearch_path={schema}"})
+                engine = create_engine(
+                    url, connect_args={"options": f"-csearch_path={schema}"}, pool_pre_ping=True
+                )
                 with engine.begin() as conn:
                     conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
-            else:
-                engine = create_engine(url)
+            else:  # pre-ping: a restarted server's dead pooled connections are replaced
+                engine = create_engine(url, pool_pre_ping=True)
             migrate(engine)
         except SQLAlchemyError as exc:
             raise StoreFailed(f"cannot open the dispute store at {url}: {exc}") from exc

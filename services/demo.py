@@ -97,12 +97,20 @@ def clip_section(settings: Settings) -> None:
     clip_demo(settings)
 
 
+def institutions_section(settings: Settings) -> None:
+    """Issue 8: a flagged script line, a farm's origin camera, a contradicted persona claim."""
+    from services._institutions_demo import institutions_demo
+
+    institutions_demo(settings)
+
+
 SECTIONS: list[tuple[str, Callable[[Settings], None]]] = [
     ("Chain layer: Vyper contracts on the embedded chain", chain_section),
     ("Provenance: a strawberry batch from farm to shop", provenance_section),
     ("Disputes: escrow, automatic rulings, the circuit breaker", disputes_section),
     ("Watermark: a re-uploaded clip traced to its streamer and time", watermark_section),
     ("Clip authenticity: who said it, when, and was it edited?", clip_section),
+    ("Institutions: negative list, origin camera, persona registration", institutions_section),
 ]
 
 

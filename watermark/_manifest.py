@@ -445,20 +445,25 @@ class ManifestStore:
         return out
 
 
-def _registered(directory: KeyDirectory, m: Manifest) -> bool:
+def _registered(directory: KeyDirectory, m: Manifest, role: int = STREAMER_ROLE) -> bool:
     return any(
-        bytes(k.public_key) == m.public_key and key_valid_at(k, m.start, STREAMER_ROLE)
+        bytes(k.public_key) == m.public_key and key_valid_at(k, m.start, role)
         for k in directory.keys(m.streamer)
     )
 
 
 def check_bundle(
-    bundle: Any, directory: KeyDirectory | None, chain: AnchorLedger | None
+    bundle: Any,
+    directory: KeyDirectory | None,
+    chain: AnchorLedger | None,
+    role: int = STREAMER_ROLE,
 ) -> tuple[SignedManifest | None, list[Finding], dict[str, Any]]:
     """Run every check of the module docstring; (manifest or None, findings, anchor info).
 
     ``directory`` / ``chain`` None skip the registration / on-chain checks (and say so with
-    ``identity_mismatch`` / ``not_anchored``: nothing unverified passes silently).
+    ``identity_mismatch`` / ``not_anchored``: nothing unverified passes silently). ``role``
+    is the role the signing key must hold: streamer for broadcasts, farm for a farm's
+    origin camera (``services._origin``, issue 8).
     """
     findings: list[Finding] = []
     info: dict[str, Any] = {"root": None, "anchor_tx": None}
@@ -489,7 +494,7 @@ def check_bundle(
     # (3) registration
     if directory is None:
         findings.append(Finding("identity_mismatch", "no registry to check the streamer's key"))
-    elif not _registered(directory, m):
+    elif not _registered(directory, m, role):
         findings.append(
             Finding(
                 "identity_mismatch",

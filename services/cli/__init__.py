@@ -11,7 +11,10 @@ from services.cli._chain import chain_app
 from services.cli._clip import clip_app
 from services.cli._disputes import bond_app, dispute_app, order_app, withdraw
 from services.cli._disputes import streamer_app as streamer_score_app
+from services.cli._origin import origin_app
+from services.cli._persona import persona_app
 from services.cli._provenance import actor_app, anchor, batch_app, event_app, log_app, proof_app
+from services.cli._script import script_app
 from services.cli._serve import serve
 from services.cli._watermark import streamer_app, watermark_app
 
@@ -40,6 +43,9 @@ app.add_typer(watermark_app, name="watermark")
 streamer_app.registered_commands.extend(streamer_score_app.registered_commands)
 app.add_typer(streamer_app, name="streamer")
 app.add_typer(clip_app, name="clip")
+app.add_typer(script_app, name="script")
+app.add_typer(persona_app, name="persona")
+app.add_typer(origin_app, name="origin")
 
 
 def main() -> None:

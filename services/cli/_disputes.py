@@ -21,7 +21,10 @@ from services.config import Settings
 
 __all__ = ["bond_app", "dispute_app", "order_app", "streamer_app", "withdraw"]
 
-order_app = typer.Typer(help="Escrow orders: create, ship, deliver, confirm.", no_args_is_help=True)
+order_app = typer.Typer(
+    help="Escrow orders: create, ship, deliver (or sync from provenance), confirm.",
+    no_args_is_help=True,
+)
 dispute_app = typer.Typer(
     help="Disputes: open with evidence, oracle ruling, settlement.", no_args_is_help=True
 )
@@ -182,7 +185,7 @@ def order_ship(
 def order_deliver(
     order_id: int = ORDER_ARG, sender: str | None = AS_OPT, json_out: bool = JSON_OPT
 ) -> None:
-    """Record delivery (seller, or the oracle from a provenance receive event)."""
+    """Record delivery by hand (the seller; `order sync` does it from receive events)."""
     _order_step("deliver", order_id, sender, json_out)
 
 

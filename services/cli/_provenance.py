@@ -74,6 +74,13 @@ def _print_verdict(v: dict[str, Any]) -> None:
     for f in v["findings"]:
         event = f" {f['event'][:40]}…" if f["event"] else ""
         console.print(f"  [red]{f['code']}[/]{event}: {f['detail']}", highlight=False)
+    for o in v.get("origin_evidence", []):  # issue 8: the farm's origin camera
+        mark = "[green]verified[/]" if o["verified"] else "[red]NOT verified[/]"
+        console.print(
+            f"  origin video of {o['farm']} ({o['device']}), {o['start']}..{o['end']}: {mark}"
+        )
+        for f in o["findings"]:
+            console.print(f"    [red]{f['code']}[/]: {f['detail']}", highlight=False)
 
 
 # -- actors -----------------------------------------------------------------------------------
@@ -254,14 +261,20 @@ def batch_verify(
     profile: str = PROFILE_OPT,
     json_out: bool = JSON_OPT,
 ) -> None:
-    """Every check on BATCH (signatures, roles, chains, quantities, cold chain, anchors)."""
+    """Every check on BATCH (signatures, roles, chains, quantities, cold chain, anchors),
+    and any origin-camera video linked to it."""
     from provenance import verify_batch
 
     prof = _profile(profile, json_out)
+    from services._origin import batch_origin_report
+
     with user_errors(json_out), _ledger() as ctx:
         verdict = verify_batch(ctx.ledger, batch, ctx.chain.anchors, prof).to_json()
+        origin = batch_origin_report(ctx.ledger, batch, ctx.chain.anchors)
+    if origin:  # only batches with a linked origin camera carry the key
+        verdict["origin_evidence"] = origin
     emit(verdict, json_out, _print_verdict)
-    if not verdict["ok"]:
+    if not verdict["ok"] or not all(o["verified"] for o in origin):
         raise typer.Exit(USER_ERROR_EXIT)
 
 
@@ -413,7 +426,8 @@ def log_head(json_out: bool = JSON_OPT) -> None:
 
 @log_app.command("audit")
 def log_audit(json_out: bool = JSON_OPT) -> None:
-    """Consistency proofs between every pair of consecutive anchored roots."""
+    """Audit the whole log: stored records and Merkle nodes against the leaves, per-batch
+    hash chains, every recorded tree head and every anchor on chain (exit 2 on a finding)."""
     from provenance import audit_log
 
     with user_errors(json_out), _ledger() as ctx:
@@ -421,7 +435,10 @@ def log_audit(json_out: bool = JSON_OPT) -> None:
 
     def human(d: dict[str, Any]) -> None:
         state = "[green]consistent[/]" if d["ok"] else "[red]INCONSISTENT[/]"
-        console.print(f"{d['anchors']} anchored heads: {state}")
+        console.print(
+            f"{d['events']} events, {d['lots']} batches, {d['recorded']} recorded heads, "
+            f"{d['anchors']} anchors on chain, {d['pending']} pending: {state}"
+        )
         for f in d["findings"]:
             console.print(f"  [red]{f['code']}[/]: {f['detail']}", highlight=False)
 

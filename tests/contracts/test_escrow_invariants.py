@@ -2,7 +2,9 @@
 
 Invariants (issue 6):
 - the contract's balance == escrowed order money + bonds + withdrawable credits;
-- no account withdraws more than it was credited;
+- no account withdraws more than it was credited: each withdrawal pays exactly the credit
+  it clears, a credit only falls by a withdrawal, and over the run every account's
+  withdrawals stay within the sum of its credit increases;
 - every order reaches a terminal state by time alone (teardown drives the clock).
 
 Examples: ``ESCROW_EXAMPLES`` (CI default 5; ``make bench`` runs more).
@@ -45,7 +47,8 @@ def test_escrow_invariants(compile_cache: Path, tmp_path_factory: pytest.TempPat
             self.acct = self.chain.accounts[:6]
             self.orders: list[int] = []
             self.withdrawn: dict[str, int] = {}
-            self.credited_seen: dict[str, int] = {}
+            self.credit_seen: dict[str, int] = {}  # credit as of the last invariant check
+            self.credited: dict[str, int] = {}  # sum of every credit increase observed
 
         def teardown(self) -> None:
             try:
@@ -142,6 +145,7 @@ def test_escrow_invariants(compile_cache: Path, tmp_path_factory: pytest.TempPat
             got = self.chain.w3.eth.get_balance(account) - before + fee
             assert got == credit, "withdrew other than credited"
             self.withdrawn[account] = self.withdrawn.get(account, 0) + got
+            self.credit_seen[account] = 0
 
         @rule(s=st.integers(1, 2), amount=st.sampled_from([ETH, 3 * ETH]))
         def withdraw_bond(self, s: int, amount: int) -> None:
@@ -163,6 +167,17 @@ def test_escrow_invariants(compile_cache: Path, tmp_path_factory: pytest.TempPat
             for a in self.acct:
                 total, locked = self.esc.bond_of(a)
                 assert locked <= total
+
+        @invariant()
+        def withdrawals_within_credits(self) -> None:
+            if not hasattr(self, "esc"):
+                return
+            for a in self.acct:
+                now, seen = self.esc.credit(a), self.credit_seen.get(a, 0)
+                assert now >= seen, f"credit of {a} fell without a withdrawal"
+                self.credited[a] = self.credited.get(a, 0) + now - seen
+                self.credit_seen[a] = now
+                assert self.withdrawn.get(a, 0) <= self.credited[a]
 
         def _drive_all_to_terminal(self) -> None:
             """Only time and permissionless timeouts: every order must end."""

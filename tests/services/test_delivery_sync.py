@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from contracts import DEFAULT_ESCROW_PARAMS, Chain, OrderState, RulingCode
+from contracts import DEFAULT_ESCROW_PARAMS, Chain, ContractReverted, OrderState, RulingCode
 from services._disputes_demo import BUYER_PICKUP, record_batch, record_receipt
 from services._errors import WrongState
 from services._orders import DisputeReason, OrderBook
@@ -89,11 +89,12 @@ def test_on_time_and_late_receipts_mark_delivery(ledger_book: OrderBook) -> None
     }
 
 
-def test_receipt_elsewhere_or_before_shipping_waits(embedded_chain: Chain, tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'livetrust.db'}"
-    book = OrderBook(
-        embedded_chain, DisputeStore.open(url), tmp_path, LedgerSource(url, embedded_chain)
-    )
+def test_receipt_elsewhere_or_before_shipping_waits(
+    embedded_chain: Chain, store: DisputeStore, tmp_path: Path
+) -> None:
+    """The dispute store on SQLite and PostgreSQL; the ledger on SQLite."""
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    book = OrderBook(embedded_chain, store, tmp_path, LedgerSource(url, embedded_chain))
     chain = embedded_chain
     lot = record_batch(chain, url, "S2")
     buyer, seller = chain.accounts[1], chain.accounts[2]
@@ -114,6 +115,11 @@ def test_receipt_elsewhere_or_before_shipping_waits(embedded_chain: Chain, tmp_p
     assert book.sync_deliveries() == {"checked": 1, "delivered": [], "waiting": [o.order_id]}
     assert book.order(o.order_id).state is OrderState.PAID
     book.ship(o.order_id)
+    # an account that is no oracle any more cannot mark delivery: the operator sees why
+    chain.escrow.set_oracle(chain.sender, False)
+    with pytest.raises(ContractReverted, match="not seller or oracle"):
+        book.sync_deliveries()
+    chain.escrow.set_oracle(chain.sender, True)
     assert [d["id"] for d in book.sync_deliveries()["delivered"]] == [o.order_id]
 
     with pytest.raises(WrongState):

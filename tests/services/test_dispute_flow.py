@@ -158,6 +158,7 @@ def test_complaint_rate_trips_the_breaker(embedded_book: OrderBook) -> None:
         "orders": 20,
         "complaints": 3,
         "complaint_rate": 0.15,
+        "flagged_broadcasts": 0,  # issue 8: broadcasts flagged by the negative list
     }
     assert score["score"] < 90
     # the tier change on chain carries the hash of a recorded score computation

@@ -310,4 +310,5 @@ def test_rules_table_is_complete() -> None:
         "origin_missing",
         "origin_forged",
         "claim_disproved",
+        "persona_contradicted",
     }
