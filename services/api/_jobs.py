@@ -99,12 +99,14 @@ class Jobs:
 
     # -- writes (this process's jobs) ------------------------------------------------------
 
-    def _write(self, job_id: str, **values: Any) -> None:
+    def _write(self, job_id: str, when: str | None = None, **values: Any) -> None:
+        """Update the job's row (only while its state is ``when``, if given)."""
+        query = update(JOBS).where(JOBS.c.id == job_id)
+        if when is not None:
+            query = query.where(JOBS.c.state == when)
         try:
             with self._store().begin() as conn:
-                conn.execute(
-                    update(JOBS).where(JOBS.c.id == job_id).values(updated=time.time(), **values)
-                )
+                conn.execute(query.values(updated=time.time(), **values))
         except Exception as exc:  # the job goes on; a poll sees it as stale at worst
             log.warning("job %s: cannot record its state: %s", job_id, exc)
 
@@ -114,21 +116,28 @@ class Jobs:
         work: Callable[[Progress], dict[str, Any]],
         cleanup: Callable[[], None] | None = None,
     ) -> Job:
+        """Record the job and queue it; blocking (a database write): call it off the event
+        loop. If it cannot be recorded, ``cleanup`` runs and the error is raised."""
         job = Job(id=secrets.token_urlsafe(12), kind=kind)
-        with self._store().begin() as conn:
-            conn.execute(delete(JOBS).where(JOBS.c.created < job.created - KEEP_S))
-            conn.execute(
-                JOBS.insert().values(
-                    id=job.id,
-                    kind=kind,
-                    state=job.state,
-                    progress=0.0,
-                    stage=job.stage,
-                    worker=self.worker,
-                    created=job.created,
-                    updated=job.created,
+        try:
+            with self._store().begin() as conn:
+                conn.execute(delete(JOBS).where(JOBS.c.created < job.created - KEEP_S))
+                conn.execute(
+                    JOBS.insert().values(
+                        id=job.id,
+                        kind=kind,
+                        state=job.state,
+                        progress=0.0,
+                        stage=job.stage,
+                        worker=self.worker,
+                        created=job.created,
+                        updated=job.created,
+                    )
                 )
-            )
+        except BaseException:
+            if cleanup is not None:
+                cleanup()
+            raise
         last = [0.0]
 
         def progress(fraction: float, stage: str) -> None:
@@ -137,11 +146,12 @@ class Jobs:
             now = time.monotonic()
             if now - last[0] >= PROGRESS_WRITE_S:
                 last[0] = now
-                self._write(job.id, progress=job.progress, stage=job.stage)
+                self._write(job.id, "running", progress=job.progress, stage=job.stage)
 
         def run() -> None:
             job.state, job.stage = "running", "started"
-            self._write(job.id, state=job.state, stage=job.stage)
+            # not over a "failed" that close() wrote while this thread was starting
+            self._write(job.id, "queued", state=job.state, stage=job.stage)
             try:
                 job.result = work(progress)
                 job.state, job.progress, job.stage = "done", 1.0, "done"

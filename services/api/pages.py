@@ -251,7 +251,7 @@ async def _clip_from_form(request: Request, rt: Any) -> Response | None:
     if sniff_video(upload.head) is None:
         upload.discard()
         return _problem(request, 415, "Not a video", "Upload an MP4/MOV or Matroska/WebM clip.")
-    job = submit_clip_job(rt, upload)
+    job = await run_in_threadpool(submit_clip_job, rt, upload)
     return RedirectResponse(f"/verify/jobs/{job.id}", status_code=303)
 
 
@@ -302,7 +302,7 @@ async def verify_upload(request: Request, rt: RuntimeDep) -> Response:
         return _problem(
             request, 415, "Not a proof bundle", "A proof bundle is a JSON file (bundle-….json)."
         )
-    job = submit_bundle_job(rt, upload, "chilled_produce")
+    job = await run_in_threadpool(submit_bundle_job, rt, upload, "chilled_produce")
     return RedirectResponse(f"/verify/jobs/{job.id}", status_code=303)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
 
 from services.api._deps import RuntimeDep
 from services.api._errors import ApiError
@@ -84,5 +85,5 @@ async def clip_upload(request: Request, rt: Any, upload: Upload | None = None) -
 async def clip_job(request: Request, rt: RuntimeDep) -> dict[str, Any]:
     """Returns a job id at once; the server stays responsive while the clip is decoded."""
     upload = await clip_upload(request, rt)
-    job = submit_clip_job(rt, upload)
+    job = await run_in_threadpool(submit_clip_job, rt, upload)  # a database write
     return {"job": job.id, "poll": f"/api/v1/jobs/{job.id}"}

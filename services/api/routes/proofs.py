@@ -97,7 +97,7 @@ async def verify_bundle_job(
     """For large bundles: returns a job id at once; poll ``/api/v1/jobs/{id}``."""
     profile_named(profile)
     upload = await _bundle_upload(request, rt)
-    job = submit_bundle_job(rt, upload, profile)
+    job = await run_in_threadpool(submit_bundle_job, rt, upload, profile)  # a database write
     return {"job": job.id, "poll": f"/api/v1/jobs/{job.id}"}
 
 
