@@ -210,6 +210,7 @@ def verdict_bytes(
     """``livetrust batch verify --json`` as bytes, cached while the log and anchors stand still
     (and at most the key cache's lifetime)."""
     from provenance import verify_batch
+    from services._origin import batch_origin_report
 
     prof = profile_named(profile)
     if state is None:
@@ -217,8 +218,11 @@ def verdict_bytes(
         if hit is not None:
             return hit
     now = time.monotonic()
-    verdict = verify_batch(rt.read_ledger, batch, rt.read_anchors, prof, rt.memo)
-    body = json.dumps(verdict.to_json(), separators=(",", ":")).encode()
+    verdict = verify_batch(rt.read_ledger, batch, rt.read_anchors, prof, rt.memo).to_json()
+    origin = batch_origin_report(rt.read_ledger, batch, rt.read_anchors)
+    if origin:  # as `livetrust batch verify`: only batches with a linked origin camera
+        verdict["origin_evidence"] = origin
+    body = json.dumps(verdict, separators=(",", ":")).encode()
     rt.verdicts.put((batch, prof.name), state, now, body)
     return body
 

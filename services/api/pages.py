@@ -180,6 +180,10 @@ def _batch_context(rt: Any, request: Request, batch: str, profile: str) -> dict[
         "short": _short(lot),
         "verdict": verdict,
         "reasons": _explain(verdict["findings"]),
+        "origin": [
+            {**o, "start_utc": _utc(o["start"]), "end_utc": _utc(o["end"])}
+            for o in verdict.get("origin_evidence", [])
+        ],
         "timeline": timeline,
         "chart": chart,
         "anchor": trace["anchor"],

@@ -70,8 +70,14 @@ def register(client: TestClient, actor: str, role: str) -> dict[str, Any]:
     return out
 
 
-def record_story(world: World, tag: str, temps: tuple[float, ...] = (2.5, 3.1, 4.0, 3.6)) -> None:
-    for step in sample_story(tag=tag, temps=temps):
+def record_story(
+    world: World,
+    tag: str,
+    temps: tuple[float, ...] = (2.5, 3.1, 4.0, 3.6),
+    story: list[Any] | None = None,
+) -> None:
+    """Post the demo story of lot ``tag`` (or ``story``, an edited one) as its actors."""
+    for step in story or sample_story(tag=tag, temps=temps):
         doc = json.dumps(to_document(step.events)).encode()
         r = world.client.post(
             "/api/v1/events",
