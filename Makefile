@@ -7,23 +7,40 @@ NODE_BIN  := node_modules/.bin
 ANVIL     := $(NODE_BIN)/anvil
 export PATH := $(CURDIR)/$(NODE_BIN):$(PATH)
 
-.PHONY: install demo test lint bench clean system-deps anvil
+.PHONY: install lock demo test lint bench clean system-deps anvil analyze
 
-$(STAMP): pyproject.toml
+LOCK      := requirements.lock
+
+# Installs exactly the locked versions, every file checked against its hash (runtime, dev and
+# pg extras, and the build backend), then livetrust itself without resolving anything.
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[dev,pg]"
+	$(BIN)/python -m pip install -q --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Regenerates the lock from pyproject.toml's ranges, from PyPI only (a deliberate change:
+# review the diff). Versions already in the lock are kept where they still fit; to upgrade
+# one package: make lock LOCK_ARGS="--upgrade-package NAME".
+lock:
+	test -x $(BIN)/pip-compile || $(MAKE) install
+	env -u PIP_FIND_LINKS PIP_CONFIG_FILE=/dev/null $(BIN)/pip-compile -q --generate-hashes \
+	  --allow-unsafe --all-build-deps --extra dev --extra pg --strip-extras \
+	  --no-emit-index-url --no-emit-find-links --pip-args "--isolated" $(LOCK_ARGS) \
+	  -o $(LOCK) pyproject.toml
 
 # anvil (foundry) from npm runs offline; installed into ./node_modules, not globally.
 $(ANVIL):
 	npm install --no-audit --no-fund --no-save @foundry-rs/anvil@1.7.1 >/dev/null
 anvil: $(ANVIL)
 
+# Keys are sealed with a passphrase (docs/reliability-security.md); the demo uses a fixed
+# one unless LIVETRUST_KEY_PASSPHRASE is set, so it runs without a prompt.
 demo: install
-	LIVETRUST_HOME=$${LIVETRUST_HOME:-.livetrust-demo} $(BIN)/python -m services.demo
+	LIVETRUST_HOME=$${LIVETRUST_HOME:-.livetrust-demo} \
+	LIVETRUST_KEY_PASSPHRASE=$${LIVETRUST_KEY_PASSPHRASE:-livetrust-demo} $(BIN)/python -m services.demo
 
 # Debian chromium for the browser tests (tests/e2e), driven by Playwright's executable_path.
 system-deps:
@@ -41,7 +58,8 @@ lint: install
 
 bench: install anvil
 	LIVETRUST_TEST_PG=$${LIVETRUST_TEST_PG:-postgresql+psycopg://postgres@127.0.0.1:5432/test} \
-	LIVETRUST_ANVIL=$(CURDIR)/$(ANVIL) $(BIN)/python -m benchmarks $(BENCH)
+	LIVETRUST_ANVIL=$(CURDIR)/$(ANVIL) \
+	LIVETRUST_KEY_PASSPHRASE=$${LIVETRUST_KEY_PASSPHRASE:-livetrust-bench} $(BIN)/python -m benchmarks $(BENCH)
 
 clean:
 	rm -rf $(VENV) node_modules .livetrust-demo .pytest_cache .mypy_cache .ruff_cache

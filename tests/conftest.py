@@ -19,6 +19,11 @@ from pathlib import Path
 import pytest
 
 from contracts import Chain
+from contracts._keyfile import PASSPHRASE_ENV
+
+# Private keys are sealed with a passphrase (contracts._keyfile); the suite and the CLI
+# processes it starts read it from the environment, never from a prompt.
+os.environ.setdefault(PASSPHRASE_ENV, "livetrust-test-passphrase")
 
 
 def _free_port() -> int:

@@ -11,6 +11,7 @@ from services.cli._chain import chain_app
 from services.cli._clip import clip_app
 from services.cli._disputes import bond_app, dispute_app, order_app, withdraw
 from services.cli._disputes import streamer_app as streamer_score_app
+from services.cli._keys import keys_app
 from services.cli._provenance import actor_app, anchor, batch_app, event_app, log_app, proof_app
 from services.cli._serve import serve
 from services.cli._watermark import streamer_app, watermark_app
@@ -40,6 +41,7 @@ app.add_typer(watermark_app, name="watermark")
 streamer_app.registered_commands.extend(streamer_score_app.registered_commands)
 app.add_typer(streamer_app, name="streamer")
 app.add_typer(clip_app, name="clip")
+app.add_typer(keys_app, name="keys")
 
 
 def main() -> None:
