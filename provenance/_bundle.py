@@ -376,9 +376,12 @@ def verify_bundle(
     for actor_id, actor in b.actors.items():
         for k in actor.keys:
             try:
-                refs[(actor_id, _strict_hex(k.public_key))] = k.index
+                ref = (actor_id, _strict_hex(k.public_key))
             except ValueError as exc:
                 return _malformed(f"actors.{actor_id}: {exc}", b.batch)
+            if ref in refs:  # a second listing would be an unchecked, unsigned addition
+                return _malformed(f"actors.{actor_id}: key listed twice", b.batch)
+            refs[ref] = k.index
     nodes: dict[tuple[int, int], bytes] = {}
     for name, value in b.proof_nodes.items():
         start, _, end = name.partition("-")
