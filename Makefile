@@ -7,7 +7,7 @@ NODE_BIN  := node_modules/.bin
 ANVIL     := $(NODE_BIN)/anvil
 export PATH := $(CURDIR)/$(NODE_BIN):$(PATH)
 
-.PHONY: install lock demo test lint bench clean system-deps anvil analyze
+.PHONY: install lock demo test lint bench clean system-deps anvil analyze analyze-deep lock-mythril
 
 LOCK      := requirements.lock
 
@@ -61,5 +61,27 @@ bench: install anvil
 	LIVETRUST_ANVIL=$(CURDIR)/$(ANVIL) \
 	LIVETRUST_KEY_PASSPHRASE=$${LIVETRUST_KEY_PASSPHRASE:-livetrust-bench} $(BIN)/python -m benchmarks $(BENCH)
 
+# Contract static analysis (docs/reliability-security.md): natrix's full report, then the test
+# that every finding is triaged. analyze-deep adds Mythril on the bytecode (slow, own venv).
+analyze: install
+	-PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/natrix lint contracts/
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/security/test_contract_analysis.py
+
+MYTHRIL_VENV := .venv-mythril
+MYTHRIL_LOCK := contracts/analysis/mythril.lock
+$(MYTHRIL_VENV)/.installed: $(MYTHRIL_LOCK)
+	test -x $(MYTHRIL_VENV)/bin/python || $(PY) -m venv $(MYTHRIL_VENV)
+	$(MYTHRIL_VENV)/bin/python -m pip install -q --require-hashes -r $(MYTHRIL_LOCK)
+	touch $@
+
+# keeps extras (coverage[toml]): pip's --require-hashes needs them spelled as required
+lock-mythril: install
+	env -u PIP_FIND_LINKS PIP_CONFIG_FILE=/dev/null $(BIN)/pip-compile -q --generate-hashes \
+	  --allow-unsafe --no-emit-index-url --no-emit-find-links --pip-args "--isolated" \
+	  -o $(MYTHRIL_LOCK) contracts/analysis/mythril.in
+
+analyze-deep: install $(MYTHRIL_VENV)/.installed
+	$(BIN)/python -m tests.security.mythril_scan $(CURDIR)/$(MYTHRIL_VENV)/bin/myth
+
 clean:
-	rm -rf $(VENV) node_modules .livetrust-demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(MYTHRIL_VENV) node_modules .livetrust-demo .pytest_cache .mypy_cache .ruff_cache
