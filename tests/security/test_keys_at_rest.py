@@ -201,7 +201,12 @@ def test_secrets_never_in_repr_logs_or_json(
         )
 
 
-def test_cli_writer_refuses_exposed_key_in_one_line(tmp_path: Path) -> None:
+def test_cli_writer_refuses_exposed_key_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: pytest.fail("served with an exposed key"))
     env = {"LIVETRUST_HOME": str(tmp_path)}
     KeyStore(tmp_path).register("alice")
     os.chmod(tmp_path / "keys" / "streamers" / "alice.wm", 0o644)
