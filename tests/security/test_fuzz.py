@@ -3,7 +3,7 @@ hashing, proof-bundle and clip-manifest parsing, sealed key files, watermark pay
 
 Properties: no crash (only the package's typed errors, each with a ``code``), verifiers
 return a verdict instead of raising, and decoding noise never yields a mark. CI runs
-``LIVETRUST_FUZZ_EXAMPLES`` examples per test (default 100); ``make bench`` runs 20x more.
+``LIVETRUST_FUZZ_EXAMPLES`` examples per test (default 100); ``make bench`` runs 10x more.
 """
 
 from __future__ import annotations
