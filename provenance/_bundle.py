@@ -401,6 +401,12 @@ def verify_bundle(
         return _malformed(f"anchor, signers or proof: {exc}", b.batch)
     if head is not None and not 0 <= head.tree_size <= MAX_TREE_SIZE:
         return _malformed(f"anchor: tree size {head.tree_size} out of range", b.batch)
+    # each signer and namespace map is listed once: a second listing is an unsigned addition
+    if len(set(signers)) != len(signers):
+        return _malformed("signers: a signer is listed twice", b.batch)
+    maps = [tuple(sorted(m.items())) for m in b.namespaces]
+    if len(set(maps)) != len(maps):
+        return _malformed("namespaces: a namespace map is listed twice", b.batch)
     # (b) every event's statement, rebuilt
     signed: list[_Signed] = []
     by_leaf: dict[int, str] = {}  # leaf index -> claimed hash id, of earlier events

@@ -104,6 +104,17 @@ class _SensorElement(_Strict):
 class _EventSchema(_Strict):
     """EPCIS 2.0 event structure (the JSON schema's rules that matter to us)."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_null_fields(cls, data: Any) -> Any:
+        """EPCIS 2.0 JSON has no null fields; a null list crashed the Event Hash ID
+        (found by tests/security/test_fuzz.py), so it is refused like any other bad value."""
+        if isinstance(data, dict):
+            for name, value in data.items():
+                if value is None and name in cls.model_fields:
+                    raise ValueError(f"{name} must not be null")
+        return data
+
     type: Literal[
         "ObjectEvent",
         "AggregationEvent",
@@ -397,6 +408,8 @@ def parse_document(doc: Any) -> list[Event]:
             doc = json.loads(doc)
         except json.JSONDecodeError as exc:
             raise MalformedEvent(f"not JSON: {exc.msg} at line {exc.lineno}") from None
+        except UnicodeDecodeError as exc:  # found by tests/security/test_fuzz.py
+            raise MalformedEvent(f"not UTF-8 JSON: {exc.reason} at byte {exc.start}") from None
     namespaces: dict[str, str] = {}
     raw: Any
     if isinstance(doc, list):

@@ -17,7 +17,6 @@ import base64
 import functools
 import hashlib
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ import nacl.exceptions
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from contracts._keyfile import load_secret, save_secret
 from provenance._errors import SignatureInvalid, UnknownActor
 
 __all__ = [
@@ -112,26 +112,29 @@ class KeyPair:
         signed: bytes = nacl.bindings.crypto_sign(message, self._secret)
         return signed[:SIGNATURE_SIZE]
 
-    def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pem = self._private.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
+    def __repr__(self) -> str:  # never the private part
+        return f"KeyPair(public_key={self.public_key.hex()})"
+
+    def save(self, path: Path, passphrase: bytes | None = None) -> None:
+        """Seal the key with the passphrase into ``path`` (mode 0600, atomic; see
+        ``contracts._keyfile``)."""
+        seed = self._private.private_bytes(
+            serialization.Encoding.Raw,
+            serialization.PrivateFormat.Raw,
             serialization.NoEncryption(),
         )
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(pem)
+        meta = {"public_key": self.public_key.hex()}
+        save_secret(path, "ed25519", seed, meta, overwrite=True, passphrase=passphrase)
 
     @classmethod
-    def load(cls, path: Path) -> KeyPair:
+    def load(cls, path: Path, passphrase: bytes | None = None) -> KeyPair:
+        """Open a sealed key file; refuses one that group or others may read
+        (``KeyFileExposed``) or that was written without a passphrase (``KeyFileUnencrypted``)."""
         try:
-            key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+            seed, _ = load_secret(path, "ed25519", passphrase)
         except FileNotFoundError:
             raise UnknownActor(f"no key file {path}") from None
-        if not isinstance(key, Ed25519PrivateKey):
-            raise UnknownActor(f"{path} does not hold an Ed25519 key")
-        return cls(key)
+        return cls(Ed25519PrivateKey.from_private_bytes(seed))
 
 
 def verify_signature(public_key: bytes, message: bytes, signature: bytes) -> None:

@@ -20,7 +20,12 @@ import pytest
 from hypothesis import settings
 
 from contracts import Chain
+from contracts._keyfile import PASSPHRASE_ENV
 from services.api._local import free_port, stop_process
+
+# Private keys are sealed with a passphrase (contracts._keyfile); the suite and the CLI
+# processes it starts read it from the environment, never from a prompt.
+os.environ.setdefault(PASSPHRASE_ENV, "livetrust-test-passphrase")
 
 # No per-example deadline: CI shares two cores with other work, so a 200 ms deadline fails
 # on scheduling noise, not on our code; speed is measured in `make bench`, not asserted here.

@@ -5,14 +5,13 @@ with a distinct ``info`` label per use (pattern tile, chip signs, time codebook,
 pseudo-random arrays come from an AES-256-CTR keystream under a derived key: nobody without
 the secret can predict a pattern or compute a tag, and two secrets share nothing.
 
-Key files live in ``$LIVETRUST_HOME/keys/streamers/``: ``NAME.wm`` (JSON, mode 0600: the
-watermark secret) and ``NAME.ed25519`` (PKCS#8 PEM, mode 0600: the manifest signing key).
+Key files live in ``$LIVETRUST_HOME/keys/streamers/``: ``NAME.wm`` (the watermark secret) and
+``NAME.ed25519`` (the manifest signing key), both sealed with the key passphrase and mode 0600
+(``contracts._keyfile``: scrypt + AES-256-GCM, atomic writes, exposed files refused).
 """
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -36,7 +35,6 @@ __all__ = [
 
 SECRET_BYTES = 32  # 256-bit secret: the HKDF/HMAC-SHA256 security level
 KEY_FILE_MODE = 0o600  # owner read/write only: these files are the power to mark
-_KEY_FORMAT = "livetrust-wm-key-v1"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -98,47 +96,67 @@ class KeyStore:
         validate_name(name)
         return self.dir / f"{name}.wm", self.dir / f"{name}.ed25519"
 
-    def register(self, name: str) -> tuple[StreamerKey, bytes]:
-        """Create both keys for ``name``; returns the key and the raw Ed25519 public key."""
+    def register(self, name: str, passphrase: bytes | None = None) -> tuple[StreamerKey, bytes]:
+        """Create both keys for ``name``, sealed with the passphrase (``contracts._keyfile``);
+        returns the key and the raw Ed25519 public key."""
+        from contracts._keyfile import resolve_passphrase, save_secret
+
         wm_path, sig_path = self._paths(name)
         if wm_path.exists() or sig_path.exists():
             raise KeyExists(f"streamer {name!r} already has keys in {self.dir}")
-        self.dir.mkdir(parents=True, exist_ok=True)
+        phrase = passphrase if passphrase is not None else resolve_passphrase(confirm=True)
         key = StreamerKey.generate(name)
         signing = Ed25519PrivateKey.generate()
-        doc = {"format": _KEY_FORMAT, "streamer": name, "secret": key.secret.hex()}
-        _write_private(wm_path, (json.dumps(doc) + "\n").encode())
-        pem = signing.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
+        seed = signing.private_bytes(
+            serialization.Encoding.Raw,
+            serialization.PrivateFormat.Raw,
             serialization.NoEncryption(),
         )
-        _write_private(sig_path, pem)
-        return key, self.public_key(name)
+        public = signing.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+        try:
+            save_secret(
+                wm_path,
+                "watermark",
+                key.secret,
+                {"streamer": name},
+                overwrite=False,
+                passphrase=phrase,
+            )
+            save_secret(
+                sig_path,
+                "ed25519",
+                seed,
+                {"public_key": public.hex(), "streamer": name},
+                overwrite=False,
+                passphrase=phrase,
+            )
+        except FileExistsError as exc:
+            raise KeyExists(f"streamer {name!r} already has keys in {self.dir}") from exc
+        return key, public
 
-    def load(self, name: str) -> StreamerKey:
+    def _unseal(self, path: Path, kind: str, name: str, passphrase: bytes | None) -> bytes:
+        from contracts._keyfile import KeyFileInvalid, load_secret
+
+        try:
+            secret, meta = load_secret(path, kind, passphrase)
+        except FileNotFoundError:
+            raise KeyNotFound(f"no {kind} key for streamer {name!r} in {self.dir}") from None
+        except KeyFileInvalid as exc:
+            raise KeyInvalid(str(exc)) from None
+        if meta.get("streamer") != name:
+            raise KeyInvalid(f"{path}: holds the key of {meta.get('streamer')!r}, not {name!r}")
+        return secret
+
+    def load(self, name: str, passphrase: bytes | None = None) -> StreamerKey:
         wm_path, _ = self._paths(name)
-        if not wm_path.exists():
-            raise KeyNotFound(f"no watermark key for streamer {name!r} in {self.dir}")
-        try:
-            doc = json.loads(wm_path.read_text())
-            if doc.get("format") != _KEY_FORMAT or doc.get("streamer") != name:
-                raise ValueError("format or streamer field does not match")
-            return StreamerKey(name, bytes.fromhex(doc["secret"]))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise KeyInvalid(f"{wm_path}: not a livetrust watermark key ({exc})") from exc
+        return StreamerKey(name, self._unseal(wm_path, "watermark", name, passphrase))
 
-    def signing_key(self, name: str) -> Ed25519PrivateKey:
+    def signing_key(self, name: str, passphrase: bytes | None = None) -> Ed25519PrivateKey:
         _, sig_path = self._paths(name)
-        if not sig_path.exists():
-            raise KeyNotFound(f"no signing key for streamer {name!r} in {self.dir}")
-        try:
-            key = serialization.load_pem_private_key(sig_path.read_bytes(), password=None)
-        except ValueError as exc:
-            raise KeyInvalid(f"{sig_path}: not a PEM private key ({exc})") from exc
-        if not isinstance(key, Ed25519PrivateKey):
-            raise KeyInvalid(f"{sig_path}: expected an Ed25519 key")
-        return key
+        seed = self._unseal(sig_path, "ed25519", name, passphrase)
+        return Ed25519PrivateKey.from_private_bytes(seed)
 
     def public_key(self, name: str) -> bytes:
         """Raw 32-byte Ed25519 public key (what the ActorRegistry stores)."""
@@ -155,10 +173,3 @@ class KeyStore:
 
     def all(self) -> list[StreamerKey]:
         return [self.load(n) for n in self.names()]
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    """Create ``path`` with mode 0600 from the start (no window where others can read it)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, KEY_FILE_MODE)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)

@@ -510,6 +510,8 @@ def check_bundle(
         )
         return signed, findings, info
     try:
+        if set(proof) != {"leaf_index", "tree_size", "path"} or set(head) != {"tree_size", "root"}:
+            raise ValueError("unexpected fields in proof or tree_head")
         th = TreeHead.from_json(head)
         ip = InclusionProof.from_json(proof)
         if ip.tree_size != th.tree_size:
@@ -536,11 +538,16 @@ def check_bundle(
         )
         return signed, findings, info
     tx = chain.tx_of(th.root)
-    if not isinstance(claimed, dict) or (
-        claimed.get("index"),
-        claimed.get("timestamp"),
-        claimed.get("tx_hash"),
-    ) != (found.index, found.timestamp, tx):
+    if (
+        not isinstance(claimed, dict)
+        or set(claimed) != {"index", "timestamp", "tx_hash"}
+        or (
+            claimed.get("index"),
+            claimed.get("timestamp"),
+            claimed.get("tx_hash"),
+        )
+        != (found.index, found.timestamp, tx)
+    ):
         findings.append(
             Finding(
                 "anchor_mismatch",

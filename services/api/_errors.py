@@ -43,6 +43,11 @@ STATUS_BY_CODE: dict[str, int] = {
     "store_unavailable": 503,
     "store_error": 503,
     "store_failed": 503,
+    # the service's own signing keys cannot be opened: its configuration, not the request
+    "passphrase_required": 503,
+    "passphrase_invalid": 503,
+    "key_file_exposed": 503,
+    "key_unencrypted": 503,
 }
 
 
@@ -70,6 +75,7 @@ def _typed_roots() -> tuple[type[Exception], ...]:
     roots: list[type[Exception]] = []
     for module, name in (
         ("contracts", "ChainError"),
+        ("contracts._keyfile", "KeyFileError"),
         ("provenance", "ProvenanceError"),
         ("watermark", "WatermarkError"),
         ("services._errors", "DisputeError"),

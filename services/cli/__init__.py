@@ -11,6 +11,7 @@ from services.cli._chain import chain_app
 from services.cli._clip import clip_app
 from services.cli._disputes import bond_app, dispute_app, order_app, withdraw
 from services.cli._disputes import streamer_app as streamer_score_app
+from services.cli._keys import keys_app
 from services.cli._origin import origin_app
 from services.cli._persona import persona_app
 from services.cli._provenance import actor_app, anchor, batch_app, event_app, log_app, proof_app
@@ -46,6 +47,7 @@ app.add_typer(clip_app, name="clip")
 app.add_typer(script_app, name="script")
 app.add_typer(persona_app, name="persona")
 app.add_typer(origin_app, name="origin")
+app.add_typer(keys_app, name="keys")
 
 
 def main() -> None:

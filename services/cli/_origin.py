@@ -36,20 +36,23 @@ def record(
     json_out: bool = JSON_OPT,
 ) -> None:
     """Watermark SRC as FARM's origin camera and record its signed manifest."""
-    from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+    from contracts._keyfile import load_secret
     from provenance import Store
     from services._origin import record_origin_video
 
     s = Settings()
     path = s.home / "keys" / f"{farm}.pem"
-    try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    except (OSError, ValueError) as exc:
-        fail("unknown_actor", f"no usable key for {farm!r} at {path}: {exc}", json_out)
-    if not isinstance(key, Ed25519PrivateKey):
-        fail("unknown_actor", f"{path} is not an Ed25519 key", json_out)
+    if not path.exists():
+        fail(
+            "unknown_actor",
+            f"no key for {farm!r} at {path}: add it with livetrust actor add",
+            json_out,
+        )
+    with user_errors(json_out):  # sealed key: passphrase, permissions (contracts._keyfile)
+        seed, _ = load_secret(path, "ed25519")
+    key = Ed25519PrivateKey.from_private_bytes(seed)
     begin = int(time.time()) if start is None else start
     with user_errors(json_out):
         store = Store.open(s.db_url)

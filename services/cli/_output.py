@@ -50,9 +50,10 @@ def fail(code: str, message: str, json_out: bool = False) -> NoReturn:
 def user_errors(json_out: bool = False) -> Iterator[None]:
     """Turn any of our typed errors (anything with a ``code``) into :func:`fail`."""
     from contracts import ChainError
+    from contracts._keyfile import KeyFileError
     from services._errors import DisputeError
 
-    roots: list[type[Exception]] = [ChainError, DisputeError]
+    roots: list[type[Exception]] = [ChainError, KeyFileError, DisputeError]
     try:
         from provenance import ProvenanceError  # type: ignore[attr-defined,unused-ignore]
 

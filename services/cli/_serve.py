@@ -17,9 +17,11 @@ def serve(
     """Serve the JSON API (/api/v1, docs at /docs) and the pages."""
     import uvicorn
 
+    from services.cli._keys import refuse_exposed_keys
     from services.config import Settings
 
     s = Settings()
+    refuse_exposed_keys(s.home)
     if workers > 1 and s.rpc == "embedded":
         console.print(
             "[red]error[/] several workers cannot share the embedded chain: run "

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 
+from contracts._keyfile import load_secret
 from provenance import to_document
 from services._provenance_demo import DEMO_ACTORS, sample_story
 from services.api import create_app
@@ -37,9 +37,8 @@ def client(api_settings: Settings) -> Iterator[TestClient]:
 
 
 def private_key(home: Path, actor: str) -> Ed25519PrivateKey:
-    key = serialization.load_pem_private_key((home / "keys" / f"{actor}.pem").read_bytes(), None)
-    assert isinstance(key, Ed25519PrivateKey)
-    return key
+    seed, _ = load_secret(home / "keys" / f"{actor}.pem", "ed25519")
+    return Ed25519PrivateKey.from_private_bytes(seed)
 
 
 @dataclass
