@@ -12,16 +12,20 @@ the watermark's geometry search):
     ``Evidence`` of each period (sampling keeps a 60 s 720p clip within 15 s on one core);
 (3) marks: each key's detection; the key covering most of the clip is the claimed streamer,
     segments of other keys' marks are ``foreign`` (``splice``);
-(4) manifests: the claimed streamer's manifest covering each segment's broadcast time,
-    checked as a bundle (signature, registration, inclusion proof, anchor) -> findings
-    ``identity_mismatch`` (forged) / ``not_anchored``;
-(5) content: every clip second of a marked segment against the anchored fingerprint of its
-    broadcast second (best of the 0.04 s phases around the mapping) -> ``altered`` pieces;
-(6) timeline: gaps of ``SPLICE_MIN_S`` or more without the claimed mark are ``foreign``
-    (``splice``); between consecutive marked segments the broadcast offset (broadcast time
-    minus clip time) jumps forward (``cut``) or backward (``reorder``); a run of
-    ``SPEED_RUN`` short segments (<= ``SPEED_SEGMENT_S``) that each jump by the same step
-    is ``speed_changed`` (best effort: the engine decodes time assuming 1 s per second);
+(4) manifests: the claimed streamer's manifests around the segments' broadcast times
+    (``ALIGN_MARGIN_S`` either side), each checked once as a bundle (signature,
+    registration, inclusion proof, anchor) -> ``identity_mismatch`` / ``not_anchored``;
+(5) content: the clip's mapping to broadcast time is found from the content itself (a
+    Viterbi path over offsets on the 0.04 s grid, see :func:`_align`; the mark only breaks
+    ties), so a second whose mark is weak is still placed; every window on the path is
+    judged against its anchored second (``original`` / ``altered`` / ``foreign``); the one
+    window straddling each cut or re-order seam is a transition (``unknown``), not an
+    alteration; a clip whose path climbs steadily is ``speed_changed``; with sound, each
+    second's loudness envelope is compared too (a dub is ``altered``);
+(6) timeline: between consecutive pieces the broadcast offset (broadcast time minus clip
+    time) jumps forward (``cut``) or backward (``reorder``); without any manifest, gaps of
+    ``SPLICE_MIN_S`` or more in the mark are ``foreign`` and a run of short segments
+    stepping alike is ``speed_changed``;
 (7) verdict: unmarked (no mark) > forged (identity_mismatch, or no second of the clip
     matches its anchored fingerprint: a transplanted mark) > altered (altered or splice) >
     edited (cut, reorder, speed_changed) > authentic.
