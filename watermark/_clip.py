@@ -111,7 +111,7 @@ FOREIGN_CELLS = GRID_COLS * GRID_ROWS // 2  # half the picture changed: other fo
 # alignment of clip windows to anchored seconds (step 5), costs in changed cells
 ALIGN_CAP = 40  # a window costs at most this: other footage costs the same under any offset
 ALIGN_SWITCH = 15  # a change of offset (cut, re-order): a 2-s re-ordered piece is worth it
-ALIGN_FOREIGN = 28  # per second in the other-footage state: a window changed in more cells
+ALIGN_FOREIGN = 34  # per second in the other-footage state: a window changed in more cells
 # fits no offset better than other footage does
 ALIGN_MARK_BONUS = 2  # a window whose mapping agrees with the mark's decoded time (tie-break)
 ALIGN_MARGIN_S = 5  # broadcast seconds searched beyond the marked segments
