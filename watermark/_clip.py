@@ -331,6 +331,18 @@ def _decide(
                     t0,
                 )
             )
+        else:  # too fast for the 1-s windows to match: the mark's segments may still step
+            marked = [
+                ClipSegment(
+                    s.clip_start, s.clip_end, "original", s.broadcast_start, s.broadcast_end
+                )
+                for s in main.segments
+            ]
+            stepped = [f for f in _jumps(marked) if f.code == "speed_changed"]
+            if stepped:
+                findings.extend(stepped)
+                speed = (stepped[0].clip_time or 0.0, dur, 0.0)
+        if speed is not None:
             for sec in seconds:
                 if sec.status in ("altered", "foreign"):
                     sec.status = "unknown"
@@ -617,8 +629,8 @@ def _judge(seconds: list[_Second], duration: float) -> None:
             sec.status = "unknown"
         elif first[k] == "altered" and any(first[i] == "foreign" for i in nbs):
             sec.status = "foreign"
-    # changed windows only within the first or last second of the clip, next to original
-    # ones: a seam there has no whole window on its far side, so it cannot be told from an
+    # changed windows only within EDGE_S of either clip end, next to original ones: a seam
+    # there has no whole window on its far side, so it cannot be told from an
     # edit (unknown, not flagged)
     for run in (seconds, seconds[::-1]):
         edge = list(itertools.takewhile(lambda s: s.status in ("altered", "foreign"), run))
