@@ -21,13 +21,17 @@ import numpy as np
 
 __all__ = [
     "FPS",
+    "TONE_RATE",
     "Edit",
     "clip_demo",
     "decode_luma",
     "edit_clip",
     "encode_luma",
     "make_broadcast",
+    "mux_audio",
+    "mux_tone",
     "publish_broadcast",
+    "tone_track",
 ]
 
 FPS = 25
@@ -87,6 +91,52 @@ def encode_luma(
     finally:
         out.close()
     return dst
+
+
+TONE_RATE = 16_000  # Hz: a tone track for tests of the loudness envelope
+_TONE_STEP_S = 0.5  # the tone's loudness changes every 0.5 s (speech-like syllable rate)
+
+
+def tone_track(seconds: float, seed: int = 0, rate: int = TONE_RATE) -> np.ndarray:
+    """A mono test sound: a 440 Hz tone whose loudness jumps every 0.5 s between -40 and
+    -6 dBFS (seeded), so a sound track's loudness envelope identifies it."""
+    rng = np.random.default_rng(seed)
+    n = round(seconds * rate)
+    steps = rng.uniform(-40.0, -6.0, int(seconds / _TONE_STEP_S) + 2)
+    gain = 10.0 ** (steps[(np.arange(n) / (rate * _TONE_STEP_S)).astype(int)] / 20.0)
+    t = np.arange(n) / rate
+    out: np.ndarray = (np.sqrt(2.0) * gain * np.sin(2 * np.pi * 440.0 * t)).astype(np.float32)
+    return out
+
+
+def mux_audio(video: Path, dst: Path, samples: np.ndarray, rate: int = TONE_RATE) -> Path:
+    """``video``'s picture (packets copied, not re-encoded) with ``samples`` as AAC sound."""
+    with av.open(str(video)) as src, av.open(str(dst), "w") as out:
+        ivs = src.streams.video[0]
+        ovs = out.add_stream_from_template(ivs)
+        oas: Any = out.add_stream("aac", rate=rate)
+        oas.layout = "mono"
+        for packet in src.demux(ivs):
+            if packet.dts is None:
+                continue
+            packet.stream = ovs
+            out.mux(packet)
+        step = 1024
+        for i in range(0, len(samples), step):
+            chunk = samples[i : i + step].reshape(1, -1)
+            frame = av.AudioFrame.from_ndarray(chunk, format="flt", layout="mono")
+            frame.sample_rate = rate
+            frame.pts = i
+            for p in oas.encode(frame):
+                out.mux(p)
+        for p in oas.encode():
+            out.mux(p)
+    return dst
+
+
+def mux_tone(video: Path, dst: Path, seconds: float, seed: int = 0) -> Path:
+    """``video`` with a :func:`tone_track` of ``seconds`` (see there)."""
+    return mux_audio(video, dst, tone_track(seconds, seed))
 
 
 def _span(a: float, b: float, fps: int = FPS) -> slice:

@@ -12,16 +12,20 @@ the watermark's geometry search):
     ``Evidence`` of each period (sampling keeps a 60 s 720p clip within 15 s on one core);
 (3) marks: each key's detection; the key covering most of the clip is the claimed streamer,
     segments of other keys' marks are ``foreign`` (``splice``);
-(4) manifests: the claimed streamer's manifest covering each segment's broadcast time,
-    checked as a bundle (signature, registration, inclusion proof, anchor) -> findings
-    ``identity_mismatch`` (forged) / ``not_anchored``;
-(5) content: every clip second of a marked segment against the anchored fingerprint of its
-    broadcast second (best of the 0.04 s phases around the mapping) -> ``altered`` pieces;
-(6) timeline: gaps of ``SPLICE_MIN_S`` or more without the claimed mark are ``foreign``
-    (``splice``); between consecutive marked segments the broadcast offset (broadcast time
-    minus clip time) jumps forward (``cut``) or backward (``reorder``); a run of
-    ``SPEED_RUN`` short segments (<= ``SPEED_SEGMENT_S``) that each jump by the same step
-    is ``speed_changed`` (best effort: the engine decodes time assuming 1 s per second);
+(4) manifests: the claimed streamer's manifests around the segments' broadcast times
+    (``ALIGN_MARGIN_S`` either side), each checked once as a bundle (signature,
+    registration, inclusion proof, anchor) -> ``identity_mismatch`` / ``not_anchored``;
+(5) content: the clip's mapping to broadcast time is found from the content itself (a
+    Viterbi path over offsets on the 0.04 s grid, see :func:`_align`; the mark only breaks
+    ties), so a second whose mark is weak is still placed; every window on the path is
+    judged against its anchored second (``original`` / ``altered`` / ``foreign``); the one
+    window straddling each cut or re-order seam is a transition (``unknown``), not an
+    alteration; a clip whose path climbs steadily is ``speed_changed``; with sound, each
+    second's loudness envelope is compared too (a dub is ``altered``);
+(6) timeline: between consecutive pieces the broadcast offset (broadcast time minus clip
+    time) jumps forward (``cut``) or backward (``reorder``); without any manifest, gaps of
+    ``SPLICE_MIN_S`` or more in the mark are ``foreign`` and a run of short segments
+    stepping alike is ``speed_changed``;
 (7) verdict: unmarked (no mark) > forged (identity_mismatch, or no second of the clip
     matches its anchored fingerprint: a transplanted mark) > altered (altered or splice) >
     edited (cut, reorder, speed_changed) > authentic.
@@ -43,15 +47,27 @@ from provenance._registry import AnchorLedger, KeyDirectory
 from watermark._detect import Detection, Detector, Geometry
 from watermark._errors import VideoUnreadable, WatermarkError
 from watermark._fingerprint import (
+    AUDIO_TOL_DB,
+    FEATURES,
     GRID_COLS,
     GRID_ROWS,
+    MIN_CHANGED_CELLS,
     WINDOW_STEPS_PER_SECOND,
-    Comparison,
     WindowFeatures,
-    compare,
+    audio_residuals,
+    changed_cells,
+    unpack,
 )
 from watermark._keys import StreamerKey
-from watermark._manifest import Finding, Manifest, ManifestStore, SignedManifest, check_bundle
+from watermark._manifest import (
+    AUDIO_PER_SECOND,
+    Finding,
+    Manifest,
+    ManifestStore,
+    SignedManifest,
+    audio_envelopes,
+    check_bundle,
+)
 from watermark._video import fan_out_evidence, iter_luma, sync_samples
 
 __all__ = [
@@ -85,13 +101,23 @@ SPLICE_MIN_S = 2.0  # unmarked stretch that is foreign material, not a weak seco
 SPEED_RUN = 2  # equal jumps between consecutive short segments: another playback speed
 SPEED_SEGMENT_S = 2.5  # a segment this short between equal jumps is a speed-up, not an edit
 SPEED_MAX_STEP = 2  # s per jump: 1.25-2x playback slips 1-2 s at a time; edits jump further
+SPEED_MIN_WINDOWS = 5  # compared windows needed to call a speed change
+SPEED_MIN_STEPS = 2  # offset steps of one sign (a single step is a cut)
+_SPEED_STEP_S = 0.12  # an offset step: 3 grid steps (1.25x drifts 0.25 s per second)
+SPEED_MIN_DEVIATION = 0.15  # |speed - 1|: 1.15x and faster, 0.85x and slower
+SPEED_MAX_RESIDUAL_S = 0.75  # the steps follow a line this closely (a cut's step does not)
 GAP_MERGE_S = 0.5  # shorter unmarked slivers (a partial last frame) join their neighbour
 FOREIGN_CELLS = GRID_COLS * GRID_ROWS // 2  # half the picture changed: other footage
-_PHASES = (0, -1, 1)  # 0.04 s steps tried around the mapped window
-# The detector clamps a segment's start to 0 when the clip begins mid-second, which loses
-# the sub-second phase; each segment's phase is re-found from content over these shifts.
-_SEGMENT_SHIFTS = tuple(range(-WINDOW_STEPS_PER_SECOND + 1, 3))
-_SHIFT_CAP = 20  # changed cells counted per second when choosing a shift (robust to edits)
+# alignment of clip windows to anchored seconds (step 5), costs in changed cells
+ALIGN_CAP = 40  # a window costs at most this: other footage costs the same under any offset
+ALIGN_SWITCH = 15  # a change of offset (cut, re-order): a 2-s re-ordered piece is worth it
+ALIGN_FOREIGN = 34  # per second in the other-footage state: a window changed in more cells
+# fits no offset better than other footage does
+ALIGN_MARK_BONUS = 2  # a window whose mapping agrees with the mark's decoded time (tie-break)
+ALIGN_MARGIN_S = 5  # broadcast seconds searched beyond the marked segments
+ALIGN_CHUNK_S = 60.0  # clip seconds per alignment pass (bounds the path's memory)
+EDGE_S = 1.5  # changed windows this close to a clip end, next to original ones: unknown
+_MARK_TOLERANCE_S = 0.6  # the mark's time is at 0.2-s phase resolution
 
 
 class ClipTooLong(WatermarkError, ValueError):
@@ -177,6 +203,7 @@ class _Pass:
     windows: dict[int, np.ndarray]
     detections: list[Detection]
     duration: float
+    audio: list[int] | None = None  # the clip's loudness per 0.1 s, if it has sound
 
 
 def _probe(path: str) -> tuple[float, float]:
@@ -237,23 +264,10 @@ def _analyse(
         d.detect(evidence[round(g.period, 6)], g, s)
         for d, g, s in zip(detectors, geos, series, strict=True)
     ]
-    return _Pass(windows.finish(), detections, last + 1.0 / fps)
-
-
-def _window(
-    windows: dict[int, np.ndarray], clip_t: float, anchored: bytes, shift: int = 0
-) -> Comparison | None:
-    """The clip second starting at ``clip_t`` against its anchored fingerprint, at the best
-    of the 0.04 s phases around the mapping (None if the clip has no frames there)."""
-    b0 = round(clip_t * WINDOW_STEPS_PER_SECOND) + shift
-    best: Comparison | None = None
-    for d in _PHASES:
-        f = windows.get(b0 + d)
-        if f is not None:
-            c = compare(f.astype(np.float64), anchored)
-            if best is None or (c.changed_cells, c.score) < (best.changed_cells, best.score):
-                best = c
-    return best
+    dur = last + 1.0 / fps
+    env = audio_envelopes(path, max(1, math.ceil(dur)))
+    audio = None if env is None else [v for row in env for v in row]
+    return _Pass(windows.finish(), detections, dur, audio)
 
 
 def verify_clip(
@@ -267,7 +281,13 @@ def verify_clip(
     progress: Callable[[float, float], None] | None = None,
 ) -> ClipVerdict:
     """Verify ``path`` (see the module docstring for the steps)."""
-    a = _analyse(path, keys, max(1, stride), progress)
+    return _decide(_analyse(path, keys, max(1, stride), progress), manifests, directory, chain)
+
+
+def _decide(
+    a: _Pass, manifests: ManifestSource, directory: KeyDirectory | None, chain: AnchorLedger | None
+) -> ClipVerdict:
+    """Steps (3)-(7) on the decoded evidence of a clip."""
     dur = a.duration
     found = [d for d in a.detections if d.detected and d.segments]
     if not found:
@@ -280,29 +300,13 @@ def verify_clip(
     main = max(found, key=cover)
     streamer = main.streamer or ""
     findings: list[Finding] = []
-    pieces: list[ClipSegment] = []
-    for other in found:
-        if other is main:
-            continue
-        for s in other.segments:
-            pieces.append(ClipSegment(s.clip_start, s.clip_end, "foreign"))
-            findings.append(
-                Finding(
-                    "splice",
-                    f"clip {s.clip_start:.1f}-{s.clip_end:.1f} s carries the mark of another "
-                    f"streamer ({other.streamer}), not {streamer}'s",
-                    s.clip_start,
-                )
-            )
-    # (4) manifests, checked once each
-    checked: dict[str, tuple[SignedManifest | None, list[Finding], dict[str, Any]]] = {}
-    manifest_info: dict[str, Any] = {"root": None, "anchor_tx": None}
-    seconds: list[_Second] = []
+    # (4) manifests around the marked broadcast times, each bundle checked once
+    book = _Manifests(manifests, directory, chain, streamer)
     for seg in main.segments:
-        n_sec = max(1, round(seg.clip_end - seg.clip_start))
-        bundle = manifests.bundle_for(streamer, seg.broadcast_start)
-        signed: SignedManifest | None = None
-        if bundle is None:
+        for t in (seg.broadcast_start - ALIGN_MARGIN_S, seg.broadcast_start):
+            book.at(t, seg.clip_start)
+        book.at(seg.broadcast_end - 1 + ALIGN_MARGIN_S, seg.clip_start)
+        if not book.covers(seg.broadcast_start):
             findings.append(
                 Finding(
                     "not_anchored",
@@ -311,43 +315,48 @@ def verify_clip(
                     seg.clip_start,
                 )
             )
-        else:
-            mkey = str(bundle.get("signature"))
-            if mkey not in checked:
-                checked[mkey] = check_bundle(bundle, directory, chain)
-                for p in checked[mkey][1]:
-                    code = "not_anchored" if p.code in _ANCHOR_CODES else "identity_mismatch"
-                    findings.append(Finding(code, f"manifest: {p.detail}", seg.clip_start))
-                if manifest_info["root"] is None:
-                    manifest_info = checked[mkey][2]
-            signed = checked[mkey][0]
-        m = None if signed is None else signed.manifest
-        run = [_Second(seg.clip_start + i, seg.broadcast_start + i, m) for i in range(n_sec)]
-        shift = _best_shift(a.windows, run)
-        for sec in run:
-            sec.shift = shift
-        seconds.extend(run)
-    # (5) content, second by second; a mismatching second next to matching ones is first
-    # tried at its neighbours' mapping (a second straddling a cut can decode either side)
-    for sec in seconds:
-        sec.status = _judge(a.windows, sec)
-    for k, sec in enumerate(seconds):
-        if sec.status not in ("altered", "foreign"):
-            continue
-        for nb in seconds[max(0, k - 2) : k + 3]:
-            if nb.status != "original" or nb is sec:
-                continue
-            bt = nb.broadcast_t + round(sec.clip_t - nb.clip_t)
-            alt = _Second(sec.clip_t, bt, nb.manifest, shift=nb.shift)
-            if alt.broadcast_t != sec.broadcast_t and _judge(a.windows, alt) == "original":
-                sec.broadcast_t, sec.manifest, sec.status = (
-                    alt.broadcast_t,
-                    alt.manifest,
-                    "original",
+    findings.extend(book.findings)
+    # (5) align clip windows to anchored seconds by content, judge each second
+    speed: tuple[float, float, float] | None = None
+    if book.manifests:
+        seconds = _align(a, main, book)
+        speed = _speed(seconds)
+        if speed is not None:
+            t0, t1, factor = speed
+            findings.append(
+                Finding(
+                    "speed_changed",
+                    f"clip {t0:.1f}-{t1:.1f} s advances {factor:.2f} s of broadcast per "
+                    "second: played at another speed (its seconds cannot be compared one to one)",
+                    t0,
                 )
-                break
+            )
+        else:  # too fast for the 1-s windows to match: the mark's segments may still step
+            marked = [
+                ClipSegment(
+                    s.clip_start, s.clip_end, "original", s.broadcast_start, s.broadcast_end
+                )
+                for s in main.segments
+            ]
+            stepped = [f for f in _jumps(marked) if f.code == "speed_changed"]
+            if stepped:
+                findings.extend(stepped)
+                speed = (stepped[0].clip_time or 0.0, dur, 0.0)
+        if speed is not None:
+            for sec in seconds:
+                if sec.status in ("altered", "foreign"):
+                    sec.status = "unknown"
+        _audio_check(a, seconds)
+    else:  # nothing to compare with: the mark's own mapping, content unknown
+        seconds = [
+            _Second(seg.clip_start + i, seg.broadcast_start + i, None)
+            for seg in main.segments
+            for i in range(max(1, round(seg.clip_end - seg.clip_start)))
+        ]
     compared = sum(sec.status != "unknown" for sec in seconds)
-    matched = sum(sec.status == "original" for sec in seconds)
+    matched = sum(  # the picture matched (a dubbed second is altered, not transplanted)
+        sec.manifest is not None and sec.cells < MIN_CHANGED_CELLS for sec in seconds
+    )
     pieces = _pieces(seconds, findings)
     for other in found:
         if other is main:
@@ -363,8 +372,11 @@ def verify_clip(
                 )
             )
     # (6) timeline: gaps, cuts, re-orders, speed
-    findings.extend(_jumps([p for p in pieces if p.broadcast_start is not None]))
-    timeline = _timeline(pieces, dur, findings)
+    jumps = _jumps([p for p in pieces if p.broadcast_start is not None])
+    if book.manifests and speed is not None:  # the pieces of a speed change are not edits
+        jumps = [f for f in jumps if f.code not in ("cut", "reorder")]
+    findings.extend(jumps)
+    timeline = _timeline(pieces, dur, findings, splice_gaps=not book.manifests)
     # (7) verdict
     codes = {f.code for f in findings}
     if "identity_mismatch" in codes or (compared >= 2 and matched == 0):
@@ -385,55 +397,316 @@ def verify_clip(
     else:
         verdict = "authentic"
     findings.sort(key=lambda f: (f.clip_time if f.clip_time is not None else -1.0, f.code))
-    return ClipVerdict(
-        verdict, streamer, tuple(timeline), tuple(findings), manifest_info, duration=dur
-    )
-
-
-@dataclass
-class _Second:
-    """One clip second of the claimed mark: where it maps, and how its content compares."""
-
-    clip_t: float
-    broadcast_t: int
-    manifest: Manifest | None
-    status: str = "unknown"
-    shift: int = 0  # sub-buckets between the segment's clip_start grid and the true second
-
-
-def _best_shift(windows: dict[int, np.ndarray], run: list[_Second]) -> int:
-    """The sub-second phase that best matches the segment's content (see _SEGMENT_SHIFTS)."""
-    best, best_cost = 0, math.inf
-    for shift in _SEGMENT_SHIFTS:
-        cost = 0.0
-        for sec in run:
-            m = sec.manifest
-            if m is None or not m.covers(sec.broadcast_t):
-                continue
-            f = windows.get(round(sec.clip_t * WINDOW_STEPS_PER_SECOND) + shift)
-            if f is None:
-                cost += _SHIFT_CAP
-                continue
-            c = compare(f.astype(np.float64), m.fingerprint_at(sec.broadcast_t))
-            cost += min(c.changed_cells, _SHIFT_CAP) + min(c.score, 10.0) / 10.0
-        if cost < best_cost:
-            best, best_cost = shift, cost
-    return best
+    return ClipVerdict(verdict, streamer, tuple(timeline), tuple(findings), book.info, duration=dur)
 
 
 _ANCHOR_CODES = ("not_anchored", "inclusion_proof_invalid", "root_not_on_chain", "anchor_mismatch")
 
 
-def _judge(windows: dict[int, np.ndarray], s: _Second) -> str:
-    m = s.manifest
-    if m is None or not m.covers(s.broadcast_t):
-        return "unknown"
-    c = _window(windows, s.clip_t, m.fingerprint_at(s.broadcast_t), s.shift)
-    if c is None:
-        return "unknown"
-    if c.changed_cells >= FOREIGN_CELLS:
-        return "foreign"
-    return "altered" if c.altered else "original"
+class _Manifests:
+    """The claimed streamer's manifests met so far, each bundle checked once (step 4)."""
+
+    def __init__(
+        self,
+        source: ManifestSource,
+        directory: KeyDirectory | None,
+        chain: AnchorLedger | None,
+        streamer: str,
+    ) -> None:
+        self.source, self.directory, self.chain, self.streamer = source, directory, chain, streamer
+        self.checked: dict[str, SignedManifest | None] = {}
+        self.manifests: list[Manifest] = []
+        self.findings: list[Finding] = []
+        self.info: dict[str, Any] = {"root": None, "anchor_tx": None}
+
+    def at(self, t: int, clip_t: float) -> None:
+        if self.covers(t):
+            return
+        bundle = self.source.bundle_for(self.streamer, t)
+        if bundle is None:
+            return
+        key = str(bundle.get("signature"))
+        if key in self.checked:
+            return
+        signed, problems, info = check_bundle(bundle, self.directory, self.chain)
+        self.checked[key] = signed
+        for p in problems:
+            code = "not_anchored" if p.code in _ANCHOR_CODES else "identity_mismatch"
+            self.findings.append(Finding(code, f"manifest: {p.detail}", clip_t))
+        if self.info["root"] is None:
+            self.info = info
+        if signed is not None:
+            self.manifests.append(signed.manifest)
+
+    def covers(self, t: int) -> bool:
+        return self.manifest(t) is not None
+
+    def manifest(self, t: int) -> Manifest | None:
+        return next((m for m in self.manifests if m.covers(t)), None)
+
+
+@dataclass
+class _Second:
+    """One clip window on the alignment path: where it maps, and how its content compares."""
+
+    clip_t: float
+    broadcast_t: int
+    manifest: Manifest | None
+    status: str = "unknown"
+    cells: int = 0  # changed cells against the anchored second
+    piece: int = 0  # index of the path's constant-offset piece
+    mapped: bool = True  # False: the path's other-footage state (no broadcast time)
+    audio: bool = False  # the sound does not match
+
+
+def _mark_prior(main: Detection, duration: float) -> Callable[[float], float | None]:
+    """The broadcast time the mark decodes for clip time ``t`` (None where it is silent).
+
+    The detector clamps a segment's start to 0 when the clip begins mid-second; such a
+    segment's true start is recovered from its end and length.
+    """
+    spans: list[tuple[float, float, float]] = []  # (clip start, clip end, offset)
+    for seg in main.segments:
+        start = seg.clip_start
+        length = seg.broadcast_end - seg.broadcast_start
+        if start <= 0.0 and seg.clip_end < duration - 0.05:
+            start = seg.clip_end - length
+        spans.append((seg.clip_start, seg.clip_end, seg.broadcast_start - start))
+
+    def at(t: float) -> float | None:
+        for c0, c1, off in spans:
+            if c0 <= t < c1:
+                return t + off
+        return None
+
+    return at
+
+
+def _align(a: _Pass, main: Detection, book: _Manifests) -> list[_Second]:
+    """The clip's mapping to broadcast time, found from content (module docstring, step 5).
+
+    A Viterbi path over clip windows on the 0.04 s grid whose states are offsets (broadcast
+    minus clip time, in grid steps): a state is scored once per second, at the window that
+    starts on a broadcast second, by min(changed cells, ``ALIGN_CAP``) less
+    ``ALIGN_MARK_BONUS`` where the mark decodes the same second; changing state costs
+    ``ALIGN_SWITCH``. Done per ``ALIGN_CHUNK_S`` of clip (memory), with candidate seconds
+    those of the marked segments nearby, widened by ``ALIGN_MARGIN_S``.
+    """
+    step = WINDOW_STEPS_PER_SECOND
+    total = math.floor(a.duration * step + 1e-6)
+    prior = _mark_prior(main, a.duration)
+    out: list[_Second] = []
+    piece = 0
+    chunk = round(ALIGN_CHUNK_S * step)
+    for c0 in range(0, max(1, total - step + 1), chunk):
+        c1 = min(total - step + 1, c0 + chunk)  # windows wholly inside the clip
+        lo_t, hi_t = c0 / step - ALIGN_MARGIN_S, c1 / step + ALIGN_MARGIN_S
+        wanted: set[int] = set()
+        for seg in main.segments:
+            if seg.clip_end >= lo_t and seg.clip_start <= hi_t:
+                wanted.update(
+                    range(seg.broadcast_start - ALIGN_MARGIN_S, seg.broadcast_end + ALIGN_MARGIN_S)
+                )
+        cands = sorted(t for t in wanted if book.covers(t))
+        if not cands or c1 <= c0:
+            continue
+        seconds = _viterbi(a.windows, c0, c1, cands, book, prior, piece)
+        if seconds:
+            piece = seconds[-1].piece + 1
+        out.extend(seconds)
+    _judge(out, a.duration)
+    return out
+
+
+def _viterbi(
+    windows: dict[int, np.ndarray],
+    c0: int,
+    c1: int,
+    cands: list[int],
+    book: _Manifests,
+    prior: Callable[[float], float | None],
+    piece0: int,
+) -> list[_Second]:
+    step = WINDOW_STEPS_PER_SECOND
+    base = cands[0]
+    n_sec = cands[-1] - base + 1
+    have = [b for b in range(c0, c1) if b in windows]
+    if not have:
+        return []
+    fps = np.zeros((n_sec, GRID_ROWS, GRID_COLS, FEATURES))
+    known = np.zeros(n_sec, bool)
+    for t in cands:
+        m = book.manifest(t)
+        if m is not None:
+            fps[t - base] = unpack(m.fingerprint_at(t))
+            known[t - base] = True
+    clip = np.stack([windows[b] for b in have])
+    cells = changed_cells(clip, fps)  # (windows, seconds)
+    row = {b: i for i, b in enumerate(have)}
+    # cost rates: every 0.04 s a state pays 1/25 of the cost of its window covering that
+    # step (the window on its phase), so no state gains by hopping between phases
+    rate = np.where(known, np.minimum(cells, ALIGN_CAP), ALIGN_CAP).astype(np.float64)
+    for i, b in enumerate(have):
+        mark = prior(b / step)
+        if mark is not None:
+            rate[i, np.abs(base + np.arange(n_sec) - mark) <= _MARK_TOLERANCE_S] -= ALIGN_MARK_BONUS
+    n = c1 - c0
+    padded = np.zeros((n + step - 1, n_sec))  # row step-1+i: window c0+i; before c0: free
+    padded[[b - c0 + step - 1 for b in have]] = rate / step
+    outside = (ALIGN_CAP + 1) / step  # a state mapping outside the candidates costs more
+    # state index x: offset o = x + o_min, window b maps to broadcast bucket b + o
+    o_min = -(c1 - 1)
+    n_states = step * n_sec + n + 1  # the last state: other footage (no mapping)
+    other = n_states - 1
+    cost = np.zeros(n_states)
+    back = np.zeros((n, n_states), bool)  # True: came by a switch from best[j]
+    best = np.zeros(n, np.int64)
+    for j in range(n):
+        arg = int(np.argmin(cost))
+        switch = cost[arg] + ALIGN_SWITCH
+        moved = cost > switch
+        back[j] = moved
+        best[j] = arg
+        cost = np.where(moved, switch, cost)
+        # states x = start + step*k + r use window c0 + j - r against second k
+        start = n - 1 - j
+        cost += outside
+        cost[start : start + step * n_sec] += padded[j : j + step][::-1].T.reshape(-1) - outside
+        cost[other] += ALIGN_FOREIGN / step - outside
+    state = int(np.argmin(cost))
+    path = np.empty(n, np.int64)
+    for j in range(n - 1, -1, -1):
+        path[j] = state
+        if back[j, state]:
+            state = int(best[j])
+    # pieces of constant offset; each judged at the windows centred in it (on its phase),
+    # so every clip second is judged even where the path skipped a window while switching
+    out: list[_Second] = []
+    bounds = [0, *(j for j in range(1, n) if path[j] != path[j - 1]), n]
+    half = step // 2
+    for p, (j0, j1) in enumerate(itertools.pairwise(bounds)):
+        if path[j0] == other:
+            for i in range(math.ceil((j1 - j0) / step)):
+                out.append(_Second((c0 + j0) / step + i, i, None, "foreign", 0, piece0 + p, False))
+            continue
+        o = int(path[j0]) + o_min
+        first = c0 + j0 - (half if j0 else 0)
+        first += (-(first + o)) % step  # first window start on this piece's phase
+        for b in range(first, c0 + j1 - (half if j1 < n else 0), step):
+            k = (b + o) // step
+            if b not in row or not 0 <= k < n_sec:
+                continue
+            t = base + k
+            out.append(
+                _Second(b / step, t, book.manifest(t), "unknown", int(cells[row[b], k]), piece0 + p)
+            )
+    return out
+
+
+def _judge(seconds: list[_Second], duration: float) -> None:
+    """Status of each window on the path; seams and splice edges (see docs/clip.md)."""
+    for sec in seconds:
+        if not sec.mapped:
+            sec.status = "foreign"
+        elif sec.manifest is None:
+            sec.status = "unknown"
+        elif sec.cells >= FOREIGN_CELLS:
+            sec.status = "foreign"
+        elif sec.cells >= MIN_CHANGED_CELLS:
+            sec.status = "altered"
+        else:
+            sec.status = "original"
+    # a window next to a change of offset straddles the seam (two sources mixed): a
+    # transition, not an alteration (it keeps its broadcast time, so the cut is still
+    # seen); an altered window next to other footage is that footage's edge
+    first = [sec.status for sec in seconds]
+    last = len(seconds) - 1
+    for k, sec in enumerate(seconds):
+        if first[k] not in ("altered", "foreign"):
+            continue
+        nbs = [i for i in (k - 1, k + 1) if 0 <= i <= last]
+        if any(_seam(seconds[i], sec) for i in nbs):
+            sec.status = "unknown"
+        elif first[k] == "altered" and any(first[i] == "foreign" for i in nbs):
+            sec.status = "foreign"
+    # changed windows only within EDGE_S of either clip end, next to original ones: a seam
+    # there has no whole window on its far side, so it cannot be told from an
+    # edit (unknown, not flagged)
+    for run in (seconds, seconds[::-1]):
+        edge = list(itertools.takewhile(lambda s: s.status in ("altered", "foreign"), run))
+        rest = run[len(edge) :]
+        near = all(min(s.clip_t, duration - 1.0 - s.clip_t) < EDGE_S for s in edge)
+        if edge and near and rest and rest[0].status == "original":
+            for sec in edge:
+                sec.status = "unknown"
+
+
+def _seam(a: _Second, b: _Second) -> bool:
+    """A cut or re-order between two windows: their offsets differ by half a second or more
+    (a smaller step is the path changing phase, which must not excuse a changed window)."""
+    if not (a.mapped and b.mapped):
+        return False
+    return abs((a.broadcast_t - a.clip_t) - (b.broadcast_t - b.clip_t)) >= 0.5
+
+
+def _speed(seconds: list[_Second]) -> tuple[float, float, float] | None:
+    """(clip start, clip end, speed) when the whole clip plays at another speed.
+
+    At speed k a clip second shows k broadcast seconds, so the path's offset (broadcast
+    minus clip time) climbs by k - 1 per second in steps: several steps of one sign that a
+    straight line follows within ``SPEED_MAX_RESIDUAL_S`` (a cut is one step, a line
+    through it misses by more).
+    """
+    pts = [
+        (s.clip_t, s.broadcast_t - s.clip_t)
+        for s in seconds
+        if s.mapped and s.manifest is not None and s.cells < FOREIGN_CELLS
+    ]
+    if len(pts) < SPEED_MIN_WINDOWS:
+        return None
+    t = np.array([p[0] for p in pts])
+    off = np.array([p[1] for p in pts])
+    steps = np.diff(off)
+    up = int(np.sum(steps >= _SPEED_STEP_S))
+    down = int(np.sum(steps <= -_SPEED_STEP_S))
+    if min(up, down) > 0 or max(up, down) < SPEED_MIN_STEPS:
+        return None
+    slope, icpt = np.polyfit(t, off, 1)
+    if abs(slope) < SPEED_MIN_DEVIATION or np.max(np.abs(off - (slope * t + icpt))) > (
+        SPEED_MAX_RESIDUAL_S
+    ):
+        return None
+    return float(t[0]), float(t[-1] + 1.0), float(1.0 + slope)
+
+
+def _audio_check(a: _Pass, seconds: list[_Second]) -> None:
+    """A second whose sound does not match its anchored loudness envelope is altered."""
+    if a.audio is None:
+        return
+    idx: list[int] = []
+    pairs: list[tuple[list[int], list[int]]] = []
+    for k, sec in enumerate(seconds):
+        m = sec.manifest
+        if sec.status not in ("original", "altered") or m is None or m.audio is None:
+            continue
+        b = round(sec.clip_t * AUDIO_PER_SECOND)
+        clip = a.audio[b : b + AUDIO_PER_SECOND]
+        if len(clip) < AUDIO_PER_SECOND:
+            continue
+        idx.append(k)
+        pairs.append((clip, list(m.audio[sec.broadcast_t - m.start])))
+    res = audio_residuals(pairs)
+    for k, r in zip(idx, res, strict=True):
+        if r is not None and r > AUDIO_TOL_DB:
+            seconds[k].status = "altered"
+            seconds[k].audio = True
+
+
+_WHAT = {
+    "picture": "fingerprint",
+    "sound": "loudness envelope",
+    "both": "fingerprint and loudness envelope",
+}
 
 
 def _pieces(seconds: list[_Second], findings: list[Finding]) -> list[ClipSegment]:
@@ -458,19 +731,24 @@ def _pieces(seconds: list[_Second], findings: list[Finding]) -> list[ClipSegment
             findings.append(
                 Finding(
                     "splice",
-                    f"clip {c0:.1f}-{c1:.1f} s is other footage: nothing of it matches the "
-                    f"anchored fingerprints of broadcast {b0}-{b1} its mark claims",
+                    f"clip {c0:.1f}-{c1:.1f} s is other footage: it matches none of the "
+                    "anchored fingerprints of the broadcast around its marked time",
                     c0,
                 )
             )
         else:
             out.append(ClipSegment(c0, c1, status, b0, b1))
         if status == "altered":
+            run = seconds[i : j + 1]
+            what = "picture"
+            if any(sec.audio for sec in run):
+                what = "sound" if all(sec.cells < MIN_CHANGED_CELLS for sec in run) else "both"
             findings.append(
                 Finding(
                     "altered",
-                    f"clip {c0:.1f}-{c1:.1f} s does not match the anchored fingerprint of "
-                    f"broadcast {b0}-{b1}: the picture was changed",
+                    f"clip {c0:.1f}-{c1:.1f} s does not match the anchored {_WHAT[what]} of "
+                    f"broadcast {b0}-{b1}: the {what if what != 'both' else 'picture and sound'} "
+                    "changed",
                     c0,
                 )
             )
@@ -478,15 +756,20 @@ def _pieces(seconds: list[_Second], findings: list[Finding]) -> list[ClipSegment
     return out
 
 
-def _timeline(pieces: list[ClipSegment], dur: float, findings: list[Finding]) -> list[ClipSegment]:
-    """Pieces in clip order covering 0..dur; gaps become foreign (splice) or unknown."""
+def _timeline(
+    pieces: list[ClipSegment], dur: float, findings: list[Finding], splice_gaps: bool = True
+) -> list[ClipSegment]:
+    """Pieces in clip order covering 0..dur; gaps become foreign (splice) or unknown.
+
+    With manifests every window was judged by content, so a gap is only a seam or a clip
+    edge (unknown); without, a long gap in the mark is taken for foreign footage."""
     out: list[ClipSegment] = []
     cursor = 0.0
     for p in sorted(pieces, key=lambda s: s.clip_start):
         if p.clip_end <= cursor + 1e-6:
             continue
         if p.clip_start - cursor > GAP_MERGE_S:
-            out.extend(_gap(cursor, p.clip_start, findings))
+            out.extend(_gap(cursor, p.clip_start, findings, splice_gaps))
             start = p.clip_start
         else:
             start = cursor  # a sliver before it (or an overlap) joins this piece
@@ -495,7 +778,7 @@ def _timeline(pieces: list[ClipSegment], dur: float, findings: list[Finding]) ->
         )
         cursor = min(p.clip_end, dur)
     if dur - cursor > GAP_MERGE_S:
-        out.extend(_gap(cursor, dur, findings))
+        out.extend(_gap(cursor, dur, findings, splice_gaps))
     elif out and dur > cursor:
         last = out[-1]
         out[-1] = ClipSegment(
@@ -504,9 +787,9 @@ def _timeline(pieces: list[ClipSegment], dur: float, findings: list[Finding]) ->
     return out
 
 
-def _gap(a: float, b: float, findings: list[Finding]) -> list[ClipSegment]:
+def _gap(a: float, b: float, findings: list[Finding], splice: bool = True) -> list[ClipSegment]:
     """A stretch without the claimed streamer's mark: foreign if long enough, else unknown."""
-    if b - a >= SPLICE_MIN_S:
+    if splice and b - a >= SPLICE_MIN_S:
         findings.append(
             Finding(
                 "splice",

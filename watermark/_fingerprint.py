@@ -20,8 +20,10 @@ the detail difference, each divided by its tolerance (set from genuine clips re-
 x264 CRF 28 and downscaled to 50 %, see ``benchmarks/bench_clip.py``); a cell whose worst
 ratio exceeds 1 is changed, and a second is altered when ``MIN_CHANGED_CELLS`` cells are.
 
-The audio envelope (when there is audio) is the loudness of each 0.1 s in dBFS, 10 bytes per
-second; it is recorded in the manifest and compared the same way (``AUDIO_TOL_DB``).
+The audio envelope (when there is audio) is the loudness of each 0.1 s in dBFS, 10 values per
+second; it is recorded in the manifest and compared per second after removing the clip's
+overall gain (a re-upload may normalise loudness): a second whose median residual exceeds
+``AUDIO_TOL_DB`` has other sound (:func:`audio_residuals`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ import numpy as np
 
 __all__ = [
     "AC_COEFFS",
+    "AUDIO_TOL_DB",
+    "FEATURES",
     "FINGERPRINT_BYTES",
     "GRID_COLS",
     "GRID_ROWS",
@@ -44,6 +48,8 @@ __all__ = [
     "Comparison",
     "WindowFeatures",
     "audio_envelope",
+    "audio_residuals",
+    "changed_cells",
     "compare",
     "fingerprint",
     "quantise",
@@ -66,6 +72,8 @@ DETAIL_STEP = 1.0 / 16.0  # log2 units per detail step
 DC_TOL = 8.0  # grey levels of cell mean
 AC_TOL = 24.0  # grey levels, Euclidean over the AC coefficients
 DETAIL_TOL = 0.9  # log2 units: a blur more than halves the detail, re-encoding does not
+AUDIO_TOL_DB = 6.0  # median loudness residual of a second (dB) beyond which the sound differs
+AUDIO_FLOOR_DB = -60.0  # 0.1-s bins quieter than this on both sides are silence: not compared
 MIN_CHANGED_CELLS = 2  # one cell alone can be a re-encoder's bad block; two are a change
 _DOG_SIGMAS = (0.8, 2.0)  # thumbnail pixels: 4-10 px at 720p
 _DETAIL_FLOOR = 0.5  # grey levels: below this a cell is flat, log of noise is meaningless
@@ -154,6 +162,18 @@ def cell_ratios(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
+def changed_cells(clip: np.ndarray, anchored: np.ndarray, chunk: int = 64) -> np.ndarray:
+    """Changed cells of every clip window (n, rows, cols, features) against every anchored
+    second (k, rows, cols, features): an (n, k) int array (computed ``chunk`` windows at a
+    time, so memory stays at ``chunk * k`` cells)."""
+    out = np.empty((clip.shape[0], anchored.shape[0]), dtype=np.int32)
+    b = anchored[None].astype(np.float32)
+    for i in range(0, clip.shape[0], chunk):
+        a = clip[i : i + chunk, None].astype(np.float32)
+        out[i : i + chunk] = (cell_ratios(a, b) > 1.0).sum(axis=(-2, -1))
+    return out
+
+
 def compare(clip: bytes | np.ndarray, anchored: bytes) -> Comparison:
     """Compare a clip second (fingerprint bytes or features) with an anchored fingerprint."""
     a = unpack(clip) if isinstance(clip, bytes) else clip
@@ -239,3 +259,28 @@ def audio_envelope(samples: np.ndarray, rate: int) -> list[int]:
     rms = np.sqrt(np.mean(blocks**2, axis=1))
     db = 20.0 * np.log10(np.maximum(rms, 1e-9))
     return [int(v) for v in np.clip(np.round(db), -90, 0)]
+
+
+def audio_residuals(pairs: list[tuple[list[int], list[int]]]) -> list[float | None]:
+    """Per second, the median |loudness difference - the clip's overall gain| in dB between a
+    clip second's envelope and its anchored second's, from (clip bins, anchored bins) pairs;
+    None where both are silent (below ``AUDIO_FLOOR_DB``) or a side has no bins.
+
+    The gain is the median difference over every compared bin of the clip: a re-upload that
+    normalises loudness shifts every bin alike, a dub changes them independently.
+    """
+    diffs: list[np.ndarray | None] = []
+    for clip, anchored in pairs:
+        n = min(len(clip), len(anchored))
+        if n == 0:
+            diffs.append(None)
+            continue
+        a = np.asarray(clip[:n], np.float64)
+        b = np.asarray(anchored[:n], np.float64)
+        loud = np.maximum(a, b) > AUDIO_FLOOR_DB
+        diffs.append((a - b)[loud] if loud.any() else None)
+    every = [d for d in diffs if d is not None]
+    if not every:
+        return [None] * len(pairs)
+    gain = float(np.median(np.concatenate(every)))
+    return [None if d is None else float(np.median(np.abs(d - gain))) for d in diffs]

@@ -1,9 +1,11 @@
 """One watermarked broadcast with its anchored manifest, shared by the clip tests.
 
-A 14-second 854x480 broadcast (camera moves over photographs, a cut every 4 s), marked for
-``alice`` and fingerprinted into a manifest signed with her registered key, anchored on an
-in-memory registry (the same rules as the chain's; one test anchors on the embedded chain).
-Clips are made from it by ``services._clip_demo.edit_clip`` and re-encoded at x264 CRF 28.
+A 14-second 854x480 broadcast (camera moves over photographs, a cut every 4 s, a tone track
+whose loudness changes every 0.5 s), marked for ``alice`` and fingerprinted into a manifest
+signed with her registered key, anchored on an in-memory registry (the same rules as the
+chain's; ``test_clip_backends`` anchors on every chain backend and store).
+Clips are made from it by ``services._clip_demo.edit_clip`` and re-encoded at x264 CRF 28
+(picture only: a clip without sound is not compared on sound).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import numpy as np
 import pytest
 
 from provenance import MemoryRegistry, Store
-from services._clip_demo import Edit, edit_clip, make_broadcast
+from services._clip_demo import Edit, edit_clip, make_broadcast, mux_tone
 from watermark import KeyStore
 from watermark._clip import ClipVerdict, StoreSource, verify_clip
 from watermark._manifest import ManifestStore, StoredManifest, record_manifest
@@ -66,7 +68,8 @@ def broadcast(tmp_path_factory: pytest.TempPathFactory) -> Broadcast:
     keys.register("alice")
     registry = MemoryRegistry()
     registry.register("alice", keys.public_key("alice"), STREAMER_ROLE, START - 60)
-    marked = make_broadcast(work, home, "alice", START, SECONDS, SIZE, seed=1)
+    video = make_broadcast(work, home, "alice", START, SECONDS, SIZE, seed=1)
+    marked = mux_tone(video, work / "broadcast-audio.mp4", SECONDS, seed=1)
     store = ManifestStore(Store.open(f"sqlite:///{work / 'db.sqlite'}"))
     stored = record_manifest(store, str(marked), "alice", START, keys.signing_key("alice"))
     store.anchor(registry)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import cv2
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import watermark._clip as clip_mod
 import watermark._manifest as manifest_mod
@@ -118,3 +121,56 @@ def test_jumps_cut_reorder_and_speed() -> None:
     fast = [C(3.6, 4.6, "original", 6, 7), C(5.6, 7.6, "original", 9, 11),
             C(8.6, 9.4, "original", 13, 14)]  # fmt: skip
     assert [f.code for f in _jumps(fast)] == ["speed_changed"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    env=st.lists(st.integers(-50, -3), min_size=10, max_size=10),
+    gain=st.integers(-20, 20),
+)
+def test_audio_residuals_ignore_gain_but_not_other_sound(env: list[int], gain: int) -> None:
+    """A re-upload that changes the level of every bin alike matches; a different envelope
+    (each 0.5 s step 20 dB away) does not."""
+    from watermark._fingerprint import AUDIO_TOL_DB, audio_residuals
+
+    rows = [env, env[::-1], env]
+    louder = [[v + gain for v in r] for r in rows]
+    assert all(r == 0.0 for r in audio_residuals(list(zip(louder, rows, strict=True))))
+    other = [[v + (20 if (i // 5) % 2 else -20) for i, v in enumerate(r)] for r in rows]
+    res = audio_residuals(list(zip(other, rows, strict=True)))
+    assert all(r is not None and r > AUDIO_TOL_DB for r in res)
+    assert audio_residuals([([-90] * 10, [-90] * 10)]) == [None]  # silence is not compared
+
+
+def _sec(t: float, b: int, cells: int = 0) -> Any:
+    from watermark._clip import _Second
+    from watermark._fingerprint import FINGERPRINT_BYTES
+    from watermark._manifest import build_manifest
+
+    m = build_manifest("a", b"\x01" * 32, 0, [bytes(FINGERPRINT_BYTES)] * 100)
+    return _Second(t, b, m, "unknown", cells)
+
+
+def test_seam_windows_are_transitions_but_phase_changes_excuse_nothing() -> None:
+    from watermark._clip import _judge
+
+    # a cut between clip 3 and 4 (+5 s): the changed window at the seam is a transition
+    secs = [_sec(0.3, 10), _sec(1.3, 11), _sec(2.3, 12, 30), _sec(3.5, 18), _sec(4.5, 19)]
+    secs += [_sec(5.5, 20), _sec(6.5, 21)]
+    _judge(secs, 8.0)
+    assert [s.status for s in secs] == ["original"] * 2 + ["unknown"] + ["original"] * 4
+    # the same change where the offset only moves 0.2 s: altered
+    secs = [_sec(0.3, 10), _sec(1.3, 11), _sec(2.3, 12, 30), _sec(3.1, 13), _sec(4.1, 14)]
+    secs += [_sec(5.1, 15), _sec(6.1, 16)]
+    _judge(secs, 8.0)
+    assert secs[2].status == "altered"
+
+
+def test_speed_from_a_climbing_path_but_not_from_one_cut() -> None:
+    from watermark._clip import _speed
+
+    fast = [_sec(t, 10 + round(1.25 * t)) for t in np.arange(0.4, 9.0, 1.0)]
+    speed = _speed(fast)
+    assert speed is not None and abs(speed[2] - 1.25) < 0.1
+    cut = [_sec(t + 0.4, 10 + t + (3 if t >= 4 else 0)) for t in range(9)]
+    assert _speed(cut) is None

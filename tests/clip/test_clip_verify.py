@@ -11,8 +11,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from provenance import Store
-from services._clip_demo import Edit, encode_luma
-from tests.clip.conftest import START, Broadcast
+from services._clip_demo import Edit, encode_luma, mux_audio, tone_track
+from tests.clip.conftest import SECONDS, START, Broadcast
 from watermark import StreamerKey, VideoTooSmall, VideoUnreadable
 from watermark._clip import ClipTooLong, ClipVerdict, StoreSource, verify_clip
 from watermark._manifest import ManifestStore, SignedManifest, build_manifest
@@ -161,3 +161,24 @@ def test_too_long_clip_is_refused(broadcast: Broadcast, monkeypatch: pytest.Monk
     with pytest.raises(ClipTooLong) as err:
         broadcast.verify(broadcast.marked)
     assert err.value.code == "clip_too_long"
+
+
+def test_dubbed_sound_is_altered_and_a_louder_reupload_is_not(
+    broadcast: Broadcast, tmp_path: Path
+) -> None:
+    """The manifest holds the broadcast's loudness envelope: the original picture with the
+    original sound (even 6 dB louder, as a re-upload may normalise) is authentic; with
+    other sound (a dub) the clip is altered, and the finding says it is the sound."""
+    picture = broadcast.clip("genuine", [])
+    own = tone_track(SECONDS, seed=1)
+    v = broadcast.verify(mux_audio(picture, tmp_path / "own.mp4", own))
+    assert v.verdict == "authentic", v.to_json()
+    v = broadcast.verify(mux_audio(picture, tmp_path / "louder.mp4", own * 2.0))
+    assert v.verdict == "authentic", v.to_json()
+    v = broadcast.verify(mux_audio(picture, tmp_path / "dub.mp4", tone_track(SECONDS, seed=2)))
+    assert v.verdict == "altered", v.to_json()
+    altered = [f for f in v.findings if f.code == "altered"]
+    assert altered and all("sound" in f.detail for f in altered)
+    assert set(codes(v)) == {"altered"}
+    covered = sum(s.clip_end - s.clip_start for s in v.segments if s.status == "altered")
+    assert covered >= SECONDS / 2
