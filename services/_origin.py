@@ -48,7 +48,6 @@ if TYPE_CHECKING:
     from watermark._manifest import ManifestStore, StoredManifest
 
 __all__ = [
-    "FARM_ROLE",
     "ORIGIN_TIME_SLACK_S",
     "ORIGIN_VIDEO_TYPE",
     "OriginEvidence",
@@ -60,7 +59,6 @@ __all__ = [
 
 ORIGIN_VIDEO_TYPE = "lt:OriginVideo"
 URI_PREFIX = "livetrust:clip-manifest:"
-FARM_ROLE = 1  # contracts.Role.FARM
 # An event stamps the start (or end) of a harvest that runs for hours while the camera
 # records the whole of it; an hour either side keeps "the harvest on camera" honest
 # without requiring the event to be stamped at a particular minute.
@@ -183,7 +181,7 @@ def _links(event_hash: str, actor: str, step: str | None, body: Mapping[str, Any
 def _check(
     link: _Link, manifests: ManifestStore, directory: Any, anchors: AnchorLedger | None
 ) -> OriginEvidence:
-    from watermark._manifest import ManifestNotFound, check_bundle
+    from watermark._manifest import FARM_ROLE, ManifestNotFound, check_bundle
 
     findings: list[dict[str, str]] = []
 

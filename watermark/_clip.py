@@ -61,6 +61,7 @@ from watermark._fingerprint import (
 from watermark._keys import StreamerKey
 from watermark._manifest import (
     AUDIO_PER_SECOND,
+    CAMERA_ROLES,
     Finding,
     Manifest,
     ManifestStore,
@@ -428,7 +429,7 @@ class _Manifests:
         key = str(bundle.get("signature"))
         if key in self.checked:
             return
-        signed, problems, info = check_bundle(bundle, self.directory, self.chain)
+        signed, problems, info = check_bundle(bundle, self.directory, self.chain, role=CAMERA_ROLES)
         self.checked[key] = signed
         for p in problems:
             code = "not_anchored" if p.code in _ANCHOR_CODES else "identity_mismatch"

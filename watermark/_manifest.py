@@ -104,6 +104,9 @@ BUNDLE_FORMAT = "livetrust.clip.manifest-bundle/1"
 SIGN_DOMAIN = b"livetrust/clip/manifest/v1\n"  # domain separation from provenance statements
 CLIP_LOG_ID = 2  # provenance's events are log 1; manifests get their own log (same tables)
 STREAMER_ROLE = 6  # contracts.Role.STREAMER (checked against the enum in the tests)
+FARM_ROLE = 1  # contracts.Role.FARM: farms mark origin cameras the same way (issue 8)
+# who may sign a manifest a clip is checked against: streamers, and farms for origin cameras
+CAMERA_ROLES = (STREAMER_ROLE, FARM_ROLE)
 MAX_MANIFEST_SECONDS = 24 * 3600  # one manifest per broadcast day: ~24 MB of fingerprints
 AUDIO_PER_SECOND = 10  # loudness values per second (0.1 s each)
 AUDIO_RATE = 8000  # Hz: loudness needs no more
@@ -445,9 +448,12 @@ class ManifestStore:
         return out
 
 
-def _registered(directory: KeyDirectory, m: Manifest, role: int = STREAMER_ROLE) -> bool:
+def _registered(
+    directory: KeyDirectory, m: Manifest, role: int | tuple[int, ...] = STREAMER_ROLE
+) -> bool:
+    roles = (role,) if isinstance(role, int) else role
     return any(
-        bytes(k.public_key) == m.public_key and key_valid_at(k, m.start, role)
+        bytes(k.public_key) == m.public_key and any(key_valid_at(k, m.start, r) for r in roles)
         for k in directory.keys(m.streamer)
     )
 
@@ -456,14 +462,14 @@ def check_bundle(
     bundle: Any,
     directory: KeyDirectory | None,
     chain: AnchorLedger | None,
-    role: int = STREAMER_ROLE,
+    role: int | tuple[int, ...] = STREAMER_ROLE,
 ) -> tuple[SignedManifest | None, list[Finding], dict[str, Any]]:
     """Run every check of the module docstring; (manifest or None, findings, anchor info).
 
     ``directory`` / ``chain`` None skip the registration / on-chain checks (and say so with
     ``identity_mismatch`` / ``not_anchored``: nothing unverified passes silently). ``role``
-    is the role the signing key must hold: streamer for broadcasts, farm for a farm's
-    origin camera (``services._origin``, issue 8).
+    is the role (or any of the roles) the signing key must hold: streamer for broadcasts,
+    farm for a farm's origin camera (``services._origin``, issue 8), either for a clip.
     """
     findings: list[Finding] = []
     info: dict[str, Any] = {"root": None, "anchor_tx": None}
@@ -499,7 +505,7 @@ def check_bundle(
             Finding(
                 "identity_mismatch",
                 f"key {m.public_key.hex()[:16]}… is not registered for streamer "
-                f"{m.streamer!r} as streamer at broadcast start {m.start}",
+                f"{m.streamer!r} in the role this check needs at broadcast start {m.start}",
             )
         )
     # (4) inclusion

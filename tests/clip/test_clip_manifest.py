@@ -19,6 +19,7 @@ from provenance import MemoryRegistry, Store
 from watermark._fingerprint import FINGERPRINT_BYTES
 from watermark._manifest import (
     CLIP_LOG_ID,
+    FARM_ROLE,
     STREAMER_ROLE,
     Manifest,
     ManifestExists,
@@ -62,6 +63,7 @@ def setup(tmp_path: Path) -> tuple[ManifestStore, MemoryRegistry, dict[str, Any]
 
 def test_streamer_role_matches_the_contract() -> None:
     assert int(Role.STREAMER) == STREAMER_ROLE
+    assert int(Role.FARM) == FARM_ROLE
 
 
 def test_canonical_json_round_trip_and_signature() -> None:

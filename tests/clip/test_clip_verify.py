@@ -10,12 +10,13 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from provenance import Store
+from contracts import Role
+from provenance import MemoryRegistry, Store
 from services._clip_demo import Edit, encode_luma, mux_audio, tone_track
 from tests.clip.conftest import SECONDS, START, Broadcast
 from watermark import StreamerKey, VideoTooSmall, VideoUnreadable
 from watermark._clip import ClipTooLong, ClipVerdict, StoreSource, verify_clip
-from watermark._manifest import ManifestStore, SignedManifest, build_manifest
+from watermark._manifest import FARM_ROLE, ManifestStore, SignedManifest, build_manifest
 
 
 def codes(v: ClipVerdict) -> dict[str, list[float]]:
@@ -182,3 +183,23 @@ def test_dubbed_sound_is_altered_and_a_louder_reupload_is_not(
     assert set(codes(v)) == {"altered"}
     covered = sum(s.clip_end - s.clip_start for s in v.segments if s.status == "altered")
     assert covered >= SECONDS / 2
+
+
+@pytest.mark.parametrize(("role", "verdict"), [(FARM_ROLE, "authentic"), (Role.RETAILER, "forged")])
+def test_farm_origin_camera_verifies_other_roles_do_not(
+    broadcast: Broadcast, tmp_path: Path, role: int, verdict: str
+) -> None:
+    """Issue 8: a farm's origin camera is marked and recorded like a broadcast, its manifest
+    signed by the farm's registered key, so a clip of it verifies to the farm; a key that is
+    registered only for another role (a retailer) makes no camera record."""
+    registry = MemoryRegistry()
+    registry.register("alice", broadcast.keys.public_key("alice"), int(role), START - 60)
+    m = broadcast.stored.manifest
+    store = ManifestStore(Store.open(f"sqlite:///{tmp_path / 'farm.sqlite'}"))
+    manifest = build_manifest("alice", m.public_key, START, m.fingerprints, m.audio)
+    store.record(SignedManifest.sign(manifest, broadcast.keys.signing_key("alice")))
+    store.anchor(registry)
+    clip = broadcast.clip("genuine", [])
+    v = verify_clip(str(clip), broadcast.keys.all(), StoreSource(store), registry, registry)
+    assert v.verdict == verdict, v.to_json()
+    assert ("identity_mismatch" in codes(v)) is (verdict == "forged")
