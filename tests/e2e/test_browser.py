@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from typing import Any
@@ -135,3 +136,18 @@ def test_upload_clip_see_progress_then_verdict_and_timeline(
     assert "cut" in page.locator("#clip-report").inner_text()
     assert "2026-01-01" in page.locator("#clip-report table").inner_text()
     page.screenshot(path=str(ARTIFACTS / "verify-clip.png"), full_page=True)
+
+    # "upload or paste a clip": the same clip pasted from the clipboard (static/paste.js)
+    page.goto(f"{live.batches['url']}/verify")
+    assert page.locator(".paste-hint").is_visible()
+    page.evaluate(
+        """b64 => {
+            const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+            const dt = new DataTransfer();
+            dt.items.add(new File([bytes], "pasted.mp4", {type: "video/mp4"}));
+            document.dispatchEvent(new ClipboardEvent("paste", {clipboardData: dt}));
+        }""",
+        base64.b64encode(clip.read_bytes()).decode(),
+    )
+    page.wait_for_selector("#badge", timeout=120_000)
+    assert page.locator("#badge").get_attribute("data-verdict") == "edited"
