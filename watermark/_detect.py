@@ -77,6 +77,9 @@ _SCALE_MIN, _SCALE_MAX = 0.72, 1.25  # period / nominal: crops to ~20%, letterbo
 _COARSE_STEP = 0.01  # 1 %: drift <= half a chip across the 2-period centre window
 _FINE_STEP = 0.0025  # 0.25 %: drift <= 1/3 chip across a 1080p frame (6.7 periods)
 _SYNC_FRAMES = 24  # frames sampled for the geometry search
+# coarse scale search: frames spread over the whole sample (the first few frames can all
+# come from one shot the mark does not survive in, e.g. a flat sky at half size)
+_COARSE_FRAMES = 8
 _OPEN_BUCKETS = 10  # tiles kept before handing over: 2 s, more than any B-frame reorder
 _ACTIVITY_SIGMA = 3.0  # samples (one chip): a block that changed, not a pixel
 _ACTIVITY_REF = 0.5  # grey levels of change that count as fully re-coded (camera grain ~0.7)
@@ -359,7 +362,8 @@ class Detector:
         ch = min(h, int(2.2 * nominal * _SCALE_MAX))
         cw = min(w, int(2.2 * nominal * _SCALE_MAX))
         y0, x0 = (h - ch) // 2, (w - cw) // 2
-        centre = [f[y0 : y0 + ch, x0 : x0 + cw] for f in frames[:8]]
+        spread = frames[:: max(1, len(frames) // _COARSE_FRAMES)][:_COARSE_FRAMES]
+        centre = [f[y0 : y0 + ch, x0 : x0 + cw] for f in spread]
         r = _SCALE_MIN
         while r <= _SCALE_MAX:
             p = nominal * r
