@@ -371,14 +371,16 @@ class Detector:
             if z > best[0]:
                 best = (z, p)
             r *= 1.0 + _COARSE_STEP
-        # fine: whole frames
-        coarse = best[1]
-        best_g = Geometry(coarse, (0, 0), -math.inf)
-        for k in range(-6, 7):
-            p = coarse * (1.0 + k * _FINE_STEP)
-            z, off = self._sync_z(sum((fold_frame(f, p) for f in frames), np.zeros((_N, _N))))
-            if z > best_g.z:
-                best_g = Geometry(p, off, z)
+        # fine: whole frames, around the coarse peak and around the nominal period (an
+        # unscaled or exactly halved copy sits there; a weak mark's coarse peak can be noise)
+        best_g = Geometry(best[1], (0, 0), -math.inf)
+        for centre in sorted({best[1], nominal}):
+            for k in range(-6, 7):
+                p = centre * (1.0 + k * _FINE_STEP)
+                folded = sum((fold_frame(f, p) for f in frames), np.zeros((_N, _N)))
+                z, off = self._sync_z(folded)
+                if z > best_g.z:
+                    best_g = Geometry(p, off, z)
         return best_g
 
     # (2) evidence -> soft bits ----------------------------------------------------------
