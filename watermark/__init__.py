@@ -11,12 +11,22 @@ Usage::
     result.to_json()  # {"detected": True, "streamer": "alice", "segments": [...]}
 
 Frame-level API (for a media pipeline that already has luma planes): ``Embedder`` and
-``Detector`` with ``Evidence`` / ``fold_frame``. See ``docs/watermark.md``.
+``Detector`` with ``Evidence`` / ``fold_frame``; ``Detection.to_json(detail=True)`` adds each
+segment's sub-second origin, playback rate and per-second mark strength (``SecondMark``);
+``embed_file(..., on_frame=hook)`` sees every marked frame. See ``docs/watermark.md``.
 """
 
 from __future__ import annotations
 
-from watermark._detect import Detection, Detector, Evidence, Geometry, Segment, fold_frame
+from watermark._detect import (
+    Detection,
+    Detector,
+    Evidence,
+    Geometry,
+    SecondMark,
+    Segment,
+    fold_frame,
+)
 from watermark._embed import DEFAULT_PSNR_DB, MAX_FRAME_PIXELS, Embedder, EmbedSettings
 from watermark._errors import (
     KeyExists,
@@ -33,7 +43,7 @@ from watermark._errors import (
 )
 from watermark._keys import KeyStore, StreamerKey
 from watermark._payload import ConstPayload, TimeCode, conv_encode, viterbi_decode
-from watermark._video import EmbedReport, detect_file, embed_file, iter_luma, stream
+from watermark._video import EmbedReport, FrameHook, detect_file, embed_file, iter_luma, stream
 
 __all__ = [
     "DEFAULT_PSNR_DB",
@@ -45,6 +55,7 @@ __all__ = [
     "EmbedSettings",
     "Embedder",
     "Evidence",
+    "FrameHook",
     "Geometry",
     "KeyExists",
     "KeyInvalid",
@@ -52,6 +63,7 @@ __all__ = [
     "KeyNotFound",
     "KeyStore",
     "PayloadInvalid",
+    "SecondMark",
     "Segment",
     "StreamFailed",
     "StreamerKey",

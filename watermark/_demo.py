@@ -20,7 +20,7 @@ from watermark._video import detect_file, embed_file, iter_luma
 
 __all__ = ["reencode", "run_demo", "write_luma_clip"]
 
-DEMO_SECONDS = 8.0  # long enough for several 2-s time windows, short enough for a demo
+DEMO_SECONDS = 12.0  # three shots: the mark at half size + CRF 28 needs a few seconds of evidence
 DEMO_SIZE = (1280, 720)
 
 

@@ -15,8 +15,12 @@ Steps for one key (the ``Detector`` runs them in this order):
     ``ID_Z_THRESHOLD`` (false accept <= 8.4e-8 per attempt).
 (4) time: per second, ML over all 2**16 keyed codewords, with continuity over the
     neighbouring seconds (counter + 1 per second), and the best of 5 sub-second phases.
+    Playback-rate hypotheses (``SPEED_RATES``: slowed down or sped up clips) re-bucket the
+    0.2 s evidence onto broadcast seconds; one wins only if it clearly beats normal speed.
 (5) segments: runs of seconds whose decoded broadcast time advances with clip time; a jump
-    (cut, re-order, splice) starts a new segment.
+    (cut, re-order, splice) starts a new segment. Each segment says where its broadcast
+    seconds begin in clip time (``clip_origin``, 0.2 s / rate resolution), its playback
+    rate and its per-second mark strength; ``Detection.seconds`` lists every second.
 """
 
 from __future__ import annotations
@@ -52,11 +56,13 @@ from watermark._payload import (
 
 __all__ = [
     "IDENTITY_WINDOW_S",
+    "SPEED_RATES",
     "SUB_BUCKETS_PER_SECOND",
     "Detection",
     "Detector",
     "Evidence",
     "Geometry",
+    "SecondMark",
     "Segment",
     "SoftSeries",
 ]
@@ -71,12 +77,24 @@ _SCALE_MIN, _SCALE_MAX = 0.72, 1.25  # period / nominal: crops to ~20%, letterbo
 _COARSE_STEP = 0.01  # 1 %: drift <= half a chip across the 2-period centre window
 _FINE_STEP = 0.0025  # 0.25 %: drift <= 1/3 chip across a 1080p frame (6.7 periods)
 _SYNC_FRAMES = 24  # frames sampled for the geometry search
+# coarse scale search: frames spread over the whole sample (the first few frames can all
+# come from one shot the mark does not survive in, e.g. a flat sky at half size)
+_COARSE_FRAMES = 8
 _OPEN_BUCKETS = 10  # tiles kept before handing over: 2 s, more than any B-frame reorder
 _ACTIVITY_SIGMA = 3.0  # samples (one chip): a block that changed, not a pixel
 _ACTIVITY_REF = 0.5  # grey levels of change that count as fully re-coded (camera grain ~0.7)
 _TIME_HALF_WINDOWS = (1, 2, 4)  # whole-clip time decode: 3-, 5-, then 9-s windows
 _SCORE_CHUNK = 256  # seconds scored against all 2**16 codewords at once (64 MB float32)
 _SYNC_SPAN_S = 20.0  # ... from the first 20 s of the clip
+# Playback rates tried besides normal speed (a re-upload played faster or slower);
+# rate = broadcast seconds per clip second.
+SPEED_RATES = (0.5, 0.75, 0.8, 1.25, 1.5, 2.0)
+_SPEED_MIN_S = 3  # clips shorter than this (in seconds) are taken at normal speed
+_SPEED_PROBE_S = 12  # clip seconds scored per (rate, phase) hypothesis (cost bound)
+# a rate other than 1 must beat rate 1's probe z by both margins: normal-speed
+# clips must never be re-timed by noise in the hypothesis scores
+_SPEED_MARGIN_Z = 0.5
+_SPEED_MARGIN_REL = 0.05
 
 
 @dataclass(frozen=True)
@@ -90,18 +108,69 @@ class Geometry:
 
 @dataclass(frozen=True)
 class Segment:
+    """A run of clip time whose broadcast time advances steadily.
+
+    ``clip_origin`` is the clip time at which broadcast second ``broadcast_start`` begins
+    (before ``clip_start`` when the clip starts mid-second): clip time ``t`` in the segment
+    shows broadcast time ``broadcast_start + (t - clip_origin) * rate``. ``strengths`` are
+    the time decode z-scores of its seconds (mark strength, threshold ``TIME_Z_THRESHOLD``).
+    """
+
     clip_start: float
     clip_end: float
     broadcast_start: int
     broadcast_end: int
     confidence: float
+    clip_origin: float = 0.0
+    rate: float = 1.0
+    strengths: tuple[float, ...] = ()
 
-    def to_json(self) -> dict[str, Any]:
-        return {
+    @property
+    def phase(self) -> float:
+        """Clip time of the broadcast-second boundaries modulo one broadcast second."""
+        return self.clip_origin % (1.0 / self.rate)
+
+    def to_json(self, detail: bool = False) -> dict[str, Any]:
+        """The issue's five keys; ``detail`` adds origin, phase, rate and strengths."""
+        out: dict[str, Any] = {
             "clip_start": round(self.clip_start, 2),
             "clip_end": round(self.clip_end, 2),
             "broadcast_start": self.broadcast_start,
             "broadcast_end": self.broadcast_end,
+            "confidence": round(self.confidence, 4),
+        }
+        if detail:
+            out["clip_origin"] = round(self.clip_origin, 3)
+            out["phase"] = round(self.phase, 3)
+            out["rate"] = self.rate
+            out["strengths"] = [round(z, 2) for z in self.strengths]
+        return out
+
+
+@dataclass(frozen=True)
+class SecondMark:
+    """The mark in one broadcast-second slot of the clip (decoded or not).
+
+    ``time_z`` is the time decode's z-score (``broadcast`` is None below
+    ``TIME_Z_THRESHOLD``); ``identity_z`` is this second alone correlated with the clip's
+    decoded identity codeword (about N(0, 1) where the mark is absent, e.g. a splice);
+    ``confidence`` is 1 - the time decode's union-bound false-alarm probability.
+    """
+
+    clip_start: float
+    clip_end: float
+    broadcast: int | None
+    time_z: float
+    identity_z: float
+    confidence: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "clip_start": round(self.clip_start, 3),
+            "clip_end": round(self.clip_end, 3),
+            "broadcast": self.broadcast,
+            "time_z": round(self.time_z, 2),
+            "identity_z": round(self.identity_z, 2),
             "confidence": round(self.confidence, 4),
         }
 
@@ -115,13 +184,21 @@ class Detection:
     sync_z: float = 0.0
     frames: int = 0
     duration: float = 0.0
+    rate: float = 1.0
+    seconds: tuple[SecondMark, ...] = ()
 
-    def to_json(self) -> dict[str, Any]:
-        return {
+    def to_json(self, detail: bool = False) -> dict[str, Any]:
+        """``{"detected", "streamer", "segments"}`` (issue 4); ``detail`` adds the rate,
+        per-segment origin/phase/strengths and the per-second marks."""
+        out: dict[str, Any] = {
             "detected": self.detected,
             "streamer": self.streamer,
-            "segments": [s.to_json() for s in self.segments],
+            "segments": [s.to_json(detail) for s in self.segments],
         }
+        if detail:
+            out["rate"] = self.rate
+            out["seconds"] = [m.to_json() for m in self.seconds]
+        return out
 
 
 def _whiten(small: np.ndarray) -> np.ndarray:
@@ -285,7 +362,8 @@ class Detector:
         ch = min(h, int(2.2 * nominal * _SCALE_MAX))
         cw = min(w, int(2.2 * nominal * _SCALE_MAX))
         y0, x0 = (h - ch) // 2, (w - cw) // 2
-        centre = [f[y0 : y0 + ch, x0 : x0 + cw] for f in frames[:8]]
+        spread = frames[:: max(1, len(frames) // _COARSE_FRAMES)][:_COARSE_FRAMES]
+        centre = [f[y0 : y0 + ch, x0 : x0 + cw] for f in spread]
         r = _SCALE_MIN
         while r <= _SCALE_MAX:
             p = nominal * r
@@ -293,14 +371,16 @@ class Detector:
             if z > best[0]:
                 best = (z, p)
             r *= 1.0 + _COARSE_STEP
-        # fine: whole frames
-        coarse = best[1]
-        best_g = Geometry(coarse, (0, 0), -math.inf)
-        for k in range(-6, 7):
-            p = coarse * (1.0 + k * _FINE_STEP)
-            z, off = self._sync_z(sum((fold_frame(f, p) for f in frames), np.zeros((_N, _N))))
-            if z > best_g.z:
-                best_g = Geometry(p, off, z)
+        # fine: whole frames, around the coarse peak and around the nominal period (an
+        # unscaled or exactly halved copy sits there; a weak mark's coarse peak can be noise)
+        best_g = Geometry(best[1], (0, 0), -math.inf)
+        for centre in sorted({best[1], nominal}):
+            for k in range(-6, 7):
+                p = centre * (1.0 + k * _FINE_STEP)
+                folded = sum((fold_frame(f, p) for f in frames), np.zeros((_N, _N)))
+                z, off = self._sync_z(folded)
+                if z > best_g.z:
+                    best_g = Geometry(p, off, z)
         return best_g
 
     # (2) evidence -> soft bits ----------------------------------------------------------
@@ -379,18 +459,41 @@ class Detector:
                 best = (c, z, phase)
         return best
 
-    # (5) whole clip -----------------------------------------------------------------------
-    def detect(self, ev: Evidence, geo: Geometry, series: SoftSeries | None = None) -> Detection:
-        const_sub, time_sub, lo = self.soft_series(ev, geo, series)
-        duration = ev.duration + (1.0 / 25.0 if ev.frames else 0.0)
-        none = Detection(False, None, sync_z=geo.z, frames=ev.frames, duration=duration)
-        if const_sub.shape[0] == 0:
-            return none
-        payloads = self._identities(const_sub)
-        if not payloads:
-            return none
-        # choose the phase that best explains all seconds, then decode each second with its
-        # neighbours (continuity), and cut where the broadcast offset jumps
+    @staticmethod
+    def rebucket(sub: np.ndarray, rate: float, phase: int) -> np.ndarray:
+        """Sum 0.2 s clip buckets into broadcast seconds for playback ``rate`` (broadcast
+        seconds per clip second): bucket i goes to second floor(((i + 0.5) * rate + phase)
+        / 5). At rate 1 this is ``seconds(sub, phase)``."""
+        n = sub.shape[0]
+        if n == 0:
+            return np.zeros((0, sub.shape[1]))
+        k = np.floor(((np.arange(n) + 0.5) * rate + phase) / SUB_BUCKETS_PER_SECOND)
+        k = k.astype(np.int64)
+        out = np.zeros((int(k[-1]) + 1, sub.shape[1]))
+        np.add.at(out, k, sub)
+        return out
+
+    @staticmethod
+    def _origin(lo: int, rate: float, phase: int) -> Callable[[int], float]:
+        """Clip time at which broadcast second k (of ``rebucket``) begins."""
+
+        def at(k: int) -> float:
+            return (lo + (SUB_BUCKETS_PER_SECOND * k - phase) / rate) / SUB_BUCKETS_PER_SECOND
+
+        return at
+
+    def _probe_z(self, time_sub: np.ndarray, rate: float, phase: int) -> float:
+        """z of the best counter sequence (c, c + 1, ...) for the first ``_SPEED_PROBE_S``
+        clip seconds re-bucketed at (rate, phase): a hypothesis that splits or merges
+        broadcast seconds wrongly breaks the +1 continuity and scores low."""
+        probe = time_sub[: _SPEED_PROBE_S * SUB_BUCKETS_PER_SECOND]
+        return self.decode_time(self.rebucket(probe, rate, phase))[1]
+
+    def _rate_phase(self, time_sub: np.ndarray) -> tuple[float, int, list[tuple[int, float]]]:
+        """(rate, phase, decoded seconds). Normal speed with the phase that best explains all
+        seconds, unless a ``SPEED_RATES`` hypothesis (scored with continuity on the first
+        ``_SPEED_PROBE_S`` seconds) explains them clearly better: a clip played at another
+        speed mixes codewords in the 1-s buckets of rate 1."""
         best_phase, best_sum = 0, -math.inf
         per_phase: dict[int, np.ndarray] = {}
         for phase in range(SUB_BUCKETS_PER_SECOND):
@@ -403,10 +506,51 @@ class Detector:
                 total += float(np.sum(np.max(self.time_code.scores(secs[k : k + _SCORE_CHUNK]), 1)))
             if total > best_sum:
                 best_phase, best_sum = phase, total
-        decoded = self._decode_seconds(per_phase[best_phase])
+        rate, phase = 1.0, best_phase
+        if per_phase[best_phase].shape[0] >= _SPEED_MIN_S:
+            base = self._probe_z(time_sub, 1.0, best_phase)
+            bar = max(base + _SPEED_MARGIN_Z, base * (1.0 + _SPEED_MARGIN_REL))
+            for r in SPEED_RATES:
+                for p in range(SUB_BUCKETS_PER_SECOND):
+                    z = self._probe_z(time_sub, r, p)
+                    if z > bar:
+                        bar, rate, phase = z, r, p
+        secs = per_phase[phase] if rate == 1.0 else self.rebucket(time_sub, rate, phase)
+        return rate, phase, self._decode_seconds(secs)
+
+    # (5) whole clip -----------------------------------------------------------------------
+    def detect(self, ev: Evidence, geo: Geometry, series: SoftSeries | None = None) -> Detection:
+        const_sub, time_sub, lo = self.soft_series(ev, geo, series)
+        duration = ev.duration + (1.0 / 25.0 if ev.frames else 0.0)
+        none = Detection(False, None, sync_z=geo.z, frames=ev.frames, duration=duration)
+        if const_sub.shape[0] == 0:
+            return none
+        payloads = self._identities(const_sub)
+        if not payloads:
+            return none
+        # playback rate and phase, then each second decoded with its neighbours
+        # (continuity); segments cut where the broadcast offset jumps
+        rate, phase, decoded = self._rate_phase(time_sub)
         epoch = payloads[0].epoch
-        t0 = (lo - best_phase) / SUB_BUCKETS_PER_SECOND
-        segments = _segments(decoded, t0, duration, epoch)
+        origin = self._origin(lo, rate, phase)
+        segments = _segments(decoded, origin, duration, epoch, rate)
+        # per-second strength of the identity mark (this second alone)
+        const_secs = self.rebucket(const_sub, rate, phase)
+        codeword = self.identity_code.codebook[epoch].astype(np.float64)
+        norms = np.linalg.norm(const_secs, axis=1)
+        id_z = np.where(norms > 0, const_secs @ codeword / np.maximum(norms, 1e-12), 0.0)
+        base = epoch << COUNTER_BITS
+        marks = tuple(
+            SecondMark(
+                clip_start=max(0.0, origin(j)),
+                clip_end=min(duration, origin(j + 1)),
+                broadcast=base + c if z >= TIME_Z_THRESHOLD else None,
+                time_z=z,
+                identity_z=float(id_z[j]) if j < len(id_z) else 0.0,
+                confidence=1.0 - time_false_alarm(z) if z > 0 else 0.0,
+            )
+            for j, (c, z) in enumerate(decoded)
+        )
         return Detection(
             True,
             self.key.name,
@@ -415,6 +559,8 @@ class Detector:
             geo.z,
             ev.frames,
             duration,
+            rate,
+            marks,
         )
 
     def _decode_seconds(self, secs: np.ndarray) -> list[tuple[int, float]]:
@@ -460,8 +606,13 @@ class Detector:
 
 
 def _segments(
-    decoded: Iterable[tuple[int, float]], t0: float, duration: float, epoch: int
+    decoded: Iterable[tuple[int, float]],
+    origin: Callable[[int], float],
+    duration: float,
+    epoch: int,
+    rate: float = 1.0,
 ) -> list[Segment]:
+    """Runs of seconds with the same broadcast offset (counter - second index)."""
     base = epoch << COUNTER_BITS
     runs: list[list[Any]] = []  # [offset, first_j, last_j, [z...]]
     for j, (c, z) in enumerate(decoded):
@@ -478,11 +629,14 @@ def _segments(
         conf = float(np.mean([1.0 - time_false_alarm(z) for z in zs]))
         out.append(
             Segment(
-                clip_start=max(0.0, t0 + j0),
-                clip_end=min(duration, t0 + j1 + 1),
+                clip_start=max(0.0, origin(j0)),
+                clip_end=min(duration, origin(j1 + 1)),
                 broadcast_start=base + offset + j0,
                 broadcast_end=base + offset + j1 + 1,
                 confidence=conf,
+                clip_origin=origin(j0),
+                rate=rate,
+                strengths=tuple(float(z) for z in zs),
             )
         )
     return out

@@ -1,24 +1,33 @@
 """The embedder: adds the keyed, masked pattern to the luma plane of each frame.
 
-Per broadcast second the full-frame pattern (sync + constant payload + that second's time
-codeword) is rendered once; per frame the work is a texture mask computed at quarter
-resolution and one multiply-add at full resolution, so 1080p runs well above real time on
-one core. The mask follows Watson-style contrast masking in its simplest form: local
-standard deviation of luma, clipped, and normalised so each frame gets the same mark energy
-(the PSNR target is then exact per frame, only its distribution over the frame changes).
+Per broadcast second two half-resolution patterns are rendered once: the constant part
+(sync + identity) and the time part (that second's codeword). Per frame, at quarter
+resolution, a texture mask (Watson-style contrast masking in its simplest form: local
+standard deviation of luma, clipped, normalised so each frame gets the same mark energy)
+and a temporal-activity map; at half resolution the masked sum; at full resolution only an
+upsampling and one saturating add, so 1080p runs well above real time on one core.
+
+The time part is weighted by temporal activity (how much the picture changed since the
+previous frame): a re-encoder skips unchanged blocks, so in static areas the time codeword
+of its last intra frame stays on screen for seconds and carries no current time (the
+detector ignores those samples for the same reason). The time part's energy is moved from
+static areas into moving ones (``TIME_FLOOR``, ``TIME_BOOST_MAX``), keeping the frame's
+total energy: on a talking head after CRF 28 at half size this took 2-s time windows from
+13 % to 35 % correct at the same PSNR and bitrate, identity still 100 %.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import cv2
 import numpy as np
 
 from watermark._errors import PayloadInvalid, VideoTooLarge, VideoTooSmall
 from watermark._keys import StreamerKey
-from watermark._patterns import TILE_CHIPS, KeyPatterns, chip_pixels
+from watermark._patterns import TILE_CHIPS, KeyPatterns, chip_pixels, render_matrix
 from watermark._payload import ConstPayload, TimeCode, conv_encode
 
 __all__ = [
@@ -38,6 +47,14 @@ _MASK_WINDOW = 5  # 5x5 at 1/4 resolution = 20x20 px neighbourhood, about two ch
 _MASK_REF = 8.0  # local std (grey levels) that counts as "ordinary texture"
 _MASK_MIN = 0.35  # flat areas keep a third of the mark: less visible banding, still some signal
 _MASK_MAX = 2.0  # cap in strong texture, where the mark would be wasted on clipping
+# Temporal activity: mean absolute frame difference over 5x5 quarter-resolution pixels.
+# Camera grain (sigma 1.5) gives ~0.4-0.5 there; real motion gives several grey levels.
+_ACT_LO, _ACT_HI = 0.6, 1.6  # ramp from "static" to "moving" (grey levels)
+# time-part weight in static areas: a static area that changes every second is re-coded
+# every second, which also refreshes the identity there (talking head, CRF 28 + 50 %, 20 s:
+# floor 1.0 -> id 100 % / time 13 %, 0.8 -> 100 / 22, 0.7 -> 100 / 35, 0.6 -> 60 / 61)
+TIME_FLOOR = 0.7
+TIME_BOOST_MAX = 3.0  # cap on the time part's gain in moving areas (swept 1.5-3 on a talking head)
 
 
 def check_frame_size(height: int, width: int) -> None:
@@ -80,57 +97,107 @@ class Embedder:
         self.chip_px = chip_pixels(height)
         self.period = TILE_CHIPS * self.chip_px
         self.amplitude = 255.0 / 10.0 ** (self.settings.psnr_db / 20.0)  # RMS in grey levels
+        self._half = (-(-width // 2), -(-height // 2))  # (w, h) of the half-res delta
+        self._quarter = (max(1, width // _MASK_DOWN), max(1, height // _MASK_DOWN))
         self._epoch = -1
         self._const_coded = np.zeros(0, dtype=np.uint8)
         self._second = -1
-        self._pattern = np.zeros((height, width), dtype=np.float32)
+        self._const_pat = np.zeros(self._half[::-1], dtype=np.float32)
+        self._time_pat = np.zeros(self._half[::-1], dtype=np.float32)
+        self._prev: np.ndarray | None = None
 
     def payload_at(self, second: int) -> tuple[ConstPayload, int]:
         """Constant payload and counter for broadcast second ``second`` (0-based)."""
         return ConstPayload.at(self.key, self.start + second)
 
-    def _pattern_for(self, second: int) -> np.ndarray:
+    def _patterns_for(self, second: int) -> tuple[np.ndarray, np.ndarray]:
+        """(constant, time) patterns at half resolution, jointly unit RMS x amplitude."""
         if second == self._second:
-            return self._pattern
+            return self._const_pat, self._time_pat
         const, counter = self.payload_at(second)
         if const.epoch != self._epoch:
             self._epoch = const.epoch
             self._const_coded = conv_encode(const.bits())
-        chips = self.patterns.chip_tile(self._const_coded, self.time_code.encode(counter))
-        tile = self.patterns.pixel_tile(chips, self.chip_px) * np.float32(self.amplitude)
-        reps_y = -(-self.height // self.period)
-        reps_x = -(-self.width // self.period)
-        full = np.tile(tile, (reps_y, reps_x))[: self.height, : self.width]
-        self._pattern = np.ascontiguousarray(full)
+        time_coded = self.time_code.encode(counter)
+        whole = self.patterns.chip_tile(self._const_coded, time_coded)
+        const_only = self.patterns.chip_tile(self._const_coded, np.full(time_coded.shape, 0.5))
+        r = _half_render(self.chip_px)
+        c_tile = r @ const_only.astype(np.float64) @ r.T
+        t_tile = r @ (whole - const_only).astype(np.float64) @ r.T
+        gain = self.amplitude / _upsampled_rms(c_tile + t_tile)
+        self._const_pat = self._tile(c_tile * gain)
+        self._time_pat = self._tile(t_tile * gain)
         self._second = second
-        return self._pattern
+        return self._const_pat, self._time_pat
 
-    def mask(self, y: np.ndarray) -> np.ndarray:
-        """Texture mask at full resolution with mean square 1 (float32)."""
-        h, w = y.shape
-        small = cv2.resize(
-            y, (max(1, w // _MASK_DOWN), max(1, h // _MASK_DOWN)), interpolation=cv2.INTER_AREA
-        ).astype(np.float32)
+    def _tile(self, tile: np.ndarray) -> np.ndarray:
+        w, h = self._half
+        p = tile.shape[0]
+        full = np.tile(tile.astype(np.float32), (-(-h // p), -(-w // p)))[:h, :w]
+        return np.ascontiguousarray(full)
+
+    def mask(self, small: np.ndarray) -> np.ndarray:
+        """Texture mask of a quarter-resolution frame (float32), mean square 1."""
         k = (_MASK_WINDOW, _MASK_WINDOW)
         mu = cv2.blur(small, k)
         var = cv2.blur(small * small, k) - mu * mu
         sd = np.sqrt(np.maximum(var, 0.0))
         m = np.clip(sd * (1.0 / _MASK_REF), _MASK_MIN, _MASK_MAX)
         m *= np.float32(1.0 / math.sqrt(float(np.mean(m * m))))
-        return cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR)
+        out: np.ndarray = m
+        return out
+
+    def activity(self, small: np.ndarray) -> np.ndarray:
+        """Time-part weight per quarter-resolution pixel: ``TIME_FLOOR`` where the picture
+        is static, up to 1 where it moves (the first frame counts as moving: intra)."""
+        prev, self._prev = self._prev, small
+        if prev is None or prev.shape != small.shape:
+            return np.ones_like(small)
+        d = cv2.blur(cv2.absdiff(small, prev), (5, 5))
+        ramp = (d - np.float32(_ACT_LO)) * np.float32(1.0 / (_ACT_HI - _ACT_LO))
+        out: np.ndarray = np.clip(ramp, TIME_FLOOR, 1.0)
+        return out
 
     def mark(self, y: np.ndarray, t: float, out: np.ndarray | None = None) -> np.ndarray:
         """Mark luma ``y`` (H, W uint8) shown ``t`` seconds after the broadcast start.
 
-        Writes into ``out`` if given (may be ``y`` itself) and returns it.
+        Writes into ``out`` if given (may be ``y`` itself) and returns it. Frames must come
+        in display order (the time part's weight depends on the previous frame).
         """
         if y.shape != (self.height, self.width):
             raise PayloadInvalid(
                 f"frame is {y.shape}, embedder built for {self.height, self.width}"
             )
-        pattern = self._pattern_for(max(0, math.floor(t)))
-        delta = cv2.multiply(self.mask(y), pattern) if self.settings.masking else pattern
+        cp, tp = self._patterns_for(max(0, math.floor(t)))
+        small = cv2.resize(y, self._quarter, interpolation=cv2.INTER_AREA).astype(np.float32)
+        act = self.activity(small)
+        m = self.mask(small) if self.settings.masking else np.ones_like(small)
+        # the time part keeps its energy: what static areas lose goes to moving ones
+        ma = m * act
+        rms = math.sqrt(float(np.mean(ma * ma)))
+        ma *= np.float32(min(TIME_BOOST_MAX, 1.0 / max(rms, 1e-6)))
+        half = self._half
+        delta = cv2.add(
+            cv2.multiply(cv2.resize(m, half, interpolation=cv2.INTER_LINEAR), cp),
+            cv2.multiply(cv2.resize(ma, half, interpolation=cv2.INTER_LINEAR), tp),
+        )
+        full = cv2.resize(delta, (self.width, self.height), interpolation=cv2.INTER_LINEAR)
         if out is None:
             out = np.empty_like(y)
-        cv2.add(y, delta, dst=out, dtype=cv2.CV_8U)  # rounds and saturates to 0..255
+        cv2.add(y, full, dst=out, dtype=cv2.CV_8U)  # rounds and saturates to 0..255
         return out
+
+
+def _upsampled_rms(tile: np.ndarray) -> float:
+    """RMS of a periodic half-resolution tile once upsampled to full resolution (linear
+    interpolation cuts the corners of the bilinear chips: ~0.2 dB less energy)."""
+    p = tile.shape[0]
+    up = cv2.resize(np.tile(tile, (3, 3)), (6 * p, 6 * p), interpolation=cv2.INTER_LINEAR)
+    return math.sqrt(float(np.mean(up[2 * p : 4 * p, 2 * p : 4 * p] ** 2)))
+
+
+@lru_cache(maxsize=8)
+def _half_render(chip_px: int) -> np.ndarray:
+    """Bilinear chip rendering at half resolution (chips of ``chip_px / 2`` pixels); the
+    upsampling to full resolution smooths it a little more (cheaper for H.264)."""
+    return render_matrix(chip_px / 2.0, TILE_CHIPS * chip_px // 2)

@@ -34,6 +34,7 @@ from watermark._keys import StreamerKey
 __all__ = [
     "DEFAULT_CRF",
     "EmbedReport",
+    "FrameHook",
     "Progress",
     "detect_file",
     "embed_file",
@@ -62,6 +63,9 @@ _YUV_LUMA_FIRST = {
 _OPEN_TIMEOUT_US = "5000000"  # network inputs: give up after 5 s without data
 
 Progress = Callable[[float, float], None]  # (seconds done, seconds total or 0 if unknown)
+# Called for every marked frame before it is encoded: (seconds since the broadcast start,
+# marked luma, valid only during the call). A live manifest (issue 5) is built from it.
+FrameHook = Callable[[float, np.ndarray], None]
 
 
 @dataclass(frozen=True)
@@ -225,11 +229,17 @@ def embed_file(
     settings: EmbedSettings | None = None,
     crf: int = DEFAULT_CRF,
     progress: Progress | None = None,
+    on_frame: FrameHook | None = None,
 ) -> EmbedReport:
-    """Mark every frame of ``src`` and write H.264 to ``dst`` (audio and timestamps kept)."""
+    """Mark every frame of ``src`` and write H.264 to ``dst`` (audio and timestamps kept).
+
+    ``on_frame(t, luma)`` sees every marked frame as it is sent (t in seconds since the
+    broadcast start), e.g. to fingerprint it for a manifest without a second decode."""
     container = _open_input(src)
     try:
-        return _embed_container(container, src, dst, key, start, settings, crf, progress, None)
+        return _embed_container(
+            container, src, dst, key, start, settings, crf, progress, None, on_frame=on_frame
+        )
     finally:
         container.close()
 
@@ -246,6 +256,7 @@ def _embed_container(
     pace: Callable[[float], None] | None,
     out_format: str | None = None,
     max_seconds: float | None = None,
+    on_frame: FrameHook | None = None,
 ) -> EmbedReport:
     vs = container.streams.video[0]
     total = _duration(container)
@@ -292,6 +303,8 @@ def _embed_container(
                     frame = _output_frame(frame, width, height)
                     y, frame = _luma(frame)
                     embedder.mark(y, t, out=y)
+                    if on_frame is not None:
+                        on_frame(t, y)
                     frame.pict_type = av.video.frame.PictureType.NONE
                     for p in ovs.encode(frame):
                         out.mux(p)
@@ -387,11 +400,13 @@ def stream(
     max_seconds: float | None = None,
     out_format: str | None = None,
     crf: int = DEFAULT_CRF,
+    on_frame: FrameHook | None = None,
 ) -> EmbedReport:
     """Live marking: read any FFmpeg input, mark, write any FFmpeg output in real time.
 
     A file input is read at real-time pace (like ``ffmpeg -re``); network inputs pace
-    themselves. ``udp://`` outputs default to MPEG-TS, ``rtmp://`` to FLV.
+    themselves. ``udp://`` outputs default to MPEG-TS, ``rtmp://`` to FLV. ``on_frame`` as
+    in ``embed_file`` (it runs on the live path: keep it to a few ms per frame).
     """
     if out_format is None:
         if dst.startswith(("udp://", "tcp://", "srt://")):
@@ -421,7 +436,18 @@ def stream(
         raise StreamFailed(str(exc)) from exc
     try:
         return _embed_container(
-            container, src, dst, key, begin, settings, crf, None, pace, out_format, max_seconds
+            container,
+            src,
+            dst,
+            key,
+            begin,
+            settings,
+            crf,
+            None,
+            pace,
+            out_format,
+            max_seconds,
+            on_frame,
         )
     except (VideoUnreadable, VideoWriteFailed) as exc:
         raise StreamFailed(str(exc)) from exc

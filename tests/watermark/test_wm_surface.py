@@ -9,11 +9,11 @@ from watermark import Evidence, WatermarkError
 
 EXPECTED = {
     "DEFAULT_PSNR_DB", "MAX_FRAME_PIXELS", "ConstPayload", "Detection", "Detector",
-    "EmbedReport", "EmbedSettings", "Embedder", "Evidence", "Geometry", "KeyExists",
-    "KeyInvalid", "KeyMismatch", "KeyNotFound", "KeyStore", "PayloadInvalid", "Segment",
-    "StreamFailed", "StreamerKey", "TimeCode", "VideoTooLarge", "VideoTooSmall",
-    "VideoUnreadable", "VideoWriteFailed", "WatermarkError", "conv_encode", "detect_file",
-    "embed_file", "fold_frame", "iter_luma", "stream", "viterbi_decode",
+    "EmbedReport", "EmbedSettings", "Embedder", "Evidence", "FrameHook", "Geometry",
+    "KeyExists", "KeyInvalid", "KeyMismatch", "KeyNotFound", "KeyStore", "PayloadInvalid",
+    "SecondMark", "Segment", "StreamFailed", "StreamerKey", "TimeCode", "VideoTooLarge",
+    "VideoTooSmall", "VideoUnreadable", "VideoWriteFailed", "WatermarkError", "conv_encode",
+    "detect_file", "embed_file", "fold_frame", "iter_luma", "stream", "viterbi_decode",
 }  # fmt: skip
 
 
