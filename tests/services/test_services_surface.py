@@ -12,11 +12,17 @@ EXPECTED = {
     "StoreFailed", "TierState", "UnknownAccount", "UnknownOrder",
     "UnknownReason", "UnknownRuling", "WindowStats", "WrongState", "compute_score", "decide",
     "human_decision", "next_tier", "tier_for",
+    # institutions (issue 8): personas, the negative list, origin cameras
+    "NegativeList", "NegativeListInvalid", "OriginEvidence", "PersonaCheck", "PersonaInvalid",
+    "PersonaRecord", "PersonaStore", "ScreeningReport", "ScreeningStore", "ScriptUnreadable",
+    "SignedPersona", "UnknownPersona", "batch_origin_report", "check_persona",
+    "load_negative_list", "origin_evidence", "record_origin_video", "register_persona",
+    "screen_file", "screen_lines",
 }  # fmt: skip
 
 
 def test_exported_members() -> None:
-    assert set(services.__all__) == EXPECTED
+    assert set(services.__all__) == EXPECTED, set(services.__all__) ^ EXPECTED
     assert all(hasattr(services, name) for name in EXPECTED)
 
 
