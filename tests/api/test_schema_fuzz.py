@@ -19,7 +19,10 @@ MAX_EXAMPLES = 10
 
 
 def _check(case: Any, seen: list[int]) -> None:
-    response = case.call()
+    _check_response(case, case.call(), seen)
+
+
+def _check_response(case: Any, response: Any, seen: list[int]) -> None:
     seen.append(response.status_code)
     where = (case.method, case.formatted_path)
     assert response.status_code < 500, (*where, response.text[:300])
@@ -49,3 +52,28 @@ def test_no_server_errors(world: World) -> None:
         run()
     print(f"schemathesis: {len(operations)} operations, {len(seen)} calls, statuses {set(seen)}")
     assert len(seen) >= len(operations)
+
+
+def test_stateful_links_no_server_errors(world: World) -> None:
+    """Schemathesis' stateful phase: the links it infers between operations from the schema
+    (e.g. a job id from POST .../jobs into GET /jobs/{id}) chained into call sequences of up
+    to 5 calls; the same rules as above on every response."""
+    schema = schemathesis.openapi.from_asgi("/openapi.json", world.client.app)
+    seen: list[int] = []
+
+    class Machine(schema.as_state_machine()):  # type: ignore[misc]
+        def validate_response(self, response: Any, case: Any, *a: Any, **k: Any) -> None:
+            _check_response(case, response, seen)
+
+    Machine.run(
+        settings=settings(
+            max_examples=MAX_EXAMPLES,
+            stateful_step_count=5,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=True,
+            database=None,
+        )
+    )
+    print(f"schemathesis stateful: {len(seen)} calls, statuses {set(seen)}")
+    assert seen
