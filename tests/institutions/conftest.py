@@ -4,10 +4,6 @@ origin farm, region and QC certification vary."""
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from contracts import Role
 from provenance import Anchorer, Event, Ledger, MemoryRegistry, Signer, Store
 from services._provenance_demo import DEMO_ACTORS, NAMESPACES, demo_key, sample_story
+from tests.provenance.conftest import store  # noqa: F401  (the SQLite / PostgreSQL store)
 
 STREAMER = "lily-live"
 FARM = "farm-green-valley"
@@ -28,29 +25,6 @@ STREAMER_KEY = Ed25519PrivateKey.from_private_bytes(b"\x07" * 32)
 
 def raw_public(key: Ed25519PrivateKey) -> bytes:
     return key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.pg)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        s = Store.open(f"sqlite:///{tmp_path / 'ledger.db'}")
-        yield s
-        s.close()
-        return
-    url = os.environ.get("LIVETRUST_TEST_PG")
-    if not url:
-        reason = "LIVETRUST_TEST_PG not set: PostgreSQL tests skipped (CI sets it)"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    schema = f"inst_test_{uuid.uuid4().hex[:12]}"
-    s = Store.open(url, schema=schema)
-    yield s
-    from sqlalchemy import text
-
-    with s.engine.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    s.close()
 
 
 @pytest.fixture
@@ -65,7 +39,7 @@ def registry() -> MemoryRegistry:
 
 
 @pytest.fixture
-def ledger(store: Store, registry: MemoryRegistry) -> Ledger:
+def ledger(store: Store, registry: MemoryRegistry) -> Ledger:  # noqa: F811 (fixture)
     return Ledger(store, registry)
 
 
