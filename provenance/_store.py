@@ -13,16 +13,18 @@ services; migrations use their own version table ``prov_alembic_version``):
 - ``prov_actors``: local names for actors (keys and roles are on chain).
 
 SQLite runs in WAL mode with ``synchronous=NORMAL`` (durable across process crashes, which is
-what anchoring's crash safety needs). SQLAlchemy errors are translated to
-:class:`StoreError` here, once.
+what anchoring's crash safety needs). SQLAlchemy and Alembic errors are translated to
+:class:`StoreError` here, once. :class:`SqlStore`, the way a database is opened, is shared
+with the services' stores (``services._store``), which only swap migrations and error type.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, ClassVar, Self, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -68,6 +70,7 @@ __all__ = [
     "LogRow",
     "LotHeadRow",
     "MerkleNodeRow",
+    "SqlStore",
     "Store",
     "insert_rows",
     "select_in",
@@ -80,6 +83,9 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000  # writers queue instead of failing under a concurrent write
 MAX_IN_CLAUSE = 500  # keep IN (...) lists well under SQLite's variable limit
 SQLITE_CACHE_KIB = 65_536  # page cache per connection (default 2 MiB): index pages stay hot
+# a schema name must be an unquoted PostgreSQL identifier: search_path folds case, and the
+# name is spliced into CREATE SCHEMA (63 bytes is PostgreSQL's NAMEDATALEN - 1)
+SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
 class Base(DeclarativeBase):
@@ -183,81 +189,118 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-class Store:
-    """A migrated database connection for the ledger (``Store.open(url)``)."""
+class SqlStore:
+    """A database connection (SQLAlchemy engine) whose errors come out as one typed error.
+
+    The one place livetrust opens a database: the ledger (:class:`Store`, ``prov_`` tables)
+    and the services' stores (``services._store.DisputeStore``, ``svc_`` tables) differ only
+    in their Alembic migrations and their error type, which subclasses set as class
+    attributes. It lives here because services may import provenance, not the reverse.
+    """
+
+    error: ClassVar[type[Exception]] = StoreError  # what SQLAlchemy / Alembic errors become
+    label: ClassVar[str] = "database"  # how messages name the store
+    migrations: ClassVar[Path] = MIGRATIONS  # Alembic script directory
+    target: ClassVar[str] = "head"  # "heads" for a history that may branch
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
     @classmethod
-    def open(cls, url: str, *, schema: str | None = None, migrate: bool = True) -> Store:
-        """Connect to ``url`` (SQLite file or ``postgresql+psycopg://…``), migrate to head.
+    def connect(cls, url: str, schema: str | None = None) -> Self:
+        """Connect to ``url`` (SQLite file or ``postgresql+psycopg://…``); no migration.
 
-        ``schema`` (PostgreSQL only) puts every table in that schema via ``search_path``;
-        tests use a fresh one per run.
+        SQLite: the file's folder is created (a fresh home works), WAL with
+        ``synchronous=NORMAL`` (durable across process crashes, which anchoring's crash
+        safety needs), writers wait ``SQLITE_BUSY_TIMEOUT_MS`` for a lock. PostgreSQL:
+        ``schema`` puts every table in that schema, created if needed, via ``search_path``
+        (tests use a fresh one per run); a server restart or failover kills every pooled
+        connection, so pre-ping (one round trip per checkout) replaces a dead one instead
+        of failing the next call.
         """
+        sqlite = url.startswith("sqlite")
         connect_args: dict[str, Any] = {}
-        if url.startswith("sqlite"):
+        if sqlite:
             path = url.split("///", 1)[-1]
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
+            connect_args["timeout"] = SQLITE_BUSY_TIMEOUT_MS / 1000
         elif schema:
+            if not SCHEMA_NAME.match(schema):
+                raise cls.error(f"bad schema name {schema!r}: expected {SCHEMA_NAME.pattern}")
             connect_args["options"] = f"-csearch_path={schema}"
         try:
-            # a server restart or failover kills every pooled connection; pre-ping (one
-            # round trip per checkout) replaces a dead one instead of failing the next call
-            engine = create_engine(
-                url, connect_args=connect_args, pool_pre_ping=not url.startswith("sqlite")
-            )
-            if url.startswith("sqlite"):
+            engine = create_engine(url, connect_args=connect_args, pool_pre_ping=not sqlite)
+            if sqlite:
                 event.listen(engine, "connect", _sqlite_pragmas)
-            if schema and not url.startswith("sqlite"):
+            elif schema:
                 with engine.begin() as conn:
                     conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
         except SQLAlchemyError as exc:
-            raise StoreError(f"cannot open database {url!r}: {exc}") from exc
-        store = cls(engine)
-        if migrate:
-            store.migrate()
-        return store
+            raise cls.error(f"cannot open the {cls.label} at {url!r}: {exc}") from exc
+        return cls(engine)
 
-    def migrate(self) -> None:
-        """Run Alembic migrations to head (idempotent)."""
+    @classmethod
+    def upgrade(cls, engine: Engine) -> None:
+        """Run the Alembic migrations of ``cls.migrations`` to ``cls.target`` (idempotent).
+
+        A database stamped by a newer livetrust (a revision this script directory does not
+        know) is refused with ``cls.error``, as is any database error on the way.
+        """
         from alembic import command
         from alembic.config import Config
+        from alembic.util import CommandError
 
         cfg = Config()
-        cfg.set_main_option("script_location", str(MIGRATIONS))
+        cfg.set_main_option("script_location", str(cls.migrations))
         try:
-            with self.engine.begin() as conn:
+            with engine.begin() as conn:
                 cfg.attributes["connection"] = conn
-                command.upgrade(cfg, "head")
-        except SQLAlchemyError as exc:
-            raise StoreError(f"migration failed: {exc}") from exc
+                command.upgrade(cfg, cls.target)
+        except (CommandError, SQLAlchemyError) as exc:
+            raise cls.error(f"cannot migrate the {cls.label}: {exc}") from exc
 
     def close(self) -> None:
         self.engine.dispose()
 
     @contextlib.contextmanager
     def begin(self) -> Iterator[Connection]:
-        """One transaction; database errors become :class:`StoreError`."""
+        """One transaction; database errors become ``self.error``."""
         try:
             with self.engine.begin() as conn:
                 yield conn
         except SQLAlchemyError as exc:
-            raise StoreError(f"database error: {exc.__class__.__name__}: {exc}") from exc
+            raise self.error(f"{self.label} error: {exc.__class__.__name__}: {exc}") from exc
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
+        """A connection for reads (no transaction is committed); errors as :meth:`begin`."""
         try:
             with self.engine.connect() as conn:
                 yield conn
         except SQLAlchemyError as exc:
-            raise StoreError(f"database error: {exc.__class__.__name__}: {exc}") from exc
+            raise self.error(f"{self.label} error: {exc.__class__.__name__}: {exc}") from exc
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
+
+
+class Store(SqlStore):
+    """A migrated database connection for the ledger (``Store.open(url)``)."""
+
+    @classmethod
+    def open(cls, url: str, *, schema: str | None = None, migrate: bool = True) -> Store:
+        """Connect to ``url`` (see :meth:`SqlStore.connect`) and migrate the ``prov_``
+        tables to head unless ``migrate`` is false."""
+        store = cls.connect(url, schema)
+        if migrate:
+            store.migrate()
+        return store
+
+    def migrate(self) -> None:
+        """Run the ledger's Alembic migrations to head (idempotent)."""
+        self.upgrade(self.engine)
 
 
 _PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}

@@ -21,22 +21,20 @@ Alembic from ``services/migrations`` with their own version table ``svc_alembic_
 - ``svc_tiers``: the current circuit-breaker tier per seller and since when.
 
 Wei amounts are stored as decimal text: they exceed 64-bit integers.
-SQLAlchemy errors are translated to :class:`StoreFailed` here, once.
+SQLAlchemy and Alembic errors become :class:`StoreFailed`, once, in the shared base
+(:class:`provenance._store.SqlStore`), which also opens the database the same way as the
+ledger's store.
 """
 
 from __future__ import annotations
 
-import contextlib
-import re
 import weakref
-from collections.abc import Iterator
 from pathlib import Path
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
-    Connection,
     Engine,
     Float,
     Integer,
@@ -45,12 +43,9 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
-    create_engine,
-    event,
-    text,
 )
-from sqlalchemy.exc import SQLAlchemyError
 
+from provenance._store import SqlStore
 from services._errors import StoreFailed
 
 __all__ = [
@@ -69,7 +64,6 @@ __all__ = [
     "migrate",
 ]
 
-SQLITE_BUSY_TIMEOUT_MS = 30_000  # as provenance: writers queue instead of failing
 WEI = String(80)  # 2**256 has 78 decimal digits
 ADDR = String(42)
 # Our own Alembic version table: the provenance ledger's (prov_alembic_version) must never
@@ -205,37 +199,28 @@ JOBS = Table(
     Column("error", Text),  # JSON {"code", "message"}
 )
 
-_SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-
 
 def migrate(engine: Engine) -> None:
     """Upgrade the ``svc_`` tables to every head of ``services/migrations`` (idempotent).
 
     Databases whose tables ``metadata.create_all`` made before the migrations existed
-    upgrade in place: revision ``s0001`` keeps the tables it finds.
+    upgrade in place: revision ``s0001`` keeps the tables it finds. A database stamped by a
+    newer livetrust, or one that fails on the way, is :class:`StoreFailed`.
     """
     if engine in _MIGRATED:
         return
-    from alembic import command
-    from alembic.config import Config
-    from alembic.util import CommandError
-
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    try:
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "heads")
-    except CommandError as exc:  # e.g. a database stamped by a newer livetrust
-        raise StoreFailed(f"cannot migrate the dispute store: {exc}") from exc
+    DisputeStore.upgrade(engine)
     _MIGRATED.add(engine)
 
 
-class DisputeStore:
-    """An engine plus transactions that translate SQLAlchemy errors once."""
+class DisputeStore(SqlStore):
+    """The ``svc_`` tables' database: :class:`provenance._store.SqlStore` (engine, SQLite
+    pragmas, PostgreSQL schema, transactions) with this package's migrations and errors."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    error = StoreFailed
+    label = "dispute store"
+    migrations = MIGRATIONS
+    target = "heads"  # parallel revisions may leave several heads until a merge joins them
 
     @classmethod
     def open(cls, url: str, schema: str | None = None) -> DisputeStore:
@@ -244,42 +229,6 @@ class DisputeStore:
         ``schema`` (PostgreSQL only) puts the tables in their own schema, created if needed:
         tests use a fresh schema per run.
         """
-        try:
-            if url.startswith("sqlite"):
-                path = url.split("///", 1)[-1]
-                if path and path != ":memory:":  # as provenance.Store: a fresh home works
-                    Path(path).parent.mkdir(parents=True, exist_ok=True)
-                engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
-
-                @event.listens_for(engine, "connect")
-                def _pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
-                    cur = dbapi_conn.cursor()
-                    cur.execute("PRAGMA journal_mode=WAL")
-                    cur.execute("PRAGMA synchronous=NORMAL")
-                    cur.close()
-
-            elif schema is not None:
-                if not _SCHEMA_RE.match(schema):
-                    raise StoreFailed(f"bad schema name {schema!r}")
-                engine = create_engine(
-                    url, connect_args={"options": f"-csearch_path={schema}"}, pool_pre_ping=True
-                )
-                with engine.begin() as conn:
-                    conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
-            else:  # pre-ping: a restarted server's dead pooled connections are replaced
-                engine = create_engine(url, pool_pre_ping=True)
-            migrate(engine)
-        except SQLAlchemyError as exc:
-            raise StoreFailed(f"cannot open the dispute store at {url}: {exc}") from exc
-        return cls(engine)
-
-    @contextlib.contextmanager
-    def begin(self) -> Iterator[Connection]:
-        try:
-            with self.engine.begin() as conn:
-                yield conn
-        except SQLAlchemyError as exc:
-            raise StoreFailed(f"dispute store: {type(exc).__name__}: {exc}") from exc
-
-    def close(self) -> None:
-        self.engine.dispose()
+        store = cls.connect(url, schema)
+        migrate(store.engine)
+        return store

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 from conftest import PACKS, RETAIL_A, record, registered
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select
 
 from provenance import (
     KeyPair,
@@ -247,3 +248,32 @@ def named_lot(event: object) -> str:
     from provenance._ledger import named_lots
 
     return named_lots(event.relations)[0]  # type: ignore[attr-defined]
+
+
+def test_database_from_a_newer_release_is_refused(tmp_path: Path) -> None:
+    """A ledger stamped with a revision this release does not know is a typed error, not
+    Alembic's own exception."""
+    from provenance import StoreError
+
+    url = f"sqlite:///{tmp_path / 'newer.db'}"
+    Store.open(url).close()
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE prov_alembic_version SET version_num = '9999'")
+    engine.dispose()
+    with pytest.raises(StoreError) as err:
+        Store.open(url)
+    assert err.value.code == "store_error"
+    assert "9999" in str(err.value)
+
+
+@pytest.mark.parametrize("schema", ['x"; DROP SCHEMA public; --', "Upper", "9lead", "a" * 64])
+def test_bad_schema_name_is_refused_before_connecting(schema: str) -> None:
+    """The schema name is spliced into ``CREATE SCHEMA`` and ``search_path`` (which folds
+    case): anything but a plain lower-case identifier is refused, with no server needed."""
+    from provenance import StoreError
+
+    with pytest.raises(StoreError) as err:
+        Store.open("postgresql+psycopg://nobody@127.0.0.1:1/none", schema=schema)
+    assert err.value.code == "store_error"
+    assert "bad schema name" in str(err.value)

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 from contracts import Chain, RulingCode
 from services._errors import StoreFailed
@@ -48,4 +48,33 @@ def test_store_keeps_orders_evidence_rulings_and_scores(
 def test_unreachable_database_is_a_typed_error() -> None:
     with pytest.raises(StoreFailed) as exc:
         DisputeStore.open("postgresql+psycopg://nobody@127.0.0.1:1/none")
+    assert exc.value.code == "store_failed"
+
+
+def test_sqlite_store_opens_as_the_ledger_does(tmp_path: Path) -> None:
+    """One way to open a database (``provenance._store.SqlStore``): the dispute store gets
+    the ledger's SQLite settings (WAL, a busy timeout so writers queue, foreign keys on)."""
+    from provenance import Store
+
+    def pragmas(engine: Engine) -> tuple[str, int, int, int]:
+        with engine.connect() as conn:
+            return (
+                conn.exec_driver_sql("PRAGMA journal_mode").scalar_one(),
+                conn.exec_driver_sql("PRAGMA synchronous").scalar_one(),
+                conn.exec_driver_sql("PRAGMA busy_timeout").scalar_one(),
+                conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one(),
+            )
+
+    url = f"sqlite:///{tmp_path / 'new' / 'shared.db'}"  # a fresh folder is made
+    ledger, disputes = Store.open(url), DisputeStore.open(url)
+    try:
+        assert pragmas(disputes.engine) == pragmas(ledger.engine) == ("wal", 1, 30_000, 1)
+    finally:
+        disputes.close()
+        ledger.close()
+
+
+def test_bad_schema_name_is_a_typed_error() -> None:
+    with pytest.raises(StoreFailed) as exc:
+        DisputeStore.open("postgresql+psycopg://nobody@127.0.0.1:1/none", 'x"; DROP --')
     assert exc.value.code == "store_failed"
