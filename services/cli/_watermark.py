@@ -115,9 +115,20 @@ def embed(
 @watermark_app.command("detect")
 def detect(
     clip: str = typer.Argument(..., help="video clip to examine"),
+    detail: bool = typer.Option(
+        False,
+        "--detail",
+        help="also the playback rate, each segment's origin, phase and per-second strengths, "
+        "and the mark found in every second of the clip",
+    ),
     json_out: bool = JSON_OPT,
 ) -> None:
-    """Find whose mark a clip carries and which broadcast times its segments come from."""
+    """Find whose mark a clip carries and which broadcast times its segments come from.
+
+    ``--detail`` adds what clip verification works from (``Detection.to_json(detail=True)``):
+    the playback rate, per segment its sub-second origin, phase and mark strength per
+    second, and per clip second the decoded broadcast second with its z-scores.
+    """
     from watermark import KeyStore, detect_file
 
     s = Settings()
@@ -133,14 +144,32 @@ def detect(
             return
         console.print(f"streamer [bold]{d['streamer']}[/]")
         for seg in d["segments"]:
-            b0 = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(seg["broadcast_start"]))
+            b0 = _utc(seg["broadcast_start"])
             b1 = time.strftime("%H:%M:%S", time.gmtime(seg["broadcast_end"]))
             console.print(
                 f"  clip {seg['clip_start']:7.2f}-{seg['clip_end']:7.2f} s  <-  "
                 f"broadcast {b0}-{b1} UTC  (confidence {seg['confidence']:.3f})"
             )
+            if detail:
+                strengths = " ".join(f"{z:.1f}" for z in seg["strengths"])
+                console.print(
+                    f"    origin {seg['clip_origin']:+.3f} s  phase {seg['phase']:.3f}  "
+                    f"rate {seg['rate']}  strength/s {strengths}"
+                )
+        if detail:
+            console.print(f"playback rate {d['rate']}")
+            for m in d["seconds"]:
+                when = "-" if m["broadcast"] is None else _utc(m["broadcast"])
+                console.print(
+                    f"  clip {m['clip_start']:7.2f}-{m['clip_end']:7.2f} s  {when:>19}  "
+                    f"time z {m['time_z']:6.2f}  identity z {m['identity_z']:6.2f}"
+                )
 
-    emit(result.to_json(), json_out, human)
+    emit(result.to_json(detail=detail), json_out, human)
+
+
+def _utc(t: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t))
 
 
 @watermark_app.command("stream")

@@ -149,6 +149,24 @@ def test_cli_register_embed_detect(
     assert set(doc["segments"][0]) == {
         "clip_start", "clip_end", "broadcast_start", "broadcast_end", "confidence"
     }  # fmt: skip
+    # --detail: the engine's detail form (rate, per-segment origin/phase/strengths, seconds)
+    r = run(app, ["watermark", "detect", str(out), "--json", "--detail"])
+    assert r.exit_code == 0, r.output
+    full = json.loads(r.output)
+    assert full["rate"] == 1.0 and full["streamer"] == "carol"
+    seg = full["segments"][0]
+    assert {"clip_origin", "phase", "rate", "strengths"} <= set(seg)
+    assert len(seg["strengths"]) == seg["broadcast_end"] - seg["broadcast_start"]
+    assert len(full["seconds"]) >= 3  # a 4 s clip: one mark per broadcast second it holds
+    spans = [(s["broadcast_start"], s["broadcast_end"]) for s in full["segments"]]
+    decoded = [m["broadcast"] for m in full["seconds"] if m["broadcast"] is not None]
+    assert decoded and all(any(a <= b <= e for a, e in spans) for b in decoded)
+    assert [(s["clip_start"], s["broadcast_start"]) for s in full["segments"]] == [
+        (s["clip_start"], s["broadcast_start"]) for s in doc["segments"]
+    ]  # the same detection, more said about it
+    r = run(app, ["watermark", "detect", str(out), "--detail"])  # and for people
+    assert r.exit_code == 0, r.output
+    assert "playback rate 1.0" in r.output and "identity z" in r.output
     r = run(app, ["watermark", "detect", str(tmp_path / "nope.mp4"), "--json"])
     assert r.exit_code == 2 and json.loads(r.output)["error"]["code"] == "video_unreadable"
     r = run(app, ["watermark", "embed", str(src), str(out), "--streamer", "nobody", "--json"])
