@@ -28,13 +28,19 @@ import random
 import tempfile
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from benchmarks._common import Report
-from services.api._local import LocalServer, fresh_pg_database, start_server
+from services.api._local import (
+    LocalServer,
+    fresh_pg_database,
+    register_demo_actors,
+    start_server,
+)
 
 CLIENTS = 50
 DURATION_S = float(os.environ.get("LIVETRUST_BENCH_API_S", "20"))
@@ -46,8 +52,10 @@ ADMIN_KEY = "lt_admin_bench_" + uuid.uuid4().hex
 PG_ENV = "LIVETRUST_TEST_PG"
 
 
-def _start(home: Path, db: str | None) -> LocalServer:
-    env = {"LIVETRUST_HOME": str(home), "LIVETRUST_ADMIN_KEY": ADMIN_KEY}
+def _start(home: Path, db: str | None, extra_env: Mapping[str, str] | None = None) -> LocalServer:
+    """The server on ``home`` (and database ``db``, else SQLite in home), registrar key
+    ``ADMIN_KEY``, with ``extra_env`` settings added (the soak test's chain, say)."""
+    env = {"LIVETRUST_HOME": str(home), "LIVETRUST_ADMIN_KEY": ADMIN_KEY, **(extra_env or {})}
     if db:
         env["LIVETRUST_DB"] = db
     return start_server(env, home / "server.log", args=["--no-access-log"])
@@ -61,18 +69,10 @@ def _cpu_s(pid: int) -> float:
 
 def _populate(url: str) -> list[str]:
     from provenance import to_document
-    from services._provenance_demo import DEMO_ACTORS, sample_story
+    from services._provenance_demo import sample_story
 
-    keys: dict[str, str] = {}
     with httpx.Client(base_url=url, timeout=120) as c:
-        for actor, role in DEMO_ACTORS.items():
-            r = c.post(
-                "/api/v1/actors",
-                json={"id": actor, "role": role.label},
-                headers={"Authorization": f"Bearer {ADMIN_KEY}"},
-            )
-            r.raise_for_status()
-            keys[actor] = r.json()["api_key"]
+        keys = register_demo_actors(c, ADMIN_KEY)
         batches = []
         for i in range(BATCHES):
             tag = f"{i:04d}"

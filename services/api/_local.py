@@ -2,7 +2,8 @@
 
 ``livetrust serve`` is what deployments run; tests and ``benchmarks/bench_api.py`` need the
 same app in its own process (uvicorn, a real socket) on a free loopback port, started and
-stopped the same way every time, plus a throwaway PostgreSQL database. One place for that.
+stopped the same way every time, the demo parties registered on it, plus a throwaway
+PostgreSQL database. One place for that.
 """
 
 from __future__ import annotations
@@ -20,7 +21,14 @@ from pathlib import Path
 
 import httpx
 
-__all__ = ["LocalServer", "free_port", "fresh_pg_database", "start_server", "stop_process"]
+__all__ = [
+    "LocalServer",
+    "free_port",
+    "fresh_pg_database",
+    "register_demo_actors",
+    "start_server",
+    "stop_process",
+]
 
 LOOPBACK = "127.0.0.1"
 SERVER_START_S = 120.0  # first start compiles the contracts (cached after) on a busy machine
@@ -98,6 +106,27 @@ def start_server(
             time.sleep(0.2)
     stop_process(proc)
     raise RuntimeError(f"server did not answer within {timeout_s:.0f} s: {log.read_text()}")
+
+
+def register_demo_actors(client: httpx.Client, admin_key: str) -> dict[str, str]:
+    """Register the demo story's parties (``DEMO_ACTORS``) through ``POST /api/v1/actors``
+    with the registrar's ``admin_key``; returns each actor's API key, by actor id. A refused
+    registration raises ``httpx.HTTPStatusError``.
+
+    The load benchmark and the soak test both need a server's writers before they record
+    batches through the API, with keys (not signatures) as their clients authenticate."""
+    from services._provenance_demo import DEMO_ACTORS
+
+    keys: dict[str, str] = {}
+    for actor, role in DEMO_ACTORS.items():
+        r = client.post(
+            "/api/v1/actors",
+            json={"id": actor, "role": role.label},
+            headers={"Authorization": f"Bearer {admin_key}"},
+        )
+        r.raise_for_status()
+        keys[actor] = str(r.json()["api_key"])
+    return keys
 
 
 @contextlib.contextmanager

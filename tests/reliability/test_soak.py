@@ -37,8 +37,9 @@ from benchmarks._common import Report
 from contracts import DEFAULT_ESCROW_PARAMS, Chain
 from provenance import Ledger, Store, audit_log, to_document
 from services._orders import DisputeReason, OrderBook
-from services._provenance_demo import DEMO_ACTORS, sample_story
+from services._provenance_demo import sample_story
 from services._store import DisputeStore
+from services.api._local import register_demo_actors
 from tests.services._docs import BATCH, breach
 
 pytestmark = [pytest.mark.anvil, pytest.mark.soak, pytest.mark.timeout(3600)]
@@ -102,35 +103,17 @@ def server(anvil_url: str, tmp_path: Path, compile_cache: Path) -> Iterator[tupl
         "LIVETRUST_CACHE": str(compile_cache),
         "LIVETRUST_ANCHOR_INTERVAL_S": ANCHOR_INTERVAL_S,
     }
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        proc, url = api._start(home, None)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    yield proc, url, home
-    proc.terminate()
-    proc.wait(timeout=30)
+    local = api._start(home, None, env)
+    yield local.proc, local.url, home
+    local.stop()
 
 
 def test_soak_mixed_load(
     server: tuple[Any, str, Path], anvil_url: str, compile_cache: Path
 ) -> None:
     proc, url, home = server
-    keys: dict[str, str] = {}
     with httpx.Client(base_url=url, timeout=120) as c:
-        for actor, role in DEMO_ACTORS.items():
-            r = c.post(
-                "/api/v1/actors",
-                json={"id": actor, "role": role.label},
-                headers={"Authorization": f"Bearer {api.ADMIN_KEY}"},
-            )
-            r.raise_for_status()
-            keys[actor] = r.json()["api_key"]
+        keys = register_demo_actors(c, api.ADMIN_KEY)
     load = Load(time.monotonic() + SOAK_S)
     batches: list[str] = []
     accepted: list[str] = []
