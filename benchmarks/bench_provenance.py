@@ -94,6 +94,27 @@ def _logger_events(n: int, start: int, lots: int, day: str = "2026-05-01") -> li
     return out
 
 
+def _storing_readings(pallet: str, n: int, celsius: float) -> list[Event]:
+    """The pallet's logger reporting from the store's cold room, one reading a minute from
+    17:00:30 on the demo story's day: what makes a batch's history long."""
+    return [
+        Event.from_json(
+            {
+                "type": "ObjectEvent",
+                "eventTime": f"2026-05-01T{17 + i // 60}:{i % 60:02d}:30.000+08:00",
+                "eventTimeZoneOffset": "+08:00",
+                "action": "OBSERVE",
+                "bizStep": "storing",
+                "epcList": [pallet],
+                "sensorElementList": [
+                    {"sensorReport": [{"type": "Temperature", "value": celsius, "uom": "CEL"}]}
+                ],
+            }
+        )
+        for i in range(n)
+    ]
+
+
 def _registry() -> MemoryRegistry:
     reg = MemoryRegistry()
     for actor, role in DEMO_ACTORS.items():
@@ -212,22 +233,7 @@ def bench_verify_and_anchor(tmp: Path) -> dict[str, Any]:
             ledger.ingest(step.events, Signer(step.actor, demo_key(step.actor)))
         # the pallet's logger keeps reporting in the store's cold room: 100 events in all
         pallet = story[3].events[0].body["parentID"]
-        extra = [
-            Event.from_json(
-                {
-                    "type": "ObjectEvent",
-                    "eventTime": f"2026-05-01T{17 + i // 60}:{i % 60:02d}:30.000+08:00",
-                    "eventTimeZoneOffset": "+08:00",
-                    "action": "OBSERVE",
-                    "bizStep": "storing",
-                    "epcList": [pallet],
-                    "sensorElementList": [
-                        {"sensorReport": [{"type": "Temperature", "value": 3.5, "uom": "CEL"}]}
-                    ],
-                }
-            )
-            for i in range(VERIFY_EVENTS - 8)
-        ]
+        extra = _storing_readings(pallet, VERIFY_EVENTS - 8, celsius=3.5)
         carrier = Signer("carrier-coldline", demo_key("carrier-coldline"))
         ledger.ingest(extra, carrier)
         # unrelated traffic so the log is not trivially small
@@ -355,22 +361,7 @@ def bench_bundle(tmp: Path) -> dict[str, Any]:
     for step in story:
         ledger.ingest(step.events, Signer(step.actor, demo_key(step.actor)))
     pallet = story[3].events[0].body["parentID"]
-    extra = [
-        Event.from_json(
-            {
-                "type": "ObjectEvent",
-                "eventTime": f"2026-05-01T17:{i:02d}:30.000+08:00",
-                "eventTimeZoneOffset": "+08:00",
-                "action": "OBSERVE",
-                "bizStep": "storing",
-                "epcList": [pallet],
-                "sensorElementList": [
-                    {"sensorReport": [{"type": "Temperature", "value": 3.0, "uom": "CEL"}]}
-                ],
-            }
-        )
-        for i in range(12)
-    ]
+    extra = _storing_readings(pallet, 12, celsius=3.0)
     ledger.ingest(extra, carrier)
     ledger.ingest(_logger_events(half, 10**6, lots=500, day="2026-05-03"), carrier)
     Anchorer(ledger, reg).anchor()

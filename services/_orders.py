@@ -183,6 +183,37 @@ class OrderView:
     received_at: int | None = None  # the provenance receive event that delivered it
     receipt_event: str | None = None
 
+    @classmethod
+    def of(
+        cls,
+        o: Order,
+        batch: str | None,
+        streamer: str | None,
+        tx: str | None = None,
+        destination: str | None = None,
+        received_at: int | None = None,
+        receipt_event: str | None = None,
+    ) -> OrderView:
+        """The chain's order ``o`` (money, state, deadlines: the source of truth) with what
+        only the book knows (batch, streamer, delivery receipt)."""
+        return cls(
+            o.order_id,
+            o.buyer,
+            o.seller,
+            o.price,
+            o.state,
+            o.ruling,
+            o.ship_by,
+            o.deliver_by,
+            o.deadline,
+            batch,
+            streamer,
+            tx,
+            destination,
+            received_at,
+            receipt_event,
+        )
+
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.order_id,
@@ -281,16 +312,8 @@ class OrderBook:
                 conn.execute(
                     ORDERS.update().where(ORDERS.c.id == row.id).values(state=int(o.state))
                 )
-        return OrderView(
-            o.order_id,
-            o.buyer,
-            o.seller,
-            o.price,
-            o.state,
-            o.ruling,
-            o.ship_by,
-            o.deliver_by,
-            o.deadline,
+        return OrderView.of(
+            o,
             row.batch,
             row.streamer,
             row.tx,
@@ -378,21 +401,7 @@ class OrderBook:
                 )
             )
             self._activity(conn, seller, ActivityKind.ORDER, receipt.timestamp, self._ref(order_id))
-        return OrderView(
-            order_id,
-            o.buyer,
-            o.seller,
-            o.price,
-            o.state,
-            o.ruling,
-            o.ship_by,
-            o.deliver_by,
-            o.deadline,
-            batch,
-            streamer,
-            receipt.tx_hash,
-            destination,
-        )
+        return OrderView.of(o, batch, streamer, receipt.tx_hash, destination)
 
     def _sync_state(self, order_id: int) -> OrderView:
         return self.order(order_id)
