@@ -264,22 +264,23 @@ class SqlStore:
         self.engine.dispose()
 
     @contextlib.contextmanager
-    def begin(self) -> Iterator[Connection]:
-        """One transaction; database errors become ``self.error``."""
+    def _translated(self) -> Iterator[None]:
         try:
-            with self.engine.begin() as conn:
-                yield conn
+            yield
         except SQLAlchemyError as exc:
             raise self.error(f"{self.label} error: {exc.__class__.__name__}: {exc}") from exc
 
     @contextlib.contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """One transaction; database errors become ``self.error``."""
+        with self._translated(), self.engine.begin() as conn:
+            yield conn
+
+    @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
         """A connection for reads (no transaction is committed); errors as :meth:`begin`."""
-        try:
-            with self.engine.connect() as conn:
-                yield conn
-        except SQLAlchemyError as exc:
-            raise self.error(f"{self.label} error: {exc.__class__.__name__}: {exc}") from exc
+        with self._translated(), self.engine.connect() as conn:
+            yield conn
 
     @property
     def dialect(self) -> str:
