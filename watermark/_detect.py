@@ -34,6 +34,7 @@ import cv2
 import numpy as np
 
 from watermark._keys import StreamerKey
+from watermark._motion import EST_HEIGHT, MotionChain
 from watermark._patterns import (
     CHIPS_PER_HEIGHT,
     SAMPLES_PER_CHIP,
@@ -226,6 +227,23 @@ def _resample(y: np.ndarray, period: float) -> np.ndarray:
     return cv2.resize(y, size, fx=f, fy=f, interpolation=interp)
 
 
+def stabilise(y: np.ndarray, chain: MotionChain) -> np.ndarray:
+    """``y`` (a frame of height ``full_height``, possibly resampled) with the picture's
+    accumulated motion undone: the mark, which moved with the picture, stands still.
+    Edges the warp reads from outside the frame repeat the border (high-passed to ~0)."""
+    if chain.steps == 0 and chain.restarts == 0:
+        return y
+    a = MotionChain.rescaled(chain.A, y.shape[0] / EST_HEIGHT)
+    out: np.ndarray = cv2.warpAffine(
+        y,
+        a[:2],
+        (y.shape[1], y.shape[0]),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+    return out
+
+
 def fold_frame(y: np.ndarray, period: float) -> np.ndarray:
     """Resample so one period is 96 samples, whiten, fold: (96, 96) unaligned evidence."""
     return _fold(_whiten(_resample(y, period)))
@@ -252,10 +270,15 @@ class Evidence:
     """
 
     def __init__(
-        self, period: float, on_flush: Callable[[int, np.ndarray, np.ndarray], None] | None = None
+        self,
+        period: float,
+        on_flush: Callable[[int, np.ndarray, np.ndarray], None] | None = None,
+        follow: bool = False,
     ) -> None:
         """With ``on_flush``, tiles older than ``_OPEN_BUCKETS`` are handed over (and
-        forgotten) as the clip goes on, so memory stays constant for any clip length."""
+        forgotten) as the clip goes on, so memory stays constant for any clip length.
+        ``follow``: the mark was embedded moving with the picture (``EmbedSettings.follow``);
+        each frame is stabilised first."""
         self.period = period
         self.tiles: dict[int, np.ndarray] = {}
         self.time_tiles: dict[int, np.ndarray] = {}
@@ -263,6 +286,7 @@ class Evidence:
         self.duration = 0.0
         self._prev: np.ndarray | None = None
         self._on_flush = on_flush
+        self.motion = MotionChain() if follow else None
 
     def flush(self, keep: int = 0) -> None:
         """Hand all but the newest ``keep`` buckets to ``on_flush``."""
@@ -273,8 +297,12 @@ class Evidence:
             self._on_flush(b, self.tiles.pop(b), self.time_tiles.pop(b, empty))
 
     def add_frame(self, y: np.ndarray, t: float) -> None:
-        """Fold one luma frame shown at clip time ``t`` into the evidence."""
+        """Fold one luma frame shown at clip time ``t`` into the evidence (frames in
+        display order: the picture's motion is followed from one to the next)."""
         small = _resample(y, self.period)
+        if self.motion is not None:
+            self.motion.update(y)
+            small = stabilise(small, self.motion)
         w = _whiten(small)
         b = math.floor(t * SUB_BUCKETS_PER_SECOND + 1e-6)
         _accumulate(self.tiles, b, _fold(w))

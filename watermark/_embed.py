@@ -27,6 +27,7 @@ import numpy as np
 
 from watermark._errors import PayloadInvalid, VideoTooLarge, VideoTooSmall
 from watermark._keys import StreamerKey
+from watermark._motion import EST_HEIGHT, MotionChain
 from watermark._patterns import TILE_CHIPS, KeyPatterns, chip_pixels, render_matrix
 from watermark._payload import ConstPayload, TimeCode, conv_encode
 
@@ -72,6 +73,10 @@ class EmbedSettings:
 
     psnr_db: float = DEFAULT_PSNR_DB
     masking: bool = True
+    # the mark moves with the picture (watermark/_motion.py): -80 % bitrate on pans, but a
+    # re-encoder then spends fewer bits on it (docs/watermark.md); the detector must be
+    # told (``Evidence(follow=True)``), so it is off by default
+    follow: bool = False
 
 
 class Embedder:
@@ -105,6 +110,10 @@ class Embedder:
         self._const_pat = np.zeros(self._half[::-1], dtype=np.float32)
         self._time_pat = np.zeros(self._half[::-1], dtype=np.float32)
         self._prev: np.ndarray | None = None
+        self.motion = MotionChain() if self.settings.follow else None
+        self._to_half = self._half[1] / EST_HEIGHT  # estimation pixels -> half-res pixels
+        self._tiles = (np.zeros((1, 1), np.float32), np.zeros((1, 1), np.float32))
+        self._canvas: tuple[np.ndarray, np.ndarray] | None = None
 
     def payload_at(self, second: int) -> tuple[ConstPayload, int]:
         """Constant payload and counter for broadcast second ``second`` (0-based)."""
@@ -125,8 +134,10 @@ class Embedder:
         c_tile = r @ const_only.astype(np.float64) @ r.T
         t_tile = r @ (whole - const_only).astype(np.float64) @ r.T
         gain = self.amplitude / _upsampled_rms(c_tile + t_tile)
-        self._const_pat = self._tile(c_tile * gain)
-        self._time_pat = self._tile(t_tile * gain)
+        self._tiles = ((c_tile * gain).astype(np.float32), (t_tile * gain).astype(np.float32))
+        self._const_pat = self._tile(self._tiles[0])
+        self._time_pat = self._tile(self._tiles[1])
+        self._canvas = None
         self._second = second
         return self._const_pat, self._time_pat
 
@@ -135,6 +146,37 @@ class Embedder:
         p = tile.shape[0]
         full = np.tile(tile.astype(np.float32), (-(-h // p), -(-w // p)))[:h, :w]
         return np.ascontiguousarray(full)
+
+    def _moved(
+        self, y: np.ndarray, cp: np.ndarray, tp: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The half-resolution patterns moved with the picture's accumulated motion.
+
+        Pattern point ``q`` is shown at ``A q``; the warp reads the periodic pattern at
+        ``A^-1 p`` from a canvas of whole periods (OpenCV's wrap-around border is ten times
+        slower), with the translation reduced modulo the period."""
+        if self.motion is None:
+            return cp, tp
+        a = self.motion.update(y)
+        if self.motion.steps == 0 and self.motion.restarts == 0:
+            return cp, tp  # nothing has moved since the start: the plain tiling is exact
+        inv = np.linalg.inv(MotionChain.rescaled(a, self._to_half))[:2]
+        w, h = self._half
+        corners = inv @ np.array([[0, w, 0, w], [0, 0, h, h], [1, 1, 1, 1]], dtype=np.float64)
+        p = self._tiles[0].shape[0]
+        inv[:, 2] -= np.floor(corners.min(axis=1) / p) * p  # bounding box starts in [0, p)
+        need = math.ceil(float(np.ptp(corners, axis=1).max()) / p) + 2
+        if self._canvas is None or self._canvas[0].shape[0] < need * p:
+            side = max(need, -(-max(w, h) // p) + 2)
+            self._canvas = (
+                np.ascontiguousarray(np.tile(self._tiles[0], (side, side))),
+                np.ascontiguousarray(np.tile(self._tiles[1], (side, side))),
+            )
+        flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+        return (
+            cv2.warpAffine(self._canvas[0], inv, (w, h), flags=flags),
+            cv2.warpAffine(self._canvas[1], inv, (w, h), flags=flags),
+        )
 
     def mask(self, small: np.ndarray) -> np.ndarray:
         """Texture mask of a quarter-resolution frame (float32), mean square 1."""
@@ -168,7 +210,7 @@ class Embedder:
             raise PayloadInvalid(
                 f"frame is {y.shape}, embedder built for {self.height, self.width}"
             )
-        cp, tp = self._patterns_for(max(0, math.floor(t)))
+        cp, tp = self._moved(y, *self._patterns_for(max(0, math.floor(t))))
         small = cv2.resize(y, self._quarter, interpolation=cv2.INTER_AREA).astype(np.float32)
         act = self.activity(small)
         m = self.mask(small) if self.settings.masking else np.ones_like(small)

@@ -20,7 +20,7 @@ import av
 import av.error
 import numpy as np
 
-from watermark._detect import Detection, Detector, Evidence, SoftSeries
+from watermark._detect import Detection, Detector, Evidence, SoftSeries, stabilise
 from watermark._embed import Embedder, EmbedSettings, check_frame_size
 from watermark._errors import (
     StreamFailed,
@@ -30,6 +30,7 @@ from watermark._errors import (
     WatermarkError,
 )
 from watermark._keys import StreamerKey
+from watermark._motion import MotionChain
 
 __all__ = [
     "DEFAULT_CRF",
@@ -350,8 +351,11 @@ def _audio(out: Any, oas: Any, packet: Any, remux: bool) -> None:
             out.mux(p)
 
 
-def detect_file(path: str, keys: list[StreamerKey], progress: Progress | None = None) -> Detection:
-    """Look for each key's mark in ``path``; the best detection (or 'not detected')."""
+def detect_file(
+    path: str, keys: list[StreamerKey], progress: Progress | None = None, follow: bool = False
+) -> Detection:
+    """Look for each key's mark in ``path``; the best detection (or 'not detected').
+    ``follow``: the marks were embedded moving with the picture (``EmbedSettings.follow``)."""
     if not keys:
         return Detection(False, None)
     # (1) geometry from frames sampled over the first 20 s (first pass, bounded)
@@ -362,12 +366,12 @@ def detect_file(path: str, keys: list[StreamerKey], progress: Progress | None = 
         span = min(_SYNC_SECONDS, _duration(container) or _SYNC_SECONDS)
     finally:
         container.close()
-    samples = sync_samples(path, span, fps, _SYNC_SECONDS, _SYNC_FRAMES)
+    samples = sync_samples(path, span, fps, _SYNC_SECONDS, _SYNC_FRAMES, follow)
     detectors = [Detector(k) for k in keys]
     geos = [d.geometry(samples) for d in detectors]
     del samples
     # (2) evidence: one fold per distinct period
-    series, evidence = fan_out_evidence(detectors, geos)
+    series, evidence = fan_out_evidence(detectors, geos, follow)
     total = 0.0
     c = _open_input(path)
     total = _duration(c)
@@ -456,7 +460,7 @@ def stream(
 
 
 def fan_out_evidence(
-    detectors: list[Detector], geos: list[Any]
+    detectors: list[Detector], geos: list[Any], follow: bool = False
 ) -> tuple[list[SoftSeries], dict[float, Evidence]]:
     """One fold (``Evidence``) per distinct tile period, feeding every detector with that
     period: folding is the per-frame cost, so keys sharing a geometry share it."""
@@ -475,21 +479,24 @@ def fan_out_evidence(
 
         return take
 
-    return series, {p: Evidence(p, on_flush=fan_out(p)) for p in periods}
+    return series, {p: Evidence(p, on_flush=fan_out(p), follow=follow) for p in periods}
 
 
 def sync_samples(
-    path: str, span: float, fps: float, max_seconds: float, max_frames: int
+    path: str, span: float, fps: float, max_seconds: float, max_frames: int, follow: bool = False
 ) -> list[np.ndarray]:
     """Up to ``max_frames`` luma frames spread over the first ``span`` seconds: what the
     geometry search (scale and offset) looks at, read in a bounded first pass."""
     every = max(1, int(span * fps / max_frames))
     samples: list[np.ndarray] = []
+    chain = MotionChain() if follow else None  # stabilised as the evidence will be
     for i, (t, y) in enumerate(iter_luma(path)):
         if t > max_seconds or len(samples) >= max_frames:
             break
+        if chain is not None:
+            chain.update(y)
         if i % every == 0:
-            samples.append(y.copy())
+            samples.append(y.copy() if chain is None else stabilise(y, chain).copy())
     if not samples:
         raise VideoUnreadable(f"{path}: no video frames")
     if min(samples[0].shape) < 64:
