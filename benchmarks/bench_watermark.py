@@ -31,7 +31,7 @@ import numpy as np
 
 from benchmarks._common import Report
 from watermark import Detector, Embedder, EmbedSettings, Evidence, Geometry, StreamerKey
-from watermark._detect import SUB_BUCKETS_PER_SECOND
+from watermark._detect import SUB_BUCKETS_PER_SECOND, pick_samples
 from watermark._embed import DEFAULT_PSNR_DB
 from watermark._payload import (
     COUNTER_BITS,
@@ -196,11 +196,16 @@ def attacks() -> dict[str, Attack]:
 
 
 # --- our detector on windows ------------------------------------------------------------
+def samples(frames: list[np.ndarray], fps: float) -> tuple[list[np.ndarray], list[int]]:
+    """The geometry search's frames, as ``detect_file`` picks them (first 20 s)."""
+    return pick_samples(((i / fps, y) for i, y in enumerate(frames)), 20.0, fps, 24)
+
+
 def evidence(
     det: Detector, frames: list[np.ndarray], fps: float
 ) -> tuple[Geometry, Evidence, float]:
-    geo = det.geometry(frames[:: max(1, len(frames) // 24)][:24])
-    ev = Evidence(geo.period)
+    geo = det.geometry(*samples(frames, fps))
+    ev = Evidence(geo.period, phase=geo.phase)
     t0 = time.perf_counter()
     for i, y in enumerate(frames):
         ev.add_frame(y, i / fps)
@@ -409,13 +414,13 @@ def run() -> Report:
     geo, ev, _ = evidence(det, marked["scene720"], FPS)
 
     def fold_all(frames: list[np.ndarray] = marked["scene720"][:SPEED_FRAMES]) -> None:
-        e = Evidence(geo.period)
+        e = Evidence(geo.period, phase=geo.phase)
         for i, y in enumerate(frames):
             e.add_frame(y, i / FPS)
 
     speed["detect_fps_scene720"] = best_fps(fold_all)
     t0 = time.perf_counter()
-    det.geometry(marked["scene720"][:: len(marked["scene720"]) // 24][:24])
+    det.geometry(*samples(marked["scene720"], FPS))
     speed["detect_geometry_search_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     det.detect(ev, geo)
@@ -468,8 +473,8 @@ def false_positives(
     series = []
     probe = Detector(KEY)
     for frames in sources.values():
-        g = probe.geometry(frames[:: max(1, len(frames) // 24)][:24])
-        ev = Evidence(g.period)
+        g = probe.geometry(*samples(frames, FPS))
+        ev = Evidence(g.period, phase=g.phase)
         for i, y in enumerate(frames):
             ev.add_frame(y, i / FPS)
         series.append((ev, g))

@@ -29,8 +29,9 @@ __all__ = ["EST_HEIGHT", "MAX_SCALE", "MotionChain", "scaled"]
 
 EST_HEIGHT = 180  # rows the motion is estimated at (a quarter of 720p)
 MAX_SCALE = 1.5  # accumulated zoom beyond which the chain restarts
-_FEATURES = 120
+_FEATURES = 80
 _MIN_POINTS = 16
+_KEEP_POINTS = 40  # track the previous step's inliers on while this many are left
 _MIN_INLIER_SHARE = 0.6
 _MIN_SPREAD = 0.35  # inliers must span this share of the picture's width and height
 _RANSAC_PX = 0.25
@@ -39,8 +40,8 @@ _RANSAC_PX = 0.25
 # following it would walk the mark over the background, which costs bits every frame
 _STILL_PX = 0.1
 _LK = {
-    "winSize": (13, 13),
-    "maxLevel": 3,
+    "winSize": (11, 11),
+    "maxLevel": 2,
     "criteria": (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.01),
 }
 
@@ -53,37 +54,43 @@ def scaled(y: np.ndarray) -> np.ndarray:
     return out
 
 
-def _step(prev: np.ndarray, cur: np.ndarray) -> np.ndarray | None:
-    """Similarity prev -> cur (2x3, estimation pixels), or None if not trustworthy."""
-    pts = cv2.goodFeaturesToTrack(prev, _FEATURES, 0.05, 8, blockSize=7)
+def _step(
+    prev: np.ndarray, cur: np.ndarray, pts: np.ndarray | None = None
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Zoom + shift prev -> cur (2x3, estimation pixels) or None if not trustworthy, and
+    the inlier features where they are in ``cur`` (tracked on next time instead of
+    detecting new ones, which costs a third of a step) or None to detect afresh."""
+    if pts is None:
+        pts = cv2.goodFeaturesToTrack(prev, _FEATURES, 0.05, 8, blockSize=7)
     if pts is None or len(pts) < _MIN_POINTS:
-        return None
+        return None, None
     nxt, status, _ = cv2.calcOpticalFlowPyrLK(prev, cur, pts, None, **_LK)  # type: ignore[call-overload]
     ok = status.ravel() == 1
     if int(ok.sum()) < _MIN_POINTS:
-        return None
+        return None, None
     if float(np.median(np.abs(nxt[ok] - pts[ok]).max(axis=-1))) < _STILL_PX:
-        return None
+        return None, nxt[ok] if int(ok.sum()) >= _KEEP_POINTS else None
     m, inliers = cv2.estimateAffinePartial2D(
         pts[ok], nxt[ok], method=cv2.RANSAC, ransacReprojThreshold=_RANSAC_PX
     )
     if m is None:
-        return None
+        return None, None
     good = inliers.ravel() == 1
     if int(good.sum()) < max(_MIN_POINTS, _MIN_INLIER_SHARE * int(ok.sum())):
-        return None
+        return None, None
     p = pts[ok][good].reshape(-1, 2).astype(np.float64)
     q = nxt[ok][good].reshape(-1, 2).astype(np.float64)
     h, w = prev.shape
     if np.ptp(p[:, 0]) < _MIN_SPREAD * w or np.ptp(p[:, 1]) < _MIN_SPREAD * h:
-        return None
+        return None, None
     # zoom + shift only, refitted by least squares on the inliers: livestream cameras pan
     # and zoom but rarely roll, and a free rotation picks up a bias (~1e-4 rad per frame
     # on grain) that grows into pixels at the corners over a few seconds
     pc, qc = p - p.mean(axis=0), q - q.mean(axis=0)
     zoom = float((pc * qc).sum() / max(1e-9, float((pc * pc).sum())))
     shift = q.mean(axis=0) - zoom * p.mean(axis=0)
-    return np.array([[zoom, 0.0, shift[0]], [0.0, zoom, shift[1]]])
+    keep = nxt[ok][good] if int(good.sum()) >= _KEEP_POINTS else None
+    return np.array([[zoom, 0.0, shift[0]], [0.0, zoom, shift[1]]]), keep
 
 
 class MotionChain:
@@ -95,14 +102,17 @@ class MotionChain:
         self.steps = 0  # trusted steps
         self.restarts = 0
         self._prev: np.ndarray | None = None
+        self._pts: np.ndarray | None = None
 
     def update(self, y: np.ndarray) -> np.ndarray:
-        """Feed the next frame (full luma); returns the accumulated ``A``."""
-        cur = scaled(y)
+        """Feed the next frame (luma at any size of the same aspect, uint8; a frame already
+        ``EST_HEIGHT`` rows tall is used as it is); returns the accumulated ``A``."""
+        cur = y if y.shape[0] == EST_HEIGHT else scaled(y)
         prev, self._prev = self._prev, cur
         if prev is None or prev.shape != cur.shape:
+            self._pts = None
             return self.A
-        m = _step(prev, cur)
+        m, self._pts = _step(prev, cur, self._pts)
         if m is None:
             return self.A
         step = np.eye(3)

@@ -11,9 +11,8 @@ import av
 import cv2
 import numpy as np
 
-from tests.watermark.conftest import START, x264_round_trip
-from watermark import Detector, Embedder, EmbedSettings, Evidence, StreamerKey
-from watermark._detect import stabilise
+from tests.watermark.conftest import START, detect_frames, x264_round_trip
+from watermark import Embedder, EmbedSettings, StreamerKey
 from watermark._motion import EST_HEIGHT, MotionChain
 from watermark._synth import GRAIN_SIGMA, photographs, scene_clip
 
@@ -93,19 +92,7 @@ def test_following_mark_is_cheaper_on_pans_and_detected(alice: StreamerKey) -> N
     static, moving = _size(marked[False]) - base, _size(marked[True]) - base
     assert moving < 0.5 * static, (static, moving)  # measured: about a quarter
 
-    frames = x264_round_trip(marked[True], crf=23)
-    det = Detector(alice)
-    chain = MotionChain()
-    samples = []
-    for i, y in enumerate(frames):
-        chain.update(y)
-        if i % 6 == 0:
-            samples.append(stabilise(y, chain))
-    geo = det.geometry(samples[:24])
-    ev = Evidence(geo.period, follow=True)
-    for i, y in enumerate(frames):
-        ev.add_frame(y, i / 25.0)
-    found = det.detect(ev, geo)
+    found = detect_frames(alice, x264_round_trip(marked[True], crf=23))
     assert found.detected and found.streamer == "alice"
     seg = max(found.segments, key=lambda s: s.clip_end - s.clip_start)
     assert seg.clip_end - seg.clip_start >= 4.0
