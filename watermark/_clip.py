@@ -69,7 +69,7 @@ from watermark._manifest import (
     audio_envelopes,
     check_bundle,
 )
-from watermark._video import fan_out_evidence, iter_luma, sync_samples
+from watermark._video import evidence_key, fan_out_evidence, iter_luma, sync_samples
 
 __all__ = [
     "FINDING_CODES",
@@ -238,8 +238,8 @@ def _analyse(
     geos: list[Geometry] = []
     if detectors:
         span = min(SYNC_SECONDS, total or SYNC_SECONDS)
-        samples = sync_samples(path, span, fps, SYNC_SECONDS, SYNC_FRAMES)
-        geos = [d.geometry(samples) for d in detectors]
+        samples, phases = sync_samples(path, span, fps, SYNC_SECONDS, SYNC_FRAMES)
+        geos = [d.geometry(samples, phases) for d in detectors]
         del samples
     # (2) one pass
     series, evidence = fan_out_evidence(detectors, geos)
@@ -262,7 +262,7 @@ def _analyse(
     for ev in evidence.values():
         ev.flush()
     detections = [
-        d.detect(evidence[round(g.period, 6)], g, s)
+        d.detect(evidence[evidence_key(g)], g, s)
         for d, g, s in zip(detectors, geos, series, strict=True)
     ]
     dur = last + 1.0 / fps

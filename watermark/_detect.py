@@ -34,6 +34,7 @@ import cv2
 import numpy as np
 
 from watermark._keys import StreamerKey
+from watermark._motion import EST_HEIGHT, MotionChain
 from watermark._patterns import (
     CHIPS_PER_HEIGHT,
     SAMPLES_PER_CHIP,
@@ -104,6 +105,9 @@ class Geometry:
     period: float
     offset: tuple[int, int]
     z: float
+    # 0.2 s buckets (clip time * 5) whose index is = phase (mod 5) start a broadcast second:
+    # there the embedder re-anchors the moving mark to the frame (``pick_samples``)
+    phase: int = 0
 
 
 @dataclass(frozen=True)
@@ -226,6 +230,52 @@ def _resample(y: np.ndarray, period: float) -> np.ndarray:
     return cv2.resize(y, size, fx=f, fy=f, interpolation=interp)
 
 
+def stabilise(y: np.ndarray, motion: np.ndarray) -> np.ndarray:
+    """``y`` (a frame, possibly resampled) with ``motion`` (3x3, estimation pixels: where a
+    point of the reference frame is now) undone, so a mark that moved with the picture
+    since the reference stands still. Edges read from outside the frame repeat the border
+    (the whitening's high-pass makes them ~0)."""
+    if np.array_equal(motion, np.eye(3)):
+        return y
+    a = MotionChain.rescaled(motion, y.shape[0] / EST_HEIGHT)
+    out: np.ndarray = cv2.warpAffine(
+        y,
+        a[:2],
+        (y.shape[1], y.shape[0]),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+    return out
+
+
+def pick_samples(
+    frames: Iterable[tuple[float, np.ndarray]], span: float, fps: float, max_frames: int
+) -> tuple[list[np.ndarray], list[int]]:
+    """Frames for the geometry search and the 0.2 s bucket (mod 5) each one starts.
+
+    The embedder re-anchors the moving mark to the frame at every broadcast second, so a
+    frame that starts a bucket which starts a second shows the mark where a still one
+    would be; which residue that is, is not known yet. Samples are the first frames of
+    every k-th bucket, k prime to 5 so all five residues take turns; the geometry search
+    sums them per residue and the right residue is the one that adds up (``phase``)."""
+    buckets = max(1, int(span * SUB_BUCKETS_PER_SECOND))
+    k = max(1, buckets // max(1, max_frames))
+    if k % 5 == 0:
+        k += 1
+    samples: list[np.ndarray] = []
+    phases: list[int] = []
+    last = None
+    for t, y in frames:
+        b = math.floor(t * SUB_BUCKETS_PER_SECOND + 1e-6)
+        if t > span or len(samples) >= max_frames:
+            break
+        if b != last and b % k == 0:
+            samples.append(y.copy())
+            phases.append(b % SUB_BUCKETS_PER_SECOND)
+        last = b
+    return samples, phases
+
+
 def fold_frame(y: np.ndarray, period: float) -> np.ndarray:
     """Resample so one period is 96 samples, whiten, fold: (96, 96) unaligned evidence."""
     return _fold(_whiten(_resample(y, period)))
@@ -252,10 +302,16 @@ class Evidence:
     """
 
     def __init__(
-        self, period: float, on_flush: Callable[[int, np.ndarray, np.ndarray], None] | None = None
+        self,
+        period: float,
+        on_flush: Callable[[int, np.ndarray, np.ndarray], None] | None = None,
+        phase: int = 0,
     ) -> None:
         """With ``on_flush``, tiles older than ``_OPEN_BUCKETS`` are handed over (and
-        forgotten) as the clip goes on, so memory stays constant for any clip length."""
+        forgotten) as the clip goes on, so memory stays constant for any clip length.
+        ``phase`` (``Geometry.phase``): which buckets start broadcast seconds; each frame is
+        stabilised against the picture's motion since the start of its second, when the
+        embedder last re-anchored the moving mark."""
         self.period = period
         self.tiles: dict[int, np.ndarray] = {}
         self.time_tiles: dict[int, np.ndarray] = {}
@@ -263,6 +319,10 @@ class Evidence:
         self.duration = 0.0
         self._prev: np.ndarray | None = None
         self._on_flush = on_flush
+        self.phase = phase % SUB_BUCKETS_PER_SECOND
+        self.motion = MotionChain()
+        self._bucket = -(10**9)
+        self._anchor = np.eye(3)  # motion at the start of the current second
 
     def flush(self, keep: int = 0) -> None:
         """Hand all but the newest ``keep`` buckets to ``on_flush``."""
@@ -273,10 +333,17 @@ class Evidence:
             self._on_flush(b, self.tiles.pop(b), self.time_tiles.pop(b, empty))
 
     def add_frame(self, y: np.ndarray, t: float) -> None:
-        """Fold one luma frame shown at clip time ``t`` into the evidence."""
-        small = _resample(y, self.period)
-        w = _whiten(small)
+        """Fold one luma frame shown at clip time ``t`` into the evidence (frames in
+        display order: the picture's motion is followed from one to the next)."""
+        a = self.motion.update(y)
         b = math.floor(t * SUB_BUCKETS_PER_SECOND + 1e-6)
+        if b != self._bucket:
+            starts = (b - self.phase) % SUB_BUCKETS_PER_SECOND == 0
+            if starts or b - self._bucket >= SUB_BUCKETS_PER_SECOND:
+                self._anchor = a.copy()
+            self._bucket = b
+        small = stabilise(_resample(y, self.period), a @ np.linalg.inv(self._anchor))
+        w = _whiten(small)
         _accumulate(self.tiles, b, _fold(w))
         if self._prev is None or self._prev.shape != small.shape:
             active = w  # the first frame of a clip is intra-coded: all of it is current
@@ -353,8 +420,14 @@ class Detector:
         z = float((corr.flat[idx] - float(np.mean(corr))) / sd) if sd > 0 else 0.0
         return z, (dy, dx)
 
-    def geometry(self, frames: Sequence[np.ndarray]) -> Geometry:
-        """Find period and offset from a few luma frames of the clip (step 1)."""
+    def geometry(
+        self, frames: Sequence[np.ndarray], phases: Sequence[int] | None = None
+    ) -> Geometry:
+        """Find period, offset and phase from a few luma frames of the clip (step 1):
+        ``frames`` and ``phases`` as ``pick_samples`` gives them. Folds are summed per
+        phase and over all frames (a still picture's mark adds up in every frame); the best
+        of the six correlation peaks wins."""
+        phases = list(phases) if phases is not None else [0] * len(frames)
         h, w = frames[0].shape
         nominal = h / CHIPS_PER_HEIGHT * TILE_CHIPS
         best = (-math.inf, nominal)
@@ -362,12 +435,17 @@ class Detector:
         ch = min(h, int(2.2 * nominal * _SCALE_MAX))
         cw = min(w, int(2.2 * nominal * _SCALE_MAX))
         y0, x0 = (h - ch) // 2, (w - cw) // 2
-        spread = frames[:: max(1, len(frames) // _COARSE_FRAMES)][:_COARSE_FRAMES]
-        centre = [f[y0 : y0 + ch, x0 : x0 + cw] for f in spread]
+        step = max(1, len(frames) // _COARSE_FRAMES)
+        if step % SUB_BUCKETS_PER_SECOND == 0:
+            step += 1  # keep all five phases among the coarse frames
+        pick = list(range(0, len(frames), step))[:_COARSE_FRAMES]
+        centre = [frames[i][y0 : y0 + ch, x0 : x0 + cw] for i in pick]
         r = _SCALE_MIN
         while r <= _SCALE_MAX:
             p = nominal * r
-            z, _ = self._sync_z(sum((fold_frame(f, p) for f in centre), np.zeros((_N, _N))))
+            z, _, _ = self._best_group(
+                [fold_frame(f, p) for f in centre], [phases[i] for i in pick]
+            )
             if z > best[0]:
                 best = (z, p)
             r *= 1.0 + _COARSE_STEP
@@ -377,11 +455,29 @@ class Detector:
         for centre in sorted({best[1], nominal}):
             for k in range(-6, 7):
                 p = centre * (1.0 + k * _FINE_STEP)
-                folded = sum((fold_frame(f, p) for f in frames), np.zeros((_N, _N)))
-                z, off = self._sync_z(folded)
+                z, off, ph = self._best_group([fold_frame(f, p) for f in frames], phases)
                 if z > best_g.z:
-                    best_g = Geometry(p, off, z)
+                    best_g = Geometry(p, off, z, ph)
         return best_g
+
+    def _best_group(
+        self, folds: Sequence[np.ndarray], phases: Sequence[int]
+    ) -> tuple[float, tuple[int, int], int]:
+        """Best sync peak over the folds summed per phase and over all of them: (z, offset,
+        phase); the all-frames sum reports the phase of its best single group."""
+        groups: dict[int, np.ndarray] = {}
+        for f, ph in zip(folds, phases, strict=True):
+            groups[ph] = groups[ph] + f if ph in groups else f.copy()
+        best = (-math.inf, (0, 0), 0)
+        for ph, g in groups.items():
+            z, off = self._sync_z(g)
+            if z > best[0]:
+                best = (z, off, ph)
+        if len(groups) > 1:
+            z, off = self._sync_z(sum(groups.values(), np.zeros((_N, _N))))
+            if z > best[0]:
+                best = (z, off, best[2])
+        return best
 
     # (2) evidence -> soft bits ----------------------------------------------------------
     def soft_bits(self, folded: np.ndarray, geo: Geometry) -> tuple[np.ndarray, np.ndarray]:

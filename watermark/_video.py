@@ -20,7 +20,7 @@ import av
 import av.error
 import numpy as np
 
-from watermark._detect import Detection, Detector, Evidence, SoftSeries
+from watermark._detect import Detection, Detector, Evidence, Geometry, SoftSeries, pick_samples
 from watermark._embed import Embedder, EmbedSettings, check_frame_size
 from watermark._errors import (
     StreamFailed,
@@ -362,9 +362,9 @@ def detect_file(path: str, keys: list[StreamerKey], progress: Progress | None = 
         span = min(_SYNC_SECONDS, _duration(container) or _SYNC_SECONDS)
     finally:
         container.close()
-    samples = sync_samples(path, span, fps, _SYNC_SECONDS, _SYNC_FRAMES)
+    samples, phases = sync_samples(path, span, fps, _SYNC_SECONDS, _SYNC_FRAMES)
     detectors = [Detector(k) for k in keys]
-    geos = [d.geometry(samples) for d in detectors]
+    geos = [d.geometry(samples, phases) for d in detectors]
     del samples
     # (2) evidence: one fold per distinct period
     series, evidence = fan_out_evidence(detectors, geos)
@@ -384,7 +384,7 @@ def detect_file(path: str, keys: list[StreamerKey], progress: Progress | None = 
         ev.flush()
     best = Detection(False, None, frames=n)
     for d, g, s in zip(detectors, geos, series, strict=True):
-        r = d.detect(evidence[round(g.period, 6)], g, s)
+        r = d.detect(evidence[evidence_key(g)], g, s)
         if r.detected and (not best.detected or r.sync_z > best.sync_z):
             best = r
     return best
@@ -455,43 +455,43 @@ def stream(
         container.close()
 
 
+def evidence_key(g: Geometry) -> tuple[float, int]:
+    """Keys whose tiles share period and phase share one fold."""
+    return (round(g.period, 6), g.phase)
+
+
 def fan_out_evidence(
-    detectors: list[Detector], geos: list[Any]
-) -> tuple[list[SoftSeries], dict[float, Evidence]]:
-    """One fold (``Evidence``) per distinct tile period, feeding every detector with that
-    period: folding is the per-frame cost, so keys sharing a geometry share it."""
-    periods = sorted({round(g.period, 6) for g in geos})
+    detectors: list[Detector], geos: list[Geometry]
+) -> tuple[list[SoftSeries], dict[tuple[float, int], Evidence]]:
+    """One fold (``Evidence``) per distinct tile period and phase, feeding every detector
+    with that geometry: folding is the per-frame cost, so keys sharing it share the fold."""
+    periods = sorted({evidence_key(g) for g in geos})
     series = [SoftSeries() for _ in detectors]
-    sinks: dict[float, list[Callable[[int, np.ndarray, np.ndarray], None]]] = {
+    sinks: dict[tuple[float, int], list[Callable[[int, np.ndarray, np.ndarray], None]]] = {
         p: [] for p in periods
     }
     for d, g, s in zip(detectors, geos, series, strict=True):
-        sinks[round(g.period, 6)].append(d.sink(g, s))
+        sinks[evidence_key(g)].append(d.sink(g, s))
 
-    def fan_out(p: float) -> Callable[[int, np.ndarray, np.ndarray], None]:
+    def fan_out(p: tuple[float, int]) -> Callable[[int, np.ndarray, np.ndarray], None]:
         def take(b: int, const_tile: np.ndarray, time_tile: np.ndarray) -> None:
             for sink in sinks[p]:
                 sink(b, const_tile, time_tile)
 
         return take
 
-    return series, {p: Evidence(p, on_flush=fan_out(p)) for p in periods}
+    return series, {p: Evidence(p[0], on_flush=fan_out(p), phase=p[1]) for p in periods}
 
 
 def sync_samples(
     path: str, span: float, fps: float, max_seconds: float, max_frames: int
-) -> list[np.ndarray]:
+) -> tuple[list[np.ndarray], list[int]]:
     """Up to ``max_frames`` luma frames spread over the first ``span`` seconds: what the
-    geometry search (scale and offset) looks at, read in a bounded first pass."""
-    every = max(1, int(span * fps / max_frames))
-    samples: list[np.ndarray] = []
-    for i, (t, y) in enumerate(iter_luma(path)):
-        if t > max_seconds or len(samples) >= max_frames:
-            break
-        if i % every == 0:
-            samples.append(y.copy())
+    geometry search (scale, offset, phase) looks at, read in a bounded first pass, with
+    the 0.2 s bucket phase of each (``pick_samples``)."""
+    samples, phases = pick_samples(iter_luma(path), min(span, max_seconds), fps, max_frames)
     if not samples:
         raise VideoUnreadable(f"{path}: no video frames")
     if min(samples[0].shape) < 64:
         raise VideoTooSmall(f"{samples[0].shape[1]}x{samples[0].shape[0]} is too small")
-    return samples
+    return samples, phases

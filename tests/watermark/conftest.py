@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from watermark import Detection, Detector, Embedder, Evidence, StreamerKey
+from watermark._detect import pick_samples
 from watermark._synth import scene_clip
 
 START = 1_767_225_600  # 2026-01-01T00:00:00Z
@@ -42,8 +43,9 @@ def x264_round_trip(
 
 def detect_frames(key: StreamerKey, frames: Sequence[np.ndarray], fps: float = 25.0) -> Detection:
     det = Detector(key)
-    geo = det.geometry(list(frames[:: max(1, len(frames) // 24)][:24]))
-    ev = Evidence(geo.period)
+    samples, phases = pick_samples(((i / fps, y) for i, y in enumerate(frames)), 20.0, fps, 24)
+    geo = det.geometry(samples, phases)
+    ev = Evidence(geo.period, phase=geo.phase)
     for i, y in enumerate(frames):
         ev.add_frame(y, i / fps)
     return det.detect(ev, geo)
