@@ -105,16 +105,15 @@ def server(anvil_url: str, tmp_path: Path, compile_cache: Path) -> Iterator[tupl
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
-        proc, url = api._start(home, None)
+        local = api._start(home, None)
     finally:
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-    yield proc, url, home
-    proc.terminate()
-    proc.wait(timeout=30)
+    yield local.proc, local.url, home
+    local.stop()
 
 
 def test_soak_mixed_load(
