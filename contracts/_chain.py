@@ -106,12 +106,16 @@ def _deployed(address: str, code_hash: str, tx_hash: str | None) -> dict[str, An
 def _bumped(tx: dict[str, Any], w3: Web3) -> dict[str, Any]:
     """``tx`` with fees for a replacement (``FEE_BUMP``, and enough for the latest base fee)."""
     num, den = FEE_BUMP
+
+    def raised(value: Any) -> int:
+        return -(-int(value) * num // den)  # rounded up: never below the pool's minimum
+
     if "maxFeePerGas" in tx:
         base = int(w3.eth.get_block("latest").get("baseFeePerGas") or 0)
-        tip = max(-(-int(tx["maxPriorityFeePerGas"]) * num // den), int(w3.eth.max_priority_fee))
-        fee = max(-(-int(tx["maxFeePerGas"]) * num // den), 2 * base + tip)
+        tip = max(raised(tx["maxPriorityFeePerGas"]), int(w3.eth.max_priority_fee))
+        fee = max(raised(tx["maxFeePerGas"]), 2 * base + tip)
         return tx | {"maxFeePerGas": fee, "maxPriorityFeePerGas": tip}
-    return tx | {"gasPrice": max(-(-int(tx["gasPrice"]) * num // den), int(w3.eth.gas_price))}
+    return tx | {"gasPrice": max(raised(tx["gasPrice"]), int(w3.eth.gas_price))}
 
 
 def _failed(name: str | None, exc: Exception) -> TransactionFailed:
