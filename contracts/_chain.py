@@ -294,6 +294,21 @@ class Chain:
             os.fsync(fh.fileno())  # the intent must be on disk before the deployment is sent
         os.replace(tmp, path)
 
+    def _holds(self, name: str, address: str, code_hash: str, what: str) -> bool:
+        """True if ``address`` runs ``name``'s code, False if it holds no code; other code is
+        :class:`DeploymentMismatch`."""
+        code = bytes(self.w3.eth.get_code(Web3.to_checksum_address(address)))
+        if not code:
+            return False
+        actual = "0x" + keccak(code).hex()
+        if actual != code_hash:
+            raise DeploymentMismatch(
+                f"{name}: {what} {address} runs other code than contracts/{name}.vy "
+                f"(expected code hash {code_hash}, found {actual}); "
+                "use a new LIVETRUST_HOME or chain for the changed contract"
+            )
+        return True
+
     def _deploy(
         self,
         name: str,
@@ -308,15 +323,7 @@ class Chain:
         nonce: int | None = None
         if entry is not None and entry.get("state") == INTENT:
             address = str(entry["address"])
-            code = bytes(self.w3.eth.get_code(Web3.to_checksum_address(address)))
-            if code:
-                actual = "0x" + keccak(code).hex()
-                if actual != code_hash:
-                    raise DeploymentMismatch(
-                        f"{name}: the interrupted deployment at {address} runs other code "
-                        f"(expected code hash {code_hash}, found {actual}); "
-                        "use a new LIVETRUST_HOME or chain for the changed contract"
-                    )
+            if self._holds(name, address, code_hash, "the interrupted deployment"):
                 self._save_deployment(name, _deployed(address, code_hash, entry.get("tx")))
                 return address
             used = self.w3.eth.get_transaction_count(Web3.to_checksum_address(entry["sender"]))
@@ -355,17 +362,12 @@ class Chain:
             known = self._load_deployments().get(f"{self.chain_id}:{self.genesis_hash}", {})
             entry = known.get(name)
             address: str | None = None
-            if entry is not None and entry.get("state") != INTENT:
-                code = bytes(self.w3.eth.get_code(entry["address"]))
-                if code:
-                    actual = "0x" + keccak(code).hex()
-                    if actual != expected:
-                        raise DeploymentMismatch(
-                            f"{name} at {entry['address']} runs other code than "
-                            f"contracts/{name}.vy (expected code hash {expected}, found {actual}); "
-                            "use a new LIVETRUST_HOME or chain for the changed contract"
-                        )
-                    address = entry["address"]
+            if (
+                entry is not None
+                and entry.get("state") != INTENT
+                and self._holds(name, entry["address"], expected, "the remembered address")
+            ):
+                address = entry["address"]
             if address is None:
                 address = self._deploy(name, compiled, expected, entry, constructor_args)
             instance = self.w3.eth.contract(
