@@ -80,8 +80,10 @@ ADMIN_KEY_FILE = "admin.key"
 ADMIN_KEY_FORMAT = "livetrust-admin-key-sha256-v1"
 # The generated key carries 256 random bits, so a salted SHA-256 can be neither inverted nor
 # searched: a slow KDF protects low-entropy passwords, which this is not (as GitHub and
-# Stripe store their tokens). The salt keeps two homes with one key from showing it.
+# Stripe store their tokens). The salt makes two files of one key differ, so nothing can be
+# matched across homes or backups.
 ADMIN_SALT_BYTES = 16
+ADMIN_FILE_MAX_BYTES = 4096  # a hash file is ~150 bytes; read no more of a stranger's file
 
 metadata = MetaData()
 API_KEYS = Table(
@@ -199,7 +201,8 @@ def _read_admin_file(path: Path) -> bytes:
     from contracts._keyfile import check_private
 
     check_private(path)
-    return path.read_bytes()[:4096]
+    with open(path, "rb") as fh:
+        return fh.read(ADMIN_FILE_MAX_BYTES)
 
 
 def new_admin_key(home: Path, *, replace: bool) -> str:
