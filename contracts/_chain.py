@@ -67,8 +67,8 @@ RPC_TIMEOUT_S = 30.0
 REPLACE_AFTER_S = 60.0
 # A replacement pays at least 9/8 of the pending transaction's fee cap and tip (geth's pool
 # refuses a replacement below +10 %; ethers and viem bump by 12.5 % as well), and at least
-# twice the latest base fee plus the node's suggested tip (the base fee can rise 12.5 % a
-# block, so this stays includable for several blocks).
+# twice the next block's base fee plus the node's suggested tip (the base fee can rise
+# 12.5 % a block, so this stays includable for several blocks).
 FEE_BUMP = (9, 8)
 # Gas limit for transactions on the embedded chain (block limit there is 30M); our most
 # expensive call (a deployment) stays far below it.
@@ -104,14 +104,18 @@ def _deployed(address: str, code_hash: str, tx_hash: str | None) -> dict[str, An
 
 
 def _bumped(tx: dict[str, Any], w3: Web3) -> dict[str, Any]:
-    """``tx`` with fees for a replacement (``FEE_BUMP``, and enough for the latest base fee)."""
+    """``tx`` with fees for a replacement: ``FEE_BUMP``, and enough for the next block's base
+    fee (the pending block's; the latest one's where a node does not say)."""
     num, den = FEE_BUMP
 
     def raised(value: Any) -> int:
         return -(-int(value) * num // den)  # rounded up: never below the pool's minimum
 
     if "maxFeePerGas" in tx:
-        base = int(w3.eth.get_block("latest").get("baseFeePerGas") or 0)
+        pending = w3.eth.get_block("pending").get("baseFeePerGas")
+        base = int(
+            pending if pending is not None else w3.eth.get_block("latest").get("baseFeePerGas") or 0
+        )
         tip = max(raised(tx["maxPriorityFeePerGas"]), int(w3.eth.max_priority_fee))
         fee = max(raised(tx["maxFeePerGas"]), 2 * base + tip)
         return tx | {"maxFeePerGas": fee, "maxPriorityFeePerGas": tip}
@@ -425,19 +429,15 @@ class Chain:
 
     def _send(self, call: Any, params: dict[str, Any], name: str) -> Receipt:
         """Send ``call`` (a contract function or constructor) as ``params["from"]`` and wait
-        for the receipt. To a node, the transaction is built here with an explicit nonce
-        (the node's pending count, as the node itself would pick), so that the client knows
-        what it sent and can replace it; the embedded chain mines as it is sent."""
+        for the receipt (:meth:`_await_receipt`, which replaces it if it gets stuck).
+
+        The nonce is the node's choice, made atomically as it accepts the transaction (or
+        the signing middleware's, from the node's pending count), unless ``params`` names one
+        (a deployment, whose address it determines): several processes may send from one
+        unlocked account, and a nonce picked here could collide with theirs."""
         with self._tx_lock, self._translate(name):
-            if self.embedded is not None:
-                raw = self._await_receipt(HexBytes(call.transact(params)), None, name)
-            else:
-                tx: dict[str, Any] = dict(call.build_transaction(params))
-                tx["from"] = params["from"]
-                if "nonce" not in tx:
-                    tx["nonce"] = self.w3.eth.get_transaction_count(params["from"], "pending")
-                first = HexBytes(self.w3.eth.send_transaction(tx))  # type: ignore[arg-type]
-                raw = self._await_receipt(first, tx, name)
+            first = HexBytes(call.transact(params))
+            raw = self._await_receipt(first, name)
             tx_hash = raw["transactionHash"]
             if raw["status"] != 1:
                 raise TransactionFailed(
@@ -453,18 +453,21 @@ class Chain:
                 contract_address=raw.get("contractAddress"),
             )
 
-    def _await_receipt(self, first: HexBytes, tx: dict[str, Any] | None, name: str) -> Any:
-        """Poll for the receipt of ``first`` (whose fields are ``tx``) or of a replacement.
+    def _await_receipt(self, first: HexBytes, name: str) -> Any:
+        """Poll for the receipt of ``first`` or of a replacement of it.
 
-        Every ``REPLACE_AFTER_S`` without a receipt, ``tx`` is sent again with its nonce and
-        higher fees (:func:`_bumped`): stuck in the pool below the base fee, or evicted from
-        it for that reason, it is replaced. All versions carry one nonce, so at most one is
-        ever mined, and its receipt (with its hash) is returned. Once the nonce went to
-        another transaction (ours mined, or someone replaced it) the node refuses a
-        replacement ("nonce too low") and polling goes on. No receipt in
-        ``RECEIPT_TIMEOUT_S``: ``tx_failed``.
+        Not mined at the first look, the transaction is read back from the node's pool
+        (sender, nonce, call, gas, fees: :func:`_replacement`). Every ``REPLACE_AFTER_S``
+        without a receipt, it is sent again with that nonce and higher fees
+        (:func:`_bumped`): priced out of the next block, it is replaced. All versions carry
+        one nonce, so at most one is ever mined, and its receipt (with its hash) is
+        returned. Once the nonce went to another transaction (ours mined meanwhile, or
+        someone else's) the node refuses a replacement ("nonce too low") and polling goes
+        on. A transaction gone from the pool before it was read back is not re-sent (the
+        caller's protocol retries). No receipt in ``RECEIPT_TIMEOUT_S``: ``tx_failed``.
         """
         sent = [first]
+        tx: dict[str, Any] | None = None
         start = time.monotonic()
         replace_at = start + REPLACE_AFTER_S
         refused = ""
@@ -480,6 +483,8 @@ class Chain:
                 raise TransactionFailed(
                     f"{name}: no receipt for {hashes} after {RECEIPT_TIMEOUT_S:.0f}s{refused}"
                 )
+            if self.embedded is None and tx is None:
+                tx = self._replacement(first)
             if tx is not None and now >= replace_at:
                 replace_at = now + REPLACE_AFTER_S
                 tx = _bumped(tx, self.w3)
@@ -488,6 +493,24 @@ class Chain:
                 except Web3Exception as exc:
                     refused = f" (replacement refused: {exc})"
             time.sleep(RECEIPT_POLL_S)
+
+    def _replacement(self, tx_hash: HexBytes) -> dict[str, Any] | None:
+        """The fields to send ``tx_hash`` again (same sender, nonce, call, gas and fees), read
+        from the node while it is pending; None if the node does not hold it (yet)."""
+        try:
+            tx = self.w3.eth.get_transaction(tx_hash)
+        except TransactionNotFound:
+            return None
+        fields = {"from": tx["from"], "nonce": tx["nonce"], "gas": tx["gas"]}
+        fields |= {"value": tx["value"], "data": tx["input"]}
+        if tx.get("to"):
+            fields["to"] = tx["to"]
+        if tx.get("maxFeePerGas") is not None:
+            fields["maxFeePerGas"] = int(tx["maxFeePerGas"])
+            fields["maxPriorityFeePerGas"] = int(tx["maxPriorityFeePerGas"])
+        else:
+            fields["gasPrice"] = int(tx["gasPrice"])
+        return fields
 
     @contextmanager
     def _translate(self, name: str | None) -> Iterator[None]:

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from contracts import Chain
+from contracts import Chain, Role
 from provenance import Anchorer, AnchorFailed, Ledger, Signer, Store, audit_log
 from provenance._store import ANCHORS
 from services._provenance_demo import DEMO_ACTORS, demo_key, sample_story
@@ -372,23 +372,28 @@ FEE_SPIKE = 100  # the base fee jumps 100x while our transaction waits in the po
 
 
 def stick_next_send(node: Node, chain: Chain) -> list[str]:
-    """Our next transaction enters the pool priced for the current base fee; before it is
-    mined the base fee jumps ``FEE_SPIKE``-fold, so a block is mined without it (fee cap
-    below base fee: stuck). Returns the hashes of that send and of every later one."""
+    """Our next transaction enters the pool priced for the current base fee; then the next
+    block's base fee jumps ``FEE_SPIKE``-fold: its fee cap is below it, so no block can
+    include it (stuck, as in geth's pool; no block is mined meanwhile, since anvil would
+    evict it). The next send (the client's replacement) is mined at once, at that base fee,
+    and only if its fees cover it. Returns the hashes of that send and of every later one."""
     sent: list[str] = []
     base = int(chain.w3.eth.get_block("latest")["baseFeePerGas"])
 
     def before() -> None:
-        if not sent:
-            node.rpc("evm_setAutomine", False)
+        node.rpc("evm_setAutomine", bool(sent))  # off for ours, on for the replacement
 
     def after(response: Any) -> None:
+        if "result" not in response:  # refused by the node (e.g. a fee below the base fee)
+            return
         sent.append(response["result"])
         if len(sent) == 1:
             node.rpc("anvil_setNextBlockBaseFeePerGas", hex(FEE_SPIKE * base))
-            node.rpc("evm_mine")  # a block without it: its fee cap is below the base fee
-            assert node.rpc("eth_getTransactionReceipt", sent[0]) is None
-            node.rpc("evm_setAutomine", True)  # from now on, whatever is sent mines
+            tx = node.rpc("eth_getTransactionByHash", sent[0])
+            assert int(tx["maxFeePerGas"], 16) < FEE_SPIKE * base  # priced out
+            assert node.rpc("eth_getBlockByNumber", "pending", False)["baseFeePerGas"] == hex(
+                FEE_SPIKE * base
+            )
 
     hook_sends(chain, before, after)
     return sent
@@ -408,7 +413,10 @@ def _mined_once(chain: Chain, sent: list[str], nonce_before: int, sender: str) -
     assert len(sent) == 2, f"expected one replacement, saw sends {sent}"
     with pytest.raises(TransactionNotFound):
         chain.w3.eth.get_transaction_receipt(sent[0])
-    assert chain.w3.eth.get_transaction_receipt(sent[1])["status"] == 1
+    mined = chain.w3.eth.get_transaction_receipt(sent[1])
+    block = chain.w3.eth.get_block(mined["blockNumber"])
+    assert mined["status"] == 1 and mined["effectiveGasPrice"] >= block["baseFeePerGas"]
+    assert block["baseFeePerGas"] >= FEE_SPIKE * 10**8  # mined at the spiked base fee
     assert chain.w3.eth.get_transaction_count(sender) == nonce_before + 1
     return sent[1]
 
@@ -456,3 +464,36 @@ def test_stuck_withdrawal_is_replaced_and_pays_once(
     assert book.escrow.credit(buyer) == 0
     with pytest.raises(WrongState):
         book.withdraw(buyer)
+
+
+def test_clients_sharing_one_account_never_collide(
+    node: Node, tmp_path: Path, compile_cache: Path
+) -> None:
+    """Two clients (as two processes: each its own connection and lock) send from the node's
+    one unlocked account at once: the node picks each nonce as it accepts the transaction,
+    so none is refused. (The soak found `nonce too low` when the client picked the nonce
+    itself from the pending count: the service's anchoring loop and the oracle raced.)"""
+    home = tmp_path / "home"
+    clients = [Chain.connect(node.url, home, cache=compile_cache) for _ in range(2)]
+    clients[0].actors.address  # noqa: B018 - deployed once, before the race
+    errors: list[Exception] = []
+    per_client = 25
+
+    def register(i: int) -> None:
+        for n in range(per_client):
+            try:
+                clients[i].actors.register(
+                    f"racer-{i}-{n}", bytes([i + 1, n + 1]) * 16, Role.FARM, 0
+                )
+            except Exception as exc:
+                errors.append(exc)
+
+    threads = [threading.Thread(target=register, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors[:3]
+    assert all(
+        clients[0].actors.keys(f"racer-{i}-{n}") for i in range(2) for n in range(per_client)
+    )
