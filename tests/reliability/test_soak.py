@@ -231,9 +231,10 @@ def test_soak_mixed_load(
     quarter = len(rss) // 4
     second = statistics.median(m for _, m in rss[quarter : 2 * quarter]) if quarter else 0
     last = statistics.median(m for _, m in rss[3 * quarter :]) if quarter else 0
+    # the figures first: a run that fails on memory must still leave its RSS curve behind
+    _write(load, rss, len(accepted), len(batches), len(orders), second, last)
     if quarter:
         assert last <= second * RSS_GROWTH_LIMIT, f"RSS grew {second:.0f} -> {last:.0f} MB"
-    _write(load, rss, len(accepted), len(batches), len(orders), second, last)
 
 
 def _pct(values: list[float], p: float) -> float:
