@@ -266,12 +266,14 @@ def _write(
         "load_avg_1m": os.getloadavg()[0],
     }
     total = sum(len(v) for k, v in load.lat.items() if k != FLOW)
+    flat = rss_last <= rss_second * RSS_GROWTH_LIMIT
+    verdict = "" if flat else "; over the limit: memory FAILED"
     report.row(
         f"soak {SOAK_S / 60:.0f} min, mixed load on loopback",
         f"{total:,} HTTP requests + {orders} dispute flows, 0 failed",
         "nothing lost, memory flat",
         f"{events:,} events in {batches} batches, {orders} orders disputed and settled; "
-        f"server RSS {rss_second:.0f} -> {rss_last:.0f} MB (2nd vs last quarter); "
+        f"server RSS {rss_second:.0f} -> {rss_last:.0f} MB (2nd vs last quarter{verdict}); "
         f"load avg {os.getloadavg()[0]:.1f}",
     )
     for k, v in kinds.items():
