@@ -3,8 +3,16 @@
 It deploys each contract once per chain and remembers the address in
 ``$LIVETRUST_HOME/chain/deployments.json`` (keyed by chain id and genesis hash, so a fresh
 node is never mistaken for an old one), sends transactions (from the node's first unlocked
-account, or signed locally with a configured key), waits for receipts, and translates
+account, or signed locally with a configured key), waits for receipts, replaces a
+transaction stuck in the pool by one with the same nonce and higher fees, and translates
 web3 / eth-tester exceptions into :mod:`contracts._errors` in exactly one place.
+
+A deployment is written down as an *intent* (sender, nonce, the CREATE address they
+determine, the code hash) before it is sent. A process that dies between sending it and
+recording the address finds, on the next start, the contract at that address (its code hash
+checked) instead of deploying a second, orphaned copy; if nothing is there and the nonce is
+still unused, it sends the deployment again with the same nonce, so the two can never both
+create a contract.
 """
 
 from __future__ import annotations
@@ -13,17 +21,20 @@ import json
 import os
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import rlp
 from eth_utils.crypto import keccak
+from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
-from web3.exceptions import ContractLogicError, TimeExhausted, Web3Exception
+from web3.exceptions import ContractLogicError, TransactionNotFound, Web3Exception
 
 from contracts._compile import compile_contract
 from contracts._errors import (
@@ -40,13 +51,25 @@ if TYPE_CHECKING:
     from contracts._escrow import DisputeEscrow
     from contracts._registries import ActorRegistry, AnchorRegistry
 
-__all__ = ["EMBEDDED", "Chain", "Receipt"]
+__all__ = ["EMBEDDED", "Chain", "Receipt", "create_address"]
 
 EMBEDDED = "embedded"
 # A receipt on anvil or the embedded chain arrives at once; a public testnet may take
 # minutes under congestion. After this we report tx_failed instead of hanging.
 RECEIPT_TIMEOUT_S = 180.0
+RECEIPT_POLL_S = 0.05
 RPC_TIMEOUT_S = 30.0
+# A transaction still without a receipt after this long is replaced: the same call with the
+# same nonce and higher fees, so that at most one of the two can ever be mined. Its fee no
+# longer buys a place in a block (the base fee rose above its fee cap, or the tip is too low
+# for the pool). 60 s is five Ethereum slots; within RECEIPT_TIMEOUT_S that is two
+# replacements before the call is reported as tx_failed.
+REPLACE_AFTER_S = 60.0
+# A replacement pays at least 9/8 of the pending transaction's fee cap and tip (geth's pool
+# refuses a replacement below +10 %; ethers and viem bump by 12.5 % as well), and at least
+# twice the next block's base fee plus the node's suggested tip (the base fee can rise
+# 12.5 % a block, so this stays includable for several blocks).
+FEE_BUMP = (9, 8)
 # Gas limit for transactions on the embedded chain (block limit there is 30M); our most
 # expensive call (a deployment) stays far below it.
 EMBEDDED_GAS_LIMIT = 5_000_000
@@ -64,6 +87,39 @@ class Receipt:
     timestamp: int
     logs: tuple[Any, ...] = ()
     contract_address: str | None = None
+
+
+INTENT = "intent"  # a deployment written down but not yet seen on chain
+
+
+def create_address(sender: str, nonce: int) -> str:
+    """The address a contract created by ``sender``'s transaction ``nonce`` gets (CREATE,
+    Ethereum Yellow Paper eq. 86: the last 20 bytes of keccak(rlp([sender, nonce])))."""
+    digest = keccak(rlp.encode([bytes.fromhex(sender.removeprefix("0x")), nonce]))
+    return "0x" + digest[12:].hex()
+
+
+def _deployed(address: str, code_hash: str, tx_hash: str | None) -> dict[str, Any]:
+    return {"address": address, "code_hash": code_hash, "tx": tx_hash}
+
+
+def _bumped(tx: dict[str, Any], w3: Web3) -> dict[str, Any]:
+    """``tx`` with fees for a replacement: ``FEE_BUMP``, and enough for the next block's base
+    fee (the pending block's; the latest one's where a node does not say)."""
+    num, den = FEE_BUMP
+
+    def raised(value: Any) -> int:
+        return -(-int(value) * num // den)  # rounded up: never below the pool's minimum
+
+    if "maxFeePerGas" in tx:
+        pending = w3.eth.get_block("pending").get("baseFeePerGas")
+        base = int(
+            pending if pending is not None else w3.eth.get_block("latest").get("baseFeePerGas") or 0
+        )
+        tip = max(raised(tx["maxPriorityFeePerGas"]), int(w3.eth.max_priority_fee))
+        fee = max(raised(tx["maxFeePerGas"]), 2 * base + tip)
+        return tx | {"maxFeePerGas": fee, "maxPriorityFeePerGas": tip}
+    return tx | {"gasPrice": max(raised(tx["gasPrice"]), int(w3.eth.gas_price))}
 
 
 def _failed(name: str | None, exc: Exception) -> TransactionFailed:
@@ -230,19 +286,73 @@ class Chain:
             return {}
         return data
 
-    def _save_deployment(self, name: str, address: str, code_hash: str, tx_hash: str) -> None:
+    def _save_deployment(self, name: str, entry: dict[str, Any]) -> None:
         data = self._load_deployments()
-        data.setdefault(f"{self.chain_id}:{self.genesis_hash}", {})[name] = {
-            "address": address,
-            "code_hash": code_hash,
-            "tx": tx_hash,
-        }
+        data.setdefault(f"{self.chain_id}:{self.genesis_hash}", {})[name] = entry
         path = self._deployments_path
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
         with os.fdopen(fd, "w") as fh:
             json.dump(data, fh, indent=2)
+            fh.flush()
+            os.fsync(fh.fileno())  # the intent must be on disk before the deployment is sent
         os.replace(tmp, path)
+
+    def _holds(self, name: str, address: str, code_hash: str, what: str) -> bool:
+        """True if ``address`` runs ``name``'s code, False if it holds no code; other code is
+        :class:`DeploymentMismatch`."""
+        code = bytes(self.w3.eth.get_code(Web3.to_checksum_address(address)))
+        if not code:
+            return False
+        actual = "0x" + keccak(code).hex()
+        if actual != code_hash:
+            raise DeploymentMismatch(
+                f"{name}: {what} {address} runs other code than contracts/{name}.vy "
+                f"(expected code hash {code_hash}, found {actual}); "
+                "use a new LIVETRUST_HOME or chain for the changed contract"
+            )
+        return True
+
+    def _deploy(
+        self,
+        name: str,
+        compiled: Any,
+        code_hash: str,
+        entry: dict[str, Any] | None,
+        constructor_args: tuple[Any, ...],
+    ) -> str:
+        """Deploy ``name`` once: adopt what an interrupted earlier deployment left on chain,
+        else write the intent (sender, nonce, CREATE address) and send."""
+        sender = self.sender
+        nonce: int | None = None
+        if entry is not None and entry.get("state") == INTENT:
+            address = str(entry["address"])
+            if self._holds(name, address, code_hash, "the interrupted deployment"):
+                self._save_deployment(name, _deployed(address, code_hash, entry.get("tx")))
+                return address
+            used = self.w3.eth.get_transaction_count(Web3.to_checksum_address(entry["sender"]))
+            if entry["sender"].lower() == sender.lower() and used <= int(entry["nonce"]):
+                nonce = int(entry["nonce"])  # never mined: resend at the same address
+        if nonce is None:
+            nonce = int(
+                self.w3.eth.get_transaction_count(Web3.to_checksum_address(sender), "pending")
+            )
+        address = Web3.to_checksum_address(create_address(sender, nonce))
+        intent = {"address": address, "code_hash": code_hash, "tx": None, "state": INTENT}
+        self._save_deployment(name, intent | {"sender": sender, "nonce": nonce})
+        factory = self.w3.eth.contract(abi=compiled.abi, bytecode=compiled.bytecode)
+        receipt = self._send(
+            factory.constructor(*constructor_args),
+            {"from": sender, "nonce": nonce},
+            f"deploy {name}",
+        )
+        if receipt.contract_address is None or receipt.contract_address.lower() != address.lower():
+            raise TransactionFailed(
+                f"deploy {name}: receipt names contract {receipt.contract_address}, "
+                f"expected {address} (sender {sender}, nonce {nonce})"
+            )
+        self._save_deployment(name, _deployed(address, code_hash, receipt.tx_hash))
+        return address
 
     def contract(self, name: str, *constructor_args: Any) -> Contract:
         """The deployed ``name`` contract, deploying it on first use on this chain."""
@@ -256,26 +366,14 @@ class Chain:
             known = self._load_deployments().get(f"{self.chain_id}:{self.genesis_hash}", {})
             entry = known.get(name)
             address: str | None = None
-            if entry is not None:
-                code = bytes(self.w3.eth.get_code(entry["address"]))
-                if code:
-                    actual = "0x" + keccak(code).hex()
-                    if actual != expected:
-                        raise DeploymentMismatch(
-                            f"{name} at {entry['address']} runs other code than "
-                            f"contracts/{name}.vy (expected code hash {expected}, found {actual}); "
-                            "use a new LIVETRUST_HOME or chain for the changed contract"
-                        )
-                    address = entry["address"]
+            if (
+                entry is not None
+                and entry.get("state") != INTENT
+                and self._holds(name, entry["address"], expected, "the remembered address")
+            ):
+                address = entry["address"]
             if address is None:
-                factory = self.w3.eth.contract(abi=compiled.abi, bytecode=compiled.bytecode)
-                receipt = self._send(
-                    lambda: factory.constructor(*constructor_args).transact(), f"deploy {name}"
-                )
-                if receipt.contract_address is None:
-                    raise TransactionFailed(f"deploy {name}: receipt has no contract address")
-                address = receipt.contract_address
-                self._save_deployment(name, address, expected, receipt.tx_hash)
+                address = self._deploy(name, compiled, expected, entry, constructor_args)
             instance = self.w3.eth.contract(
                 address=Web3.to_checksum_address(address), abi=compiled.abi
             )
@@ -321,7 +419,7 @@ class Chain:
             with self._translate(name):
                 fn.call(params)
             params["gas"] = EMBEDDED_GAS_LIMIT
-        return self._send(lambda: fn.transact(params), name)
+        return self._send(fn, params, name)
 
     def call(self, fn: Any, *, sender: str | None = None) -> Any:
         """Run a view function; reverts become :class:`ContractReverted`."""
@@ -329,17 +427,18 @@ class Chain:
         with self._translate(name):
             return fn.call({"from": sender or self.sender})
 
-    def _send(self, send: Callable[[], Any], name: str) -> Receipt:
+    def _send(self, call: Any, params: dict[str, Any], name: str) -> Receipt:
+        """Send ``call`` (a contract function or constructor) as ``params["from"]`` and wait
+        for the receipt (:meth:`_await_receipt`, which replaces it if it gets stuck).
+
+        The nonce is the node's choice, made atomically as it accepts the transaction (or
+        the signing middleware's, from the node's pending count), unless ``params`` names one
+        (a deployment, whose address it determines): several processes may send from one
+        unlocked account, and a nonce picked here could collide with theirs."""
         with self._tx_lock, self._translate(name):
-            tx_hash = send()
-            try:
-                raw = self.w3.eth.wait_for_transaction_receipt(
-                    tx_hash, timeout=RECEIPT_TIMEOUT_S, poll_latency=0.05
-                )
-            except TimeExhausted as exc:
-                raise TransactionFailed(
-                    f"{name}: no receipt for {Web3.to_hex(tx_hash)} after {RECEIPT_TIMEOUT_S:.0f}s"
-                ) from exc
+            first = HexBytes(call.transact(params))
+            raw = self._await_receipt(first, name)
+            tx_hash = raw["transactionHash"]
             if raw["status"] != 1:
                 raise TransactionFailed(
                     f"{name}: transaction {Web3.to_hex(tx_hash)} failed (status 0)"
@@ -353,6 +452,65 @@ class Chain:
                 logs=tuple(raw["logs"]),
                 contract_address=raw.get("contractAddress"),
             )
+
+    def _await_receipt(self, first: HexBytes, name: str) -> Any:
+        """Poll for the receipt of ``first`` or of a replacement of it.
+
+        Not mined at the first look, the transaction is read back from the node's pool
+        (sender, nonce, call, gas, fees: :func:`_replacement`). Every ``REPLACE_AFTER_S``
+        without a receipt, it is sent again with that nonce and higher fees
+        (:func:`_bumped`): priced out of the next block, it is replaced. All versions carry
+        one nonce, so at most one is ever mined, and its receipt (with its hash) is
+        returned. Once the nonce went to another transaction (ours mined meanwhile, or
+        someone else's) the node refuses a replacement ("nonce too low") and polling goes
+        on. A transaction gone from the pool before it was read back is not re-sent (the
+        caller's protocol retries). No receipt in ``RECEIPT_TIMEOUT_S``: ``tx_failed``.
+        """
+        sent = [first]
+        tx: dict[str, Any] | None = None
+        start = time.monotonic()
+        replace_at = start + REPLACE_AFTER_S
+        refused = ""
+        while True:
+            for h in sent:
+                try:
+                    return self.w3.eth.get_transaction_receipt(h)
+                except TransactionNotFound:
+                    pass
+            now = time.monotonic()
+            if now - start >= RECEIPT_TIMEOUT_S:
+                hashes = ", ".join(Web3.to_hex(h) for h in sent)
+                raise TransactionFailed(
+                    f"{name}: no receipt for {hashes} after {RECEIPT_TIMEOUT_S:.0f}s{refused}"
+                )
+            if self.embedded is None and tx is None:
+                tx = self._replacement(first)
+            if tx is not None and now >= replace_at:
+                replace_at = now + REPLACE_AFTER_S
+                tx = _bumped(tx, self.w3)
+                try:
+                    sent.append(HexBytes(self.w3.eth.send_transaction(tx)))  # type: ignore[arg-type]
+                except Web3Exception as exc:
+                    refused = f" (replacement refused: {exc})"
+            time.sleep(RECEIPT_POLL_S)
+
+    def _replacement(self, tx_hash: HexBytes) -> dict[str, Any] | None:
+        """The fields to send ``tx_hash`` again (same sender, nonce, call, gas and fees), read
+        from the node while it is pending; None if the node does not hold it (yet)."""
+        try:
+            tx = self.w3.eth.get_transaction(tx_hash)
+        except TransactionNotFound:
+            return None
+        fields = {"from": tx["from"], "nonce": tx["nonce"], "gas": tx["gas"]}
+        fields |= {"value": tx["value"], "data": tx["input"]}
+        if tx.get("to"):
+            fields["to"] = tx["to"]
+        if tx.get("maxFeePerGas") is not None:
+            fields["maxFeePerGas"] = int(tx["maxFeePerGas"])
+            fields["maxPriorityFeePerGas"] = int(tx["maxPriorityFeePerGas"])
+        else:
+            fields["gasPrice"] = int(tx["gasPrice"])
+        return fields
 
     @contextmanager
     def _translate(self, name: str | None) -> Iterator[None]:

@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     admin_key: str | None = Field(
         default=None,
         description="registrar API key for POST /api/v1/actors; default: generated on first "
-        "start and written to LIVETRUST_HOME/admin.key (mode 0600)",
+        "start and shown once, only its salted hash kept in LIVETRUST_HOME/admin.key (0600)",
     )
     public_url: str | None = Field(
         default=None,

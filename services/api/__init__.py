@@ -7,6 +7,7 @@ Routes are thin: parse, call the packages, shape the response. Writes are authen
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -30,11 +31,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if runtime.settings.admin_key is None:
-            runtime.admin_hash  # noqa: B018 - generates the registrar key file on first start
-            logging.getLogger("livetrust.api").warning(
-                "registrar key (POST /api/v1/actors) is in %s",
-                (runtime.settings.home / "admin.key").resolve(),
-            )
+            generated = runtime.pop_generated_admin_key()  # a bad key file stops the start here
+            path = (runtime.settings.home / "admin.key").resolve()
+            if generated is not None:
+                # shown once, on the console: never through logging (log files outlive the
+                # terminal and reach other people); only its salted hash is kept
+                sys.stderr.write(
+                    f"\nlivetrust: the registrar key for POST /api/v1/actors, shown once "
+                    f"(only its salted hash is kept, in {path}; `livetrust keys admin` makes a "
+                    f"new one):\n\n    {generated}\n\n"
+                )
+                sys.stderr.flush()
+            else:
+                logging.getLogger("livetrust.api").info("registrar key: salted hash in %s", path)
         runtime.start_anchoring()
         yield
         runtime.close()

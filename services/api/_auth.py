@@ -13,8 +13,12 @@ A write is made *as* an actor, proven one of two ways:
 2. **API key** (``Authorization: Bearer lt_…``), issued once at registration; only its
    SHA-256 is stored. The actor's on-chain key must still be valid now (``key_revoked``).
 
-The registrar (``POST /api/v1/actors``) uses the admin key (``LIVETRUST_ADMIN_KEY``, or the
-one generated into ``LIVETRUST_HOME/admin.key`` on first start), compared in constant time.
+The registrar (``POST /api/v1/actors``) uses the admin key: ``LIVETRUST_ADMIN_KEY``, or one
+generated on first start and shown once. Only a salted hash of it is kept at rest
+(``LIVETRUST_HOME/admin.key``, mode 0600, refused when group or others may read or write it
+as every key file is: whoever can write it can make themselves registrar). A plain key left
+by an earlier version is refused (``key_unencrypted``) until ``livetrust keys encrypt``
+replaces it by its hash; the key itself stays valid. Compared in constant time.
 
 The ActorRegistry is asked directly, not through a cache: a revocation takes effect on the
 next request.
@@ -24,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
+import json
 import secrets
 import time
 from dataclasses import dataclass
@@ -53,21 +57,33 @@ if TYPE_CHECKING:
     from services.api._runtime import Runtime
 
 __all__ = [
+    "ADMIN_KEY_FILE",
     "API_ACCOUNTS",
     "API_KEY_PREFIX",
     "BUYER",
+    "AdminKey",
     "Caller",
     "account_of",
-    "admin_key_hash",
+    "admin_key_file_state",
     "authenticate",
     "create_tables",
+    "hash_plain_admin_key",
     "issue_api_key",
+    "load_admin_key",
+    "new_admin_key",
     "require_admin",
 ]
 
 API_KEY_PREFIX = "lt_"
 API_KEY_BYTES = 32  # 256-bit secrets, as GitHub's and Stripe's tokens
 ADMIN_KEY_FILE = "admin.key"
+ADMIN_KEY_FORMAT = "livetrust-admin-key-sha256-v1"
+# The generated key carries 256 random bits, so a salted SHA-256 can be neither inverted nor
+# searched: a slow KDF protects low-entropy passwords, which this is not (as GitHub and
+# Stripe store their tokens). The salt makes two files of one key differ, so nothing can be
+# matched across homes or backups.
+ADMIN_SALT_BYTES = 16
+ADMIN_FILE_MAX_BYTES = 4096  # a hash file is ~150 bytes; read no more of a stranger's file
 
 metadata = MetaData()
 API_KEYS = Table(
@@ -136,17 +152,115 @@ def issue_api_key(store: Store, actor: str) -> str:
     return key
 
 
-def admin_key_hash(home: Path, configured: str | None) -> str:
-    """SHA-256 of the registrar key: the configured one, or one generated into the home."""
+@dataclass(frozen=True)
+class AdminKey:
+    """What the service keeps of the registrar key: a salt and SHA-256(salt || key)."""
+
+    salt: bytes
+    digest: bytes
+
+    @classmethod
+    def of(cls, key: str) -> AdminKey:
+        salt = secrets.token_bytes(ADMIN_SALT_BYTES)
+        return cls(salt, hashlib.sha256(salt + key.encode()).digest())
+
+    def matches(self, token: str) -> bool:
+        return hmac.compare_digest(hashlib.sha256(self.salt + token.encode()).digest(), self.digest)
+
+    def to_file(self) -> bytes:
+        doc = {"format": ADMIN_KEY_FORMAT, "salt": self.salt.hex(), "sha256": self.digest.hex()}
+        return (json.dumps(doc) + "\n").encode()
+
+    @classmethod
+    def from_file(cls, path: Path, data: bytes) -> AdminKey:
+        from contracts._keyfile import KeyFileInvalid, KeyFileUnencrypted
+
+        text = data.decode("utf-8", "replace").strip()
+        if text.startswith(API_KEY_PREFIX):
+            raise KeyFileUnencrypted(
+                f"{path} holds the registrar key in clear (written by an earlier version); "
+                "run `livetrust keys encrypt` to keep only its salted hash (the key stays valid)"
+            )
+        try:
+            doc = json.loads(text)
+            if doc["format"] != ADMIN_KEY_FORMAT:
+                raise ValueError(doc["format"])
+            salt, digest = bytes.fromhex(doc["salt"]), bytes.fromhex(doc["sha256"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise KeyFileInvalid(f"{path} is not a livetrust registrar key file") from exc
+        if len(salt) != ADMIN_SALT_BYTES or len(digest) != hashlib.sha256().digest_size:
+            raise KeyFileInvalid(f"{path} is not a livetrust registrar key file")
+        return cls(salt, digest)
+
+
+def _admin_path(home: Path) -> Path:
+    return home / ADMIN_KEY_FILE
+
+
+def _read_admin_file(path: Path) -> bytes:
+    from contracts._keyfile import check_private
+
+    check_private(path)
+    with open(path, "rb") as fh:
+        return fh.read(ADMIN_FILE_MAX_BYTES)
+
+
+def new_admin_key(home: Path, *, replace: bool) -> str:
+    """Generate a registrar key, store only its salted hash (0600, atomically), return the
+    key: the caller shows it once. ``replace=False`` fails with ``FileExistsError`` if a key
+    file exists."""
+    from contracts._keyfile import write_private
+
+    key = API_KEY_PREFIX + "admin_" + secrets.token_urlsafe(API_KEY_BYTES)
+    write_private(_admin_path(home), AdminKey.of(key).to_file(), overwrite=replace)
+    return key
+
+
+def load_admin_key(home: Path, configured: str | None) -> tuple[AdminKey, str | None]:
+    """The registrar key to check against: the configured one, or the hash in the home.
+
+    Without either, one is generated (:func:`new_admin_key`) and returned as the second item,
+    for the caller to show once; otherwise that item is None. Raises the key-file errors of
+    :mod:`contracts._keyfile`: ``key_file_exposed``, ``key_unencrypted`` (a plain key of an
+    earlier version), ``key_invalid``."""
     if configured:
-        return _sha256(configured)
-    path = home / ADMIN_KEY_FILE
+        return AdminKey.of(configured), None
+    path = _admin_path(home)
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(API_KEY_PREFIX + "admin_" + secrets.token_urlsafe(API_KEY_BYTES) + "\n")
-    return _sha256(path.read_text().strip())
+        try:
+            key = new_admin_key(home, replace=False)
+            return AdminKey.from_file(path, _read_admin_file(path)), key
+        except FileExistsError:  # another worker generated it first: use theirs
+            pass
+    return AdminKey.from_file(path, _read_admin_file(path)), None
+
+
+def admin_key_file_state(home: Path) -> str | None:
+    """``hashed``, ``plain`` (an earlier version's key in clear) or None (no file); checks
+    the file's mode first (``key_file_exposed``)."""
+    from contracts._keyfile import KeyFileUnencrypted
+
+    path = _admin_path(home)
+    if not path.exists():
+        return None
+    try:
+        AdminKey.from_file(path, _read_admin_file(path))
+    except KeyFileUnencrypted:
+        return "plain"
+    return "hashed"
+
+
+def hash_plain_admin_key(home: Path) -> bool:
+    """Migration: replace a plain registrar key file by its salted hash, in place (0600,
+    atomically); the key keeps working. True if a plain file was replaced."""
+    from contracts._keyfile import write_private
+
+    path = _admin_path(home)
+    if admin_key_file_state(home) != "plain":
+        return False
+    key = _read_admin_file(path).decode().strip()
+    write_private(path, AdminKey.of(key).to_file(), overwrite=True)
+    return True
 
 
 def _bearer(headers: Any) -> str | None:
@@ -163,7 +277,7 @@ def require_admin(rt: Runtime, headers: Any) -> None:
     token = _bearer(headers)
     if token is None:
         raise ApiError("unauthenticated", "registering actors needs the registrar key")
-    if not hmac.compare_digest(_sha256(token), rt.admin_hash):
+    if not rt.admin_key.matches(token):
         raise ApiError("forbidden", "this key may not register actors")
 
 

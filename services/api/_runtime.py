@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     )
     from services._orders import OrderBook
     from services._store import DisputeStore
+    from services.api._auth import AdminKey
     from services.api._views import StateBatcher, StateProbe
     from watermark._manifest import ManifestStore
 
@@ -124,6 +125,7 @@ class Runtime:
         self._anchor_stop = threading.Event()
         self._anchor_thread: threading.Thread | None = None
         self.last_anchor: dict[str, Any] | None = None
+        self._generated_admin_key: str | None = None
 
     @property
     def chain(self) -> Chain:
@@ -263,12 +265,22 @@ class Runtime:
         return self._once("chain_ref", lambda: dict(chain_reference(self.chain)))
 
     @property
-    def admin_hash(self) -> str:
-        from services.api._auth import admin_key_hash
+    def admin_key(self) -> AdminKey:
+        """The registrar key's salted hash (``services.api._auth``), loaded once."""
+        return self._once("admin_key", self._load_admin_key)
 
-        return self._once(
-            "admin_hash", lambda: admin_key_hash(self.settings.home, self.settings.admin_key)
-        )
+    def _load_admin_key(self) -> AdminKey:
+        from services.api._auth import load_admin_key
+
+        key, self._generated_admin_key = load_admin_key(self.settings.home, self.settings.admin_key)
+        return key
+
+    def pop_generated_admin_key(self) -> str | None:
+        """The registrar key this start generated (none was configured or stored), once: the
+        operator's only chance to see it. Loads the key file first (its errors surface here)."""
+        self.admin_key  # noqa: B018
+        key, self._generated_admin_key = self._generated_admin_key, None
+        return key
 
     @cached_property
     def started(self) -> float:

@@ -21,7 +21,7 @@ def serve(
     from services.config import Settings
 
     s = Settings()
-    refuse_exposed_keys(s.home)
+    refuse_exposed_keys(s.home, admin_file=s.admin_key is None)
     if workers > 1 and s.rpc == "embedded":
         console.print(
             "[red]error[/] several workers cannot share the embedded chain: run "

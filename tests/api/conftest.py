@@ -18,6 +18,7 @@ from contracts._keyfile import load_secret
 from provenance import to_document
 from services._provenance_demo import DEMO_ACTORS, sample_story
 from services.api import create_app
+from services.api._local import fresh_pg_database
 from services.api._signing import sign_request
 from services.config import Settings
 
@@ -104,6 +105,24 @@ def world(tmp_path_factory: pytest.TempPathFactory, compile_cache: Path) -> Iter
     settings = Settings(home=home, cache=compile_cache, admin_key=ADMIN_KEY)
     with TestClient(create_app(settings)) as c:
         yield populate(c, home)
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.pg)])
+def api_db(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """The database of a module's app, each backend in turn: None (SQLite in the app's
+    home) or a fresh PostgreSQL database, dropped afterwards. Security and write suites take
+    it so that authentication, replay protection and role checks are proven on both."""
+    if request.param == "sqlite":
+        yield None
+        return
+    url = os.environ.get(PG_ENV)
+    if not url:
+        reason = f"{PG_ENV} not set: the PostgreSQL run of the API suite is skipped (CI sets it)"
+        if os.environ.get("CI"):  # CI must run every backend, as with anvil
+            pytest.fail(reason)
+        pytest.skip(reason)
+    with fresh_pg_database(url) as db:
+        yield db
 
 
 @pytest.fixture(scope="session")

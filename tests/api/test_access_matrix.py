@@ -143,9 +143,11 @@ def expected(route: WriteRoute, caller: str) -> tuple[int, str]:
 
 
 @pytest.fixture(scope="module")
-def callers(tmp_path_factory: pytest.TempPathFactory, compile_cache: Path) -> Iterator[Callers]:
+def callers(
+    api_db: str | None, tmp_path_factory: pytest.TempPathFactory, compile_cache: Path
+) -> Iterator[Callers]:
     home = tmp_path_factory.mktemp("acl") / "home"
-    app = create_app(Settings(home=home, cache=compile_cache, admin_key=ADMIN_KEY))
+    app = create_app(Settings(home=home, cache=compile_cache, db=api_db, admin_key=ADMIN_KEY))
     with TestClient(app) as client:
         world = World(client, home)
         keys = {}

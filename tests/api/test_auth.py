@@ -21,9 +21,11 @@ from tests.api.conftest import ADMIN_KEY, World, private_key, register
 
 
 @pytest.fixture(scope="module")
-def fresh(tmp_path_factory: pytest.TempPathFactory, compile_cache: Path) -> Iterator[World]:
+def fresh(
+    api_db: str | None, tmp_path_factory: pytest.TempPathFactory, compile_cache: Path
+) -> Iterator[World]:
     home = tmp_path_factory.mktemp("auth") / "home"
-    app = create_app(Settings(home=home, cache=compile_cache, admin_key=ADMIN_KEY))
+    app = create_app(Settings(home=home, cache=compile_cache, db=api_db, admin_key=ADMIN_KEY))
     with TestClient(app) as c:
         yield World(c, home)
 
@@ -82,15 +84,6 @@ def test_registration_returns_key_once_and_stores_only_its_hash(fresh: World) ->
     with rt.store.read() as conn:
         rows = conn.execute(select(API_KEYS).where(API_KEYS.c.actor_id == name)).all()
     assert len(rows) == 1 and rows[0].key_hash != key and len(rows[0].key_hash) == 64
-
-
-def test_admin_key_generated_into_home_when_not_configured(tmp_path: Path) -> None:
-    from services.api._auth import admin_key_hash
-
-    h = admin_key_hash(tmp_path, None)
-    path = tmp_path / "admin.key"
-    assert path.stat().st_mode & 0o777 == 0o600
-    assert admin_key_hash(tmp_path, None) == h
 
 
 # -- writes: authentication ------------------------------------------------------------------

@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,9 +16,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.api import create_app
-from services.api._local import fresh_pg_database
 from services.config import Settings
-from tests.api.conftest import ADMIN_KEY, PG_ENV, World
+from tests.api.conftest import ADMIN_KEY, World
 
 ETH = 10**18
 DAY = 86_400
@@ -38,20 +36,14 @@ def enrol(w: World, actor: str, role: str, account: str | None) -> Any:
     )
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.pg)])
+@pytest.fixture(scope="module")
 def market(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, compile_cache: Path
+    api_db: str | None, tmp_path_factory: pytest.TempPathFactory, compile_cache: Path
 ) -> Iterator[World]:
     """Two buyers, a streamer's shop with a bond, a farm, an arbiter with an arbiter account
     (the deployer's) and one without; on SQLite and PostgreSQL."""
-    with contextlib.ExitStack() as stack:
-        db = None
-        if request.param == "postgresql":
-            url = os.environ.get(PG_ENV)
-            if not url:
-                pytest.skip(f"{PG_ENV} not set")
-            db = stack.enter_context(fresh_pg_database(url))
-        yield stack.enter_context(_market(tmp_path_factory, compile_cache, db))
+    with _market(tmp_path_factory, compile_cache, api_db) as w:
+        yield w
 
 
 @contextlib.contextmanager

@@ -27,9 +27,11 @@ PATH = "/api/v1/events"
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory, compile_cache: Path) -> Iterator[World]:
+def world(
+    api_db: str | None, tmp_path_factory: pytest.TempPathFactory, compile_cache: Path
+) -> Iterator[World]:
     home = tmp_path_factory.mktemp("tamper-req") / "home"
-    app = create_app(Settings(home=home, cache=compile_cache, admin_key=ADMIN_KEY))
+    app = create_app(Settings(home=home, cache=compile_cache, db=api_db, admin_key=ADMIN_KEY))
     with TestClient(app) as client:
         w = World(client, home)
         for actor, role in (("tr-farm", "farm"), ("tr-other", "farm")):

@@ -364,7 +364,7 @@ def _deploy_reenterer(chain: Chain, target: str) -> object:
         src, output_formats=["abi", "bytecode"], settings=VyperSettings(evm_version=EVM_VERSION)
     )
     factory = chain.w3.eth.contract(abi=out["abi"], bytecode=out["bytecode"])
-    r = chain._send(lambda: factory.constructor(target).transact({"from": chain.sender}), "deploy")
+    r = chain._send(factory.constructor(target), {"from": chain.sender}, "deploy")
     return chain.w3.eth.contract(address=r.contract_address, abi=out["abi"])
 
 

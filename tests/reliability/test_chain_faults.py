@@ -1,7 +1,8 @@
 """Chain faults against a real node (anvil with ``--state``, so a restart keeps the chain):
 the node stopped mid-anchor and mid-settlement and restarted, down for several anchoring
 rounds, a transaction dropped from the pool, replaced by another with the same nonce, sped
-up, and a nonce gap. The system retries, reconciles, and never anchors or pays twice."""
+up, a nonce gap, and our own transaction stuck below the base fee (the client replaces it).
+The system retries, reconciles, and never anchors or pays twice."""
 
 from __future__ import annotations
 
@@ -13,13 +14,14 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from contracts import Chain
+from contracts import Chain, Role
 from provenance import Anchorer, AnchorFailed, Ledger, Signer, Store, audit_log
 from provenance._store import ANCHORS
 from services._provenance_demo import DEMO_ACTORS, demo_key, sample_story
@@ -29,6 +31,7 @@ from tests.reliability._crash import hook_sends
 pytestmark = pytest.mark.anvil
 
 RECEIPT_WAIT_S = 1.5  # instead of 180 s: how long the client waits for a lost transaction
+ETH = 10**18
 
 
 def _free_port() -> int:
@@ -294,34 +297,51 @@ def test_nonce_gap_with_a_local_key(
     assert_anchored_once_each(chain, ledger)
 
 
-def test_node_stopped_mid_settlement_pays_once(
-    node: Node, tmp_path: Path, compile_cache: Path
-) -> None:
-    """The node mines the settlement, then the withdrawal, and stops each time before the
-    receipt arrives: the retries are refused by the contract, the order book is repaired
-    from the chain, and the escrow pays the buyer exactly once."""
+@dataclass
+class Settled:
+    """An order settled on chain with the buyer owed 2 ETH (price back + 1x penalty)."""
+
+    chain: Chain
+    book: Any
+    order: int
+    buyer: str
+    held: int  # the escrow's balance before anything is withdrawn
+
+
+@pytest.fixture
+def settled(node: Node, tmp_path: Path, compile_cache: Path) -> Iterator[Settled]:
+    """A disputed order, ruled and past its appeal window, ready to settle."""
     import json
 
-    from contracts import DEFAULT_ESCROW_PARAMS, ChainError, ChainUnavailable
-    from services._errors import DisputeError, WrongState
+    from contracts import DEFAULT_ESCROW_PARAMS
     from services._orders import DisputeReason, OrderBook
     from services._store import DisputeStore
     from tests.services._docs import BATCH, breach
 
-    eth = 10**18
     chain = Chain.connect(node.url, tmp_path / "home", cache=compile_cache)
     store = DisputeStore.open(f"sqlite:///{tmp_path / 'disputes.db'}")
     book = OrderBook(chain, store, tmp_path / "home")
     buyer, seller = chain.accounts[1], chain.accounts[2]
-    book.post_bond(seller, 5 * eth)
-    order = book.create_order(buyer, seller, eth, 86_400, 3 * 86_400, batch=BATCH).order_id
+    book.post_bond(seller, 5 * ETH)
+    order = book.create_order(buyer, seller, ETH, 86_400, 3 * 86_400, batch=BATCH).order_id
     book.ship(order)
     evidence = tmp_path / "verdict.json"
     evidence.write_text(json.dumps(breach()))
     book.open_dispute(order, DisputeReason.QUALITY, [evidence])
     book.rule(order)
     chain.advance_time(DEFAULT_ESCROW_PARAMS.appeal_window + 1)
-    held = chain.w3.eth.get_balance(book.escrow.address)
+    yield Settled(chain, book, order, buyer, chain.w3.eth.get_balance(book.escrow.address))
+    store.close()
+
+
+def test_node_stopped_mid_settlement_pays_once(node: Node, settled: Settled) -> None:
+    """The node mines the settlement, then the withdrawal, and stops each time before the
+    receipt arrives: the retries are refused by the contract, the order book is repaired
+    from the chain, and the escrow pays the buyer exactly once."""
+    from contracts import ChainError, ChainUnavailable
+    from services._errors import DisputeError, WrongState
+
+    chain, book, order, buyer = settled.chain, settled.book, settled.order, settled.buyer
 
     def interrupted(action: Any) -> None:
         hook_sends(chain, lambda: None, lambda _: node.stop())
@@ -335,12 +355,145 @@ def test_node_stopped_mid_settlement_pays_once(
         book.settle(order)
     book.reconcile()
     assert book.status(order)["state"] == "settled"
-    assert book.escrow.credit(buyer) == 2 * eth  # price back + 1x penalty, once
+    assert book.escrow.credit(buyer) == 2 * ETH  # price back + 1x penalty, once
 
     interrupted(lambda: book.withdraw(buyer))
     with pytest.raises(WrongState):  # nothing left to withdraw: it was paid
         book.withdraw(buyer)
     assert book.escrow.credit(buyer) == 0
-    assert chain.w3.eth.get_balance(book.escrow.address) == held - 2 * eth
+    assert chain.w3.eth.get_balance(book.escrow.address) == settled.held - 2 * ETH
     assert node.stops == 2
-    store.close()
+
+
+# --- stuck transactions: priced out of the pool, replaced by the client ----------------------
+
+REPLACE_WAIT_S = 0.3  # instead of 60 s: how long the client waits before replacing
+FEE_SPIKE = 100  # the base fee jumps 100x while our transaction waits in the pool
+
+
+def stick_next_send(node: Node, chain: Chain) -> list[str]:
+    """Our next transaction enters the pool priced for the current base fee; then the next
+    block's base fee jumps ``FEE_SPIKE``-fold: its fee cap is below it, so no block can
+    include it (stuck, as in geth's pool; no block is mined meanwhile, since anvil would
+    evict it). The next send (the client's replacement) is mined at once, at that base fee,
+    and only if its fees cover it. Returns the hashes of that send and of every later one."""
+    sent: list[str] = []
+    base = int(chain.w3.eth.get_block("latest")["baseFeePerGas"])
+
+    def before() -> None:
+        node.rpc("evm_setAutomine", bool(sent))  # off for ours, on for the replacement
+
+    def after(response: Any) -> None:
+        if "result" not in response:  # refused by the node (e.g. a fee below the base fee)
+            return
+        sent.append(response["result"])
+        if len(sent) == 1:
+            node.rpc("anvil_setNextBlockBaseFeePerGas", hex(FEE_SPIKE * base))
+            tx = node.rpc("eth_getTransactionByHash", sent[0])
+            assert int(tx["maxFeePerGas"], 16) < FEE_SPIKE * base  # priced out
+            assert node.rpc("eth_getBlockByNumber", "pending", False)["baseFeePerGas"] == hex(
+                FEE_SPIKE * base
+            )
+
+    hook_sends(chain, before, after)
+    return sent
+
+
+@pytest.fixture
+def quick_replace(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("contracts._chain.REPLACE_AFTER_S", REPLACE_WAIT_S)
+    monkeypatch.setattr("contracts._chain.RECEIPT_TIMEOUT_S", 30.0)
+
+
+def _mined_once(chain: Chain, sent: list[str], nonce_before: int, sender: str) -> str:
+    """Exactly one of ``sent`` was mined, it is the last (the replacement), and ``sender``
+    used exactly one nonce for all of them."""
+    from web3.exceptions import TransactionNotFound
+
+    assert len(sent) == 2, f"expected one replacement, saw sends {sent}"
+    with pytest.raises(TransactionNotFound):
+        chain.w3.eth.get_transaction_receipt(sent[0])
+    mined = chain.w3.eth.get_transaction_receipt(sent[1])
+    block = chain.w3.eth.get_block(mined["blockNumber"])
+    assert mined["status"] == 1 and mined["effectiveGasPrice"] >= block["baseFeePerGas"]
+    assert block["baseFeePerGas"] >= FEE_SPIKE * 10**8  # mined at the spiked base fee
+    assert chain.w3.eth.get_transaction_count(sender) == nonce_before + 1
+    return sent[1]
+
+
+def test_stuck_anchor_is_replaced_and_recorded(
+    node: Node, world: tuple[Chain, Ledger], quick_replace: None
+) -> None:
+    """The anchor transaction is stuck below the base fee: the client replaces it (same
+    nonce, higher fees) after REPLACE_AFTER_S, the round succeeds, the intent row records
+    the replacement's hash, and the head is anchored once."""
+    chain, ledger = world
+    nonce = chain.w3.eth.get_transaction_count(chain.sender)
+    sent = stick_next_send(node, chain)
+    result = Anchorer(ledger, chain.anchors).anchor()
+    mined = _mined_once(chain, sent, nonce, chain.sender)
+    assert result.status == "anchored" and result.head is not None
+    assert result.head.tx_hash == mined
+    with ledger.store.read() as conn:
+        assert conn.execute(select(ANCHORS.c.tx_hash)).scalars().all() == [mined]
+    assert chain.anchors.count() == 1 and chain.anchors.tx_of(result.head.root) == mined
+    assert states(ledger) == [(8, "confirmed")]
+    assert_anchored_once_each(chain, ledger)
+
+
+def test_stuck_withdrawal_is_replaced_and_pays_once(
+    node: Node, settled: Settled, quick_replace: None
+) -> None:
+    """The buyer's withdrawal (a payment out of the escrow) is stuck below the base fee:
+    the replacement pays, the recorded hash is the replacement's, the buyer is paid once."""
+    from services._errors import WrongState
+
+    chain, book, buyer = settled.chain, settled.book, settled.buyer
+    book.settle(settled.order)
+    assert book.escrow.credit(buyer) == 2 * ETH
+    nonce = chain.w3.eth.get_transaction_count(buyer)
+    balance = chain.w3.eth.get_balance(buyer)
+    sent = stick_next_send(node, chain)
+    paid = book.withdraw(buyer)
+    mined = _mined_once(chain, sent, nonce, buyer)
+    assert paid["tx"] == mined and paid["amount"] == 2 * ETH
+    receipt = chain.w3.eth.get_transaction_receipt(mined)
+    fee = receipt["gasUsed"] * receipt["effectiveGasPrice"]
+    assert chain.w3.eth.get_balance(buyer) == balance + 2 * ETH - fee
+    assert chain.w3.eth.get_balance(book.escrow.address) == settled.held - 2 * ETH
+    assert book.escrow.credit(buyer) == 0
+    with pytest.raises(WrongState):
+        book.withdraw(buyer)
+
+
+def test_clients_sharing_one_account_never_collide(
+    node: Node, tmp_path: Path, compile_cache: Path
+) -> None:
+    """Two clients (as two processes: each its own connection and lock) send from the node's
+    one unlocked account at once: the node picks each nonce as it accepts the transaction,
+    so none is refused. (The soak found `nonce too low` when the client picked the nonce
+    itself from the pending count: the service's anchoring loop and the oracle raced.)"""
+    home = tmp_path / "home"
+    clients = [Chain.connect(node.url, home, cache=compile_cache) for _ in range(2)]
+    clients[0].actors.address  # noqa: B018 - deployed once, before the race
+    errors: list[Exception] = []
+    per_client = 25
+
+    def register(i: int) -> None:
+        for n in range(per_client):
+            try:
+                clients[i].actors.register(
+                    f"racer-{i}-{n}", bytes([i + 1, n + 1]) * 16, Role.FARM, 0
+                )
+            except Exception as exc:
+                errors.append(exc)
+
+    threads = [threading.Thread(target=register, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors[:3]
+    assert all(
+        clients[0].actors.keys(f"racer-{i}-{n}") for i in range(2) for n in range(per_client)
+    )

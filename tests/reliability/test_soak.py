@@ -215,9 +215,10 @@ def test_soak_mixed_load(
     quarter = len(rss) // 4
     second = statistics.median(m for _, m in rss[quarter : 2 * quarter]) if quarter else 0
     last = statistics.median(m for _, m in rss[3 * quarter :]) if quarter else 0
+    # the figures first: a run that fails on memory must still leave its RSS curve behind
+    _write(load, rss, len(accepted), len(batches), len(orders), second, last)
     if quarter:
         assert last <= second * RSS_GROWTH_LIMIT, f"RSS grew {second:.0f} -> {last:.0f} MB"
-    _write(load, rss, len(accepted), len(batches), len(orders), second, last)
 
 
 def _pct(values: list[float], p: float) -> float:
@@ -249,12 +250,14 @@ def _write(
         "load_avg_1m": os.getloadavg()[0],
     }
     total = sum(len(v) for k, v in load.lat.items() if k != FLOW)
+    flat = rss_last <= rss_second * RSS_GROWTH_LIMIT
+    verdict = "" if flat else "; over the limit: memory FAILED"
     report.row(
         f"soak {SOAK_S / 60:.0f} min, mixed load on loopback",
         f"{total:,} HTTP requests + {orders} dispute flows, 0 failed",
         "nothing lost, memory flat",
         f"{events:,} events in {batches} batches, {orders} orders disputed and settled; "
-        f"server RSS {rss_second:.0f} -> {rss_last:.0f} MB (2nd vs last quarter); "
+        f"server RSS {rss_second:.0f} -> {rss_last:.0f} MB (2nd vs last quarter{verdict}); "
         f"load avg {os.getloadavg()[0]:.1f}",
     )
     for k, v in kinds.items():

@@ -1,5 +1,6 @@
 """Private keys at rest: sealed with the passphrase, 0600 from the first byte, refused when
-exposed, never printed; plain keys of earlier versions refused until `livetrust keys encrypt`."""
+exposed, never printed; plain keys of earlier versions refused until `livetrust keys encrypt`.
+The registrar key: only its salted hash at rest, shown once, the same refusals and migration."""
 
 from __future__ import annotations
 
@@ -261,3 +262,126 @@ def test_plain_keys_of_earlier_versions_are_refused_then_migrated(tmp_path: Path
     assert {r["state"] for r in json.loads(status.stdout)} == {"encrypted"}
     again = runner.invoke(app, ["keys", "encrypt", "--json"], env=env)
     assert json.loads(again.stdout) == {"sealed": [], "already_sealed": 2}
+
+
+# -- the registrar key (services/api/_auth.py) ------------------------------------------------
+
+REGISTER = "/api/v1/actors"
+BAD_BODY = {"id": "../etc", "role": "farm"}  # passes the registrar check, then 422
+
+
+def _registrar_answers(home: Path, compile_cache: Path, key: str) -> tuple[int, int]:
+    """(status with ``key``, status with another key) of a registration the registrar check
+    passes and the body check refuses: no chain write needed to tell the two apart."""
+    from fastapi.testclient import TestClient
+
+    from services.api import create_app
+    from services.config import Settings
+
+    with TestClient(create_app(Settings(home=home, cache=compile_cache))) as client:
+        right = client.post(REGISTER, json=BAD_BODY, headers={"Authorization": f"Bearer {key}"})
+        wrong = client.post(REGISTER, json=BAD_BODY, headers={"Authorization": "Bearer lt_x"})
+    return right.status_code, wrong.status_code
+
+
+def test_registrar_key_is_shown_once_and_kept_only_as_a_salted_hash(
+    tmp_path: Path,
+    compile_cache: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from services.api._auth import ADMIN_KEY_FORMAT, AdminKey
+
+    caplog.set_level(logging.DEBUG)
+    home = tmp_path / "home"
+    with_key = _registrar_answers(home, compile_cache, "lt_not_yet_known")
+    shown = capsys.readouterr().err
+    (key,) = [w for w in shown.split() if w.startswith("lt_admin_")]
+    assert with_key == (403, 403)
+    path = home / "admin.key"
+    doc = json.loads(path.read_text())
+    assert _mode(path) == 0o600 and doc["format"] == ADMIN_KEY_FORMAT
+    assert key not in path.read_text() and key not in caplog.text
+    assert AdminKey.from_file(path, path.read_bytes()).matches(key)
+    # the next start shows nothing and takes the same key
+    assert _registrar_answers(home, compile_cache, key) == (422, 403)
+    assert "lt_admin_" not in capsys.readouterr().err
+    # salted: the same key gives another file in another home
+    assert AdminKey.of(key).to_file() != AdminKey.of(key).to_file()
+
+
+def test_new_registrar_key_from_the_cli_replaces_the_old(
+    tmp_path: Path, compile_cache: Path
+) -> None:
+    env = {"LIVETRUST_HOME": str(tmp_path)}
+    first = CliRunner().invoke(app, ["keys", "admin", "--json"], env=env)
+    second = CliRunner().invoke(app, ["keys", "admin"], env=env)
+    assert first.exit_code == 0 and second.exit_code == 0, second.output
+    old = json.loads(first.stdout)["admin_key"]
+    (new,) = [w for w in second.output.split() if w.startswith("lt_admin_")]
+    assert old != new and old not in (tmp_path / "admin.key").read_text()
+    assert _mode(tmp_path / "admin.key") == 0o600
+    assert _registrar_answers(tmp_path, compile_cache, new) == (422, 403)
+    assert _registrar_answers(tmp_path, compile_cache, old)[0] == 403
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o620, 0o604])
+def test_exposed_registrar_key_file_is_refused(
+    tmp_path: Path, compile_cache: Path, monkeypatch: pytest.MonkeyPatch, mode: int
+) -> None:
+    """Group or others may read or write it: refused like every key file (whoever can write
+    it can name their own registrar key)."""
+    import uvicorn
+
+    from services.api._auth import load_admin_key, new_admin_key
+
+    new_admin_key(tmp_path, replace=False)
+    os.chmod(tmp_path / "admin.key", mode)
+    with pytest.raises(KeyFileExposed, match="chmod 600"):
+        load_admin_key(tmp_path, None)
+    with pytest.raises(KeyFileExposed):
+        _registrar_answers(tmp_path, compile_cache, "lt_x")
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: pytest.fail("served with an exposed key"))
+    served = CliRunner().invoke(
+        app, ["serve", "--port", "1"], env={"LIVETRUST_HOME": str(tmp_path)}
+    )
+    assert served.exit_code == 2 and "key_file_exposed" in served.output
+    assert "Traceback" not in served.output
+
+
+def test_plain_registrar_key_of_an_earlier_version_is_refused_then_migrated(
+    tmp_path: Path, compile_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An earlier version wrote the key itself into admin.key: refused with the command that
+    fixes it; `livetrust keys encrypt` replaces it by its hash, and the same key still works."""
+    import uvicorn
+
+    from services.api._auth import load_admin_key
+
+    old = "lt_admin_" + "k" * 43
+    (tmp_path / "admin.key").write_text(old + "\n")
+    os.chmod(tmp_path / "admin.key", 0o600)
+    with pytest.raises(KeyFileUnencrypted, match="livetrust keys encrypt"):
+        load_admin_key(tmp_path, None)
+    env = {"LIVETRUST_HOME": str(tmp_path)}
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: pytest.fail("served with a plain key"))
+    served = CliRunner().invoke(app, ["serve", "--port", "1"], env=env)
+    assert served.exit_code == 2 and "key_unencrypted" in served.output
+    assert old not in served.output
+    out = CliRunner().invoke(app, ["keys", "encrypt", "--json"], env=env)
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout)["admin_key_hashed"] == str(tmp_path / "admin.key")
+    assert old not in out.output and old not in (tmp_path / "admin.key").read_text()
+    assert _mode(tmp_path / "admin.key") == 0o600
+    assert _registrar_answers(tmp_path, compile_cache, old) == (422, 403)
+    again = CliRunner().invoke(app, ["keys", "encrypt", "--json"], env=env)
+    assert json.loads(again.stdout) == {"sealed": [], "already_sealed": 0}
+
+
+def test_registrar_key_file_that_is_not_ours_is_refused(tmp_path: Path) -> None:
+    from services.api._auth import load_admin_key
+
+    for junk in ("", "{}", '{"format": "livetrust-admin-key-sha256-v1", "salt": "zz"}', "\x00"):
+        write_private(tmp_path / "admin.key", junk.encode(), overwrite=True)
+        with pytest.raises(KeyFileInvalid):
+            load_admin_key(tmp_path, None)
