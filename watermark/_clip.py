@@ -119,6 +119,9 @@ ALIGN_MARGIN_S = 5  # broadcast seconds searched beyond the marked segments
 ALIGN_CHUNK_S = 60.0  # clip seconds per alignment pass (bounds the path's memory)
 EDGE_S = 1.5  # changed windows this close to a clip end, next to original ones: unknown
 _MARK_TOLERANCE_S = 0.6  # the mark's time is at 0.2-s phase resolution
+ID_ABSENT_Z = 2.0  # a second's identity z below this: the mark is absent (genuine >= 3.9 at
+# 480p-720p CRF 28; a spliced second measured -1.2-1.9)
+RATE_EPS = 0.01  # the mark's playback rate differs from 1 by more: a sped-up / slowed clip
 
 
 class ClipTooLong(WatermarkError, ValueError):
@@ -205,6 +208,7 @@ class _Pass:
     detections: list[Detection]
     duration: float
     audio: list[int] | None = None  # the clip's loudness per 0.1 s, if it has sound
+    path: str = ""  # the clip, for a second pass at the mark's playback rate
 
 
 def _probe(path: str) -> tuple[float, float]:
@@ -268,7 +272,17 @@ def _analyse(
     dur = last + 1.0 / fps
     env = audio_envelopes(path, max(1, math.ceil(dur)))
     audio = None if env is None else [v for row in env for v in row]
-    return _Pass(windows.finish(), detections, dur, audio)
+    return _Pass(windows.finish(), detections, dur, audio, path)
+
+
+def _windows_at_rate(path: str, rate: float) -> dict[int, np.ndarray]:
+    """Window features of the clip on the broadcast's clock: clip time ``t`` at ``t * rate``
+    (a second decode, only for a clip the mark says plays at another speed), so each window
+    covers one broadcast second and compares one to one with the manifest."""
+    windows = WindowFeatures()
+    for t, y in iter_luma(path):
+        windows.add(t * rate, y)
+    return windows.finish()
 
 
 def verify_clip(
@@ -304,9 +318,11 @@ def _decide(
     # (4) manifests around the marked broadcast times, each bundle checked once
     book = _Manifests(manifests, directory, chain, streamer)
     for seg in main.segments:
-        for t in (seg.broadcast_start - ALIGN_MARGIN_S, seg.broadcast_start):
-            book.at(t, seg.clip_start)
-        book.at(seg.broadcast_end - 1 + ALIGN_MARGIN_S, seg.clip_start)
+        book.span(
+            seg.broadcast_start - ALIGN_MARGIN_S,
+            seg.broadcast_end + ALIGN_MARGIN_S,
+            seg.clip_start,
+        )
         if not book.covers(seg.broadcast_start):
             findings.append(
                 Finding(
@@ -319,7 +335,21 @@ def _decide(
     findings.extend(book.findings)
     # (5) align clip windows to anchored seconds by content, judge each second
     speed: tuple[float, float, float] | None = None
-    if book.manifests:
+    rate = main.rate if abs(main.rate - 1.0) > RATE_EPS and a.path else 1.0
+    if book.manifests and rate != 1.0:
+        # the mark's playback rate: compare each broadcast second's worth of clip with it
+        seconds = _align(a, main, book, rate)
+        t0 = min(s.clip_start for s in main.segments)
+        findings.append(
+            Finding(
+                "speed_changed",
+                f"from clip {t0:.1f} s the clip plays {rate:.2f}x the broadcast's speed "
+                "(the mark's playback rate); its content is compared at that rate",
+                t0,
+            )
+        )
+        # the sound of a sped-up clip is not compared (its envelope is time-compressed)
+    elif book.manifests:
         seconds = _align(a, main, book)
         speed = _speed(seconds)
         if speed is not None:
@@ -349,10 +379,37 @@ def _decide(
                     sec.status = "unknown"
         _audio_check(a, seconds)
     else:  # nothing to compare with: the mark's own mapping, content unknown
+        if rate == 1.0:
+            seconds = [
+                _Second(seg.clip_start + i, seg.broadcast_start + i, None)
+                for seg in main.segments
+                for i in range(max(1, round(seg.clip_end - seg.clip_start)))
+            ]
+        else:  # broadcast second i of a segment starts at clip_origin + i / rate
+            seconds = [
+                _Second(seg.clip_origin + i / rate, seg.broadcast_start + i, None, span=1 / rate)
+                for seg in main.segments
+                for i in range(seg.broadcast_end - seg.broadcast_start)
+                if seg.clip_origin + i / rate >= seg.clip_start - 1e-6
+            ]
+            t0 = min(seg.clip_start for seg in main.segments)
+            findings.append(
+                Finding(
+                    "speed_changed",
+                    f"from clip {t0:.1f} s the clip plays {rate:.2f}x the broadcast's speed "
+                    "(the mark's playback rate)",
+                    t0,
+                )
+            )
+        # seconds where this streamer's mark is absent (identity_z ~ N(0, 1)) for
+        # SPLICE_MIN_S or more: foreign footage even where the time decode bridged them
+        absent = _mark_absent(main)
         seconds = [
-            _Second(seg.clip_start + i, seg.broadcast_start + i, None)
-            for seg in main.segments
-            for i in range(max(1, round(seg.clip_end - seg.clip_start)))
+            sec
+            for sec in seconds
+            if not any(
+                x0 < sec.clip_t + sec.span - 0.25 and sec.clip_t + 0.25 < x1 for x0, x1 in absent
+            )
         ]
     compared = sum(sec.status != "unknown" for sec in seconds)
     matched = sum(  # the picture matched (a dubbed second is altered, not transplanted)
@@ -373,7 +430,7 @@ def _decide(
                 )
             )
     # (6) timeline: gaps, cuts, re-orders, speed
-    jumps = _jumps([p for p in pieces if p.broadcast_start is not None])
+    jumps = _jumps([p for p in pieces if p.broadcast_start is not None], rate)
     if book.manifests and speed is not None:  # the pieces of a speed change are not edits
         jumps = [f for f in jumps if f.code not in ("cut", "reorder")]
     findings.extend(jumps)
@@ -439,6 +496,14 @@ class _Manifests:
         if signed is not None:
             self.manifests.append(signed.manifest)
 
+    def span(self, lo: int, hi: int, clip_t: float) -> None:
+        """Every manifest (live parts: one a minute) covering a second of ``[lo, hi)``."""
+        t = lo
+        while t < hi:
+            self.at(t, clip_t)
+            m = self.manifest(t)
+            t = t + 1 if m is None else m.end
+
     def covers(self, t: int) -> bool:
         return self.manifest(t) is not None
 
@@ -458,32 +523,44 @@ class _Second:
     piece: int = 0  # index of the path's constant-offset piece
     mapped: bool = True  # False: the path's other-footage state (no broadcast time)
     audio: bool = False  # the sound does not match
+    span: float = 1.0  # clip seconds the window covers (1 / playback rate)
 
 
-def _mark_prior(main: Detection, duration: float) -> Callable[[float], float | None]:
-    """The broadcast time the mark decodes for clip time ``t`` (None where it is silent).
+def _mark_absent(main: Detection) -> list[tuple[float, float]]:
+    """Clip spans of ``SPLICE_MIN_S`` or more whose seconds each correlate with the clip's
+    identity codeword below ``ID_ABSENT_Z`` (the engine's ``SecondMark.identity_z``):
+    another picture without this mark, whatever the time decode bridged over it."""
+    out: list[tuple[float, float]] = []
+    run: list[float] = []  # (start, end) of the current low run
+    for m in [*main.seconds, None]:
+        if m is not None and m.identity_z < ID_ABSENT_Z:
+            run = [run[0] if run else m.clip_start, m.clip_end]
+            continue
+        if run and run[1] - run[0] >= SPLICE_MIN_S - 0.05:
+            out.append((run[0], run[1]))
+        run = []
+    return out
 
-    The detector clamps a segment's start to 0 when the clip begins mid-second; such a
-    segment's true start is recovered from its end and length.
-    """
-    spans: list[tuple[float, float, float]] = []  # (clip start, clip end, offset)
-    for seg in main.segments:
-        start = seg.clip_start
-        length = seg.broadcast_end - seg.broadcast_start
-        if start <= 0.0 and seg.clip_end < duration - 0.05:
-            start = seg.clip_end - length
-        spans.append((seg.clip_start, seg.clip_end, seg.broadcast_start - start))
+
+def _mark_prior(main: Detection) -> Callable[[float], float | None]:
+    """The broadcast time the mark decodes for clip time ``t`` (None where it is silent):
+    ``broadcast_start + (t - clip_origin) * rate`` within each segment (the engine's
+    sub-second origin, 0.2 s / rate resolution, and playback rate)."""
+    spans = [
+        (seg.clip_start, seg.clip_end, seg.broadcast_start, seg.clip_origin, seg.rate)
+        for seg in main.segments
+    ]
 
     def at(t: float) -> float | None:
-        for c0, c1, off in spans:
+        for c0, c1, b0, origin, rate in spans:
             if c0 <= t < c1:
-                return t + off
+                return b0 + (t - origin) * rate
         return None
 
     return at
 
 
-def _align(a: _Pass, main: Detection, book: _Manifests) -> list[_Second]:
+def _align(a: _Pass, main: Detection, book: _Manifests, rate: float = 1.0) -> list[_Second]:
     """The clip's mapping to broadcast time, found from content (module docstring, step 5).
 
     A Viterbi path over clip windows on the 0.04 s grid whose states are offsets (broadcast
@@ -494,14 +571,20 @@ def _align(a: _Pass, main: Detection, book: _Manifests) -> list[_Second]:
     those of the marked segments nearby, widened by ``ALIGN_MARGIN_S``.
     """
     step = WINDOW_STEPS_PER_SECOND
-    total = math.floor(a.duration * step + 1e-6)
-    prior = _mark_prior(main, a.duration)
+    windows = a.windows if rate == 1.0 else _windows_at_rate(a.path, rate)
+    total = math.floor(a.duration * rate * step + 1e-6)  # on the broadcast's clock
+    mark = _mark_prior(main)
+
+    def prior(u: float) -> float | None:
+        return mark(u / rate)
+
     out: list[_Second] = []
     piece = 0
     chunk = round(ALIGN_CHUNK_S * step)
     for c0 in range(0, max(1, total - step + 1), chunk):
         c1 = min(total - step + 1, c0 + chunk)  # windows wholly inside the clip
-        lo_t, hi_t = c0 / step - ALIGN_MARGIN_S, c1 / step + ALIGN_MARGIN_S
+        lo_t = c0 / step / rate - ALIGN_MARGIN_S
+        hi_t = c1 / step / rate + ALIGN_MARGIN_S
         wanted: set[int] = set()
         for seg in main.segments:
             if seg.clip_end >= lo_t and seg.clip_start <= hi_t:
@@ -511,10 +594,14 @@ def _align(a: _Pass, main: Detection, book: _Manifests) -> list[_Second]:
         cands = sorted(t for t in wanted if book.covers(t))
         if not cands or c1 <= c0:
             continue
-        seconds = _viterbi(a.windows, c0, c1, cands, book, prior, piece)
+        seconds = _viterbi(windows, c0, c1, cands, book, prior, piece)
         if seconds:
             piece = seconds[-1].piece + 1
         out.extend(seconds)
+    if rate != 1.0:  # back to clip time: each window covers 1 / rate clip seconds
+        for sec in out:
+            sec.clip_t /= rate
+            sec.span = 1.0 / rate
     _judge(out, a.duration)
     return out
 
@@ -636,7 +723,7 @@ def _judge(seconds: list[_Second], duration: float) -> None:
     for run in (seconds, seconds[::-1]):
         edge = list(itertools.takewhile(lambda s: s.status in ("altered", "foreign"), run))
         rest = run[len(edge) :]
-        near = all(min(s.clip_t, duration - 1.0 - s.clip_t) < EDGE_S for s in edge)
+        near = all(min(s.clip_t, duration - s.span - s.clip_t) < EDGE_S for s in edge)
         if edge and near and rest and rest[0].status == "original":
             for sec in edge:
                 sec.status = "unknown"
@@ -647,7 +734,7 @@ def _seam(a: _Second, b: _Second) -> bool:
     (a smaller step is the path changing phase, which must not excuse a changed window)."""
     if not (a.mapped and b.mapped):
         return False
-    return abs((a.broadcast_t - a.clip_t) - (b.broadcast_t - b.clip_t)) >= 0.5
+    return abs((a.broadcast_t - a.clip_t / a.span) - (b.broadcast_t - b.clip_t / b.span)) >= 0.5
 
 
 def _speed(seconds: list[_Second]) -> tuple[float, float, float] | None:
@@ -720,11 +807,11 @@ def _pieces(seconds: list[_Second], findings: list[Finding]) -> list[ClipSegment
             j + 1 < len(seconds)
             and seconds[j + 1].status == seconds[i].status
             and seconds[j + 1].broadcast_t == seconds[j].broadcast_t + 1
-            and abs(seconds[j + 1].clip_t - seconds[j].clip_t - 1.0) < 0.01
+            and abs(seconds[j + 1].clip_t - seconds[j].clip_t - seconds[j].span) < 0.01
         ):
             j += 1
         first, last = seconds[i], seconds[j]
-        c0, c1 = first.clip_t, last.clip_t + 1.0
+        c0, c1 = first.clip_t, last.clip_t + last.span
         b0, b1 = first.broadcast_t, last.broadcast_t + 1
         status = first.status
         if status == "foreign":
@@ -802,14 +889,15 @@ def _gap(a: float, b: float, findings: list[Finding], splice: bool = True) -> li
     return [ClipSegment(a, b, "unknown")]
 
 
-def _jumps(segs: list[ClipSegment]) -> list[Finding]:
-    """Cuts, re-orders and speed changes between consecutive segments of one mark."""
+def _jumps(segs: list[ClipSegment], rate: float = 1.0) -> list[Finding]:
+    """Cuts, re-orders and speed changes between consecutive segments of one mark (clip
+    times are taken at the playback ``rate``: broadcast seconds per clip second)."""
     segs = sorted(segs, key=lambda s: s.clip_start)
     out: list[Finding] = []
     steps: list[tuple[float, int, float]] = []  # (clip time, jump, previous segment length)
     for prev, nxt in itertools.pairwise(segs):
-        off_prev = (prev.broadcast_end or 0) - prev.clip_end
-        off_next = (nxt.broadcast_start or 0) - nxt.clip_start
+        off_prev = (prev.broadcast_end or 0) - prev.clip_end * rate
+        off_next = (nxt.broadcast_start or 0) - nxt.clip_start * rate
         jump = round(off_next - off_prev)
         if jump != 0:
             steps.append((nxt.clip_start, jump, prev.clip_end - prev.clip_start))

@@ -191,9 +191,14 @@ class WindowFeatures:
     """Features of every 1-second window that starts on the 0.04 s grid, computed as frames
     arrive: thumbnails of the last second only are kept, and per window start the features
     (1,008 float16, 50 KB per second of clip), so memory is small and bounded by the clip's
-    length at that rate, never by its resolution or frame count."""
+    length at that rate, never by its resolution or frame count.
 
-    def __init__(self) -> None:
+    ``every`` computes only the windows whose start is a multiple of it: 25 gives the
+    whole-second windows a manifest needs (1/25 of the work, what the live path can afford).
+    """
+
+    def __init__(self, every: int = 1) -> None:
+        self.every = max(1, every)
         self.sums: dict[int, np.ndarray] = {}
         self.counts: dict[int, int] = {}
         self.windows: dict[int, np.ndarray] = {}
@@ -211,6 +216,11 @@ class WindowFeatures:
             acc += th
             self.counts[b] += 1
 
+    @property
+    def ready(self) -> int:
+        """Every window starting below this bucket is computed (its frames have passed)."""
+        return self._done + 1
+
     def finish(self) -> dict[int, np.ndarray]:
         if self.sums:
             self._emit(before=max(self.sums) + 1)
@@ -222,6 +232,9 @@ class WindowFeatures:
             return
         first = max(self._done + 1, min(self.sums) - WINDOW_STEPS_PER_SECOND + 1)
         for start in range(first, before):
+            if start % self.every:
+                self._done = start
+                continue
             total = np.zeros((THUMB_H, THUMB_W), np.float32)
             n = 0
             for b in range(start, start + WINDOW_STEPS_PER_SECOND):

@@ -68,6 +68,7 @@ from watermark._fingerprint import (
     FINGERPRINT_BYTES,
     GRID_COLS,
     GRID_ROWS,
+    WINDOW_STEPS_PER_SECOND,
     WindowFeatures,
     audio_envelope,
     second_fingerprints,
@@ -589,7 +590,7 @@ def fingerprint_video(
     path: str, progress: Callable[[float, float], None] | None = None
 ) -> tuple[list[bytes], list[list[int]] | None]:
     """Per-second fingerprints of a video file (and its audio envelope if it has audio)."""
-    windows = WindowFeatures()
+    windows = WindowFeatures(every=WINDOW_STEPS_PER_SECOND)  # whole seconds only
     last = -1.0
     for t, y in iter_luma(path):
         windows.add(t, y)
