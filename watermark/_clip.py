@@ -41,6 +41,7 @@ from typing import Any, Protocol
 
 import av
 import av.error
+import cv2
 import numpy as np
 
 from provenance._registry import AnchorLedger, KeyDirectory
@@ -52,10 +53,15 @@ from watermark._fingerprint import (
     GRID_COLS,
     GRID_ROWS,
     MIN_CHANGED_CELLS,
+    THUMB_H,
+    THUMB_W,
     WINDOW_STEPS_PER_SECOND,
+    Framing,
     WindowFeatures,
     audio_residuals,
+    cell_ratios,
     changed_cells,
+    features,
     unpack,
 )
 from watermark._keys import StreamerKey
@@ -69,6 +75,7 @@ from watermark._manifest import (
     audio_envelopes,
     check_bundle,
 )
+from watermark._patterns import CHIPS_PER_HEIGHT, TILE_CHIPS
 from watermark._video import fan_out_evidence, iter_luma, sync_samples
 
 __all__ = [
@@ -119,6 +126,11 @@ ALIGN_MARGIN_S = 5  # broadcast seconds searched beyond the marked segments
 ALIGN_CHUNK_S = 60.0  # clip seconds per alignment pass (bounds the path's memory)
 EDGE_S = 1.5  # changed windows this close to a clip end, next to original ones: unknown
 _MARK_TOLERANCE_S = 0.6  # the mark's time is at 0.2-s phase resolution
+CROP_MIN = 0.03  # the mark's period says the clip shows < 97 % of the broadcast's height
+CROP_REFS = 5  # clip seconds the crop's place is searched on
+CROP_MIN_CELLS = 24  # a place where the clip covers fewer whole cells is not compared
+CROP_SCALES = tuple(1.0 + 0.002 * i for i in range(-4, 5))  # size refinement, 0.2 % steps
+CROP_MAX_RATIO = 0.6  # mean tolerance ratio (capped at 4) of a right place; genuine ~0.2
 ID_ABSENT_Z = 2.0  # a second's identity z below this: the mark is absent (genuine >= 3.9 at
 # 480p-720p CRF 28; a spliced second measured -1.2-1.9)
 RATE_EPS = 0.01  # the mark's playback rate differs from 1 by more: a sped-up / slowed clip
@@ -209,6 +221,11 @@ class _Pass:
     duration: float
     audio: list[int] | None = None  # the clip's loudness per 0.1 s, if it has sound
     path: str = ""  # the clip, for a second pass at the mark's playback rate
+    size: tuple[int, int] = (0, 0)  # the clip's width, height
+    # per streamer: fraction of the broadcast's height the clip shows (nominal / found mark
+    # period: 0.9 for a 10 % crop, 1 for a whole picture at any resolution)
+    shown: dict[str, float] = field(default_factory=dict)
+    framing: Framing | None = None  # where a cropped clip sits in the broadcast's picture
 
 
 def _probe(path: str) -> tuple[float, float]:
@@ -240,10 +257,14 @@ def _analyse(
     # (1) geometry
     detectors = [Detector(k) for k in keys]
     geos: list[Geometry] = []
+    size, shown = (0, 0), {}
     if detectors:
         span = min(SYNC_SECONDS, total or SYNC_SECONDS)
         samples = sync_samples(path, span, fps, SYNC_SECONDS, SYNC_FRAMES)
         geos = [d.geometry(samples) for d in detectors]
+        size = (samples[0].shape[1], samples[0].shape[0])
+        nominal = size[1] / CHIPS_PER_HEIGHT * TILE_CHIPS
+        shown = {k.name: nominal / g.period for k, g in zip(keys, geos, strict=True)}
         del samples
     # (2) one pass
     series, evidence = fan_out_evidence(detectors, geos)
@@ -272,17 +293,90 @@ def _analyse(
     dur = last + 1.0 / fps
     env = audio_envelopes(path, max(1, math.ceil(dur)))
     audio = None if env is None else [v for row in env for v in row]
-    return _Pass(windows.finish(), detections, dur, audio, path)
+    return _Pass(windows.finish(), detections, dur, audio, path, size, shown)
 
 
-def _windows_at_rate(path: str, rate: float) -> dict[int, np.ndarray]:
-    """Window features of the clip on the broadcast's clock: clip time ``t`` at ``t * rate``
-    (a second decode, only for a clip the mark says plays at another speed), so each window
-    covers one broadcast second and compares one to one with the manifest."""
-    windows = WindowFeatures()
+def _windows_again(path: str, rate: float, framing: Framing | None) -> dict[int, np.ndarray]:
+    """Window features of the clip on the broadcast's clock (clip time ``t`` at ``t * rate``)
+    and picture (``framing``): a second decode, only for a clip the mark says plays at
+    another speed or shows a crop, so each window compares one to one with the manifest."""
+    windows = WindowFeatures(framing=framing)
     for t, y in iter_luma(path):
         windows.add(t * rate, y)
     return windows.finish()
+
+
+def _find_framing(a: _Pass, main: Detection, book: _Manifests) -> Framing | None:
+    """Where a cropped clip sits in the broadcast's picture, or None for a whole picture.
+
+    The mark's period gives the crop's size (``a.shown``: the fraction of the broadcast's
+    height shown; the clip's aspect gives its width); its place is found by content: the
+    mean thumbnails of up to ``CROP_REFS`` clip seconds whose broadcast second the mark
+    decodes are moved over the broadcast's thumbnail (2 px, then 0.5 px steps) and compared
+    with the anchored fingerprints on the cells they cover wholly; the best place wins if
+    its cells match as a re-encode does (mean tolerance ratio <= ``CROP_MAX_RATIO``)."""
+    f = a.shown.get(main.streamer or "")
+    w_c, h_c = a.size
+    if f is None or abs(f - 1.0) < CROP_MIN or f > 1.0 or not h_c:
+        return None
+    h = f * THUMB_H
+    w = w_c / h_c * h
+    if w > THUMB_W + 1:
+        return None
+    refs: list[tuple[float, float, int]] = []  # (clip start, clip end, broadcast second)
+    for seg in main.segments:
+        for i in range(seg.broadcast_end - seg.broadcast_start):
+            t0 = seg.clip_origin + i / seg.rate
+            t1 = t0 + 1.0 / seg.rate
+            b = seg.broadcast_start + i
+            if t0 >= seg.clip_start and t1 <= seg.clip_end and book.covers(b):
+                refs.append((t0, t1, b))
+    if not refs:
+        return None
+    pick = np.linspace(0, len(refs) - 1, min(CROP_REFS, len(refs))).round().astype(int)
+    refs = [refs[i] for i in sorted(set(pick.tolist()))]
+    size = (max(1, round(w)), max(1, round(h)))
+    sums = [np.zeros((size[1], size[0]), np.float32) for _ in refs]
+    counts = [0] * len(refs)
+    end = max(r[1] for r in refs)
+    for t, y in iter_luma(a.path):
+        if t >= end:
+            break
+        for k, (t0, t1, _) in enumerate(refs):
+            if t0 <= t < t1:
+                sums[k] += cv2.resize(y, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+                counts[k] += 1
+    means = [
+        (s_ / c, unpack(book.fp(b)))
+        for s_, c, (_, _, b) in zip(sums, counts, refs, strict=True)
+        if c
+    ]
+    if not means:
+        return None
+
+    def score(x0: float, y0: float, k: float = 1.0) -> float:
+        fr = Framing(x0, y0, w * k, h * k)
+        mask = fr.mask
+        if mask.sum() < CROP_MIN_CELLS:
+            return math.inf
+        ratios = [cell_ratios(features(fr.place(m)), anc)[mask] for m, anc in means]
+        return float(np.mean([np.minimum(r, 4.0).mean() for r in ratios]))
+
+    # coarse place (2 px), then finer place, size (the period is known to ~0.3 %) and
+    # place again: AC features need the cells aligned within ~0.3 thumbnail px
+    xs = np.arange(min(0.0, THUMB_W - w), max(0.0, THUMB_W - w) + 1e-6, 2.0)
+    ys = np.arange(min(0.0, THUMB_H - h), max(0.0, THUMB_H - h) + 1e-6, 2.0)
+    _, x, y = min(((score(x, y), x, y) for x in xs for y in ys), default=(math.inf, 0.0, 0.0))
+    k = 1.0
+    for step, scales in ((0.5, (1.0,)), (0.0, CROP_SCALES), (0.25, (1.0,))):
+        if step:
+            d = np.arange(-3, 4) * step
+            _, x, y = min((score(x + dx, y + dy, k), x + dx, y + dy) for dx in d for dy in d)
+        else:
+            _, k = min((score(x, y, k * q), k * q) for q in scales)
+    if score(x, y, k) > CROP_MAX_RATIO:
+        return None
+    return Framing(x, y, w * k, h * k)
 
 
 def verify_clip(
@@ -334,6 +428,10 @@ def _decide(
             )
     findings.extend(book.findings)
     # (5) align clip windows to anchored seconds by content, judge each second
+    if book.manifests:  # a cropped clip: compare on the broadcast's picture
+        a.framing = _find_framing(a, main, book)
+        if a.framing is not None:
+            a.windows = _windows_again(a.path, 1.0, a.framing)
     speed: tuple[float, float, float] | None = None
     rate = main.rate if abs(main.rate - 1.0) > RATE_EPS and a.path else 1.0
     if book.manifests and rate != 1.0:
@@ -507,6 +605,12 @@ class _Manifests:
     def covers(self, t: int) -> bool:
         return self.manifest(t) is not None
 
+    def fp(self, t: int) -> bytes:
+        m = self.manifest(t)
+        if m is None:
+            raise LookupError(f"no manifest covers {t}")
+        return m.fingerprint_at(t)
+
     def manifest(self, t: int) -> Manifest | None:
         return next((m for m in self.manifests if m.covers(t)), None)
 
@@ -571,7 +675,8 @@ def _align(a: _Pass, main: Detection, book: _Manifests, rate: float = 1.0) -> li
     those of the marked segments nearby, widened by ``ALIGN_MARGIN_S``.
     """
     step = WINDOW_STEPS_PER_SECOND
-    windows = a.windows if rate == 1.0 else _windows_at_rate(a.path, rate)
+    windows = a.windows if rate == 1.0 else _windows_again(a.path, rate, a.framing)
+    mask = None if a.framing is None else a.framing.mask
     total = math.floor(a.duration * rate * step + 1e-6)  # on the broadcast's clock
     mark = _mark_prior(main)
 
@@ -594,7 +699,7 @@ def _align(a: _Pass, main: Detection, book: _Manifests, rate: float = 1.0) -> li
         cands = sorted(t for t in wanted if book.covers(t))
         if not cands or c1 <= c0:
             continue
-        seconds = _viterbi(windows, c0, c1, cands, book, prior, piece)
+        seconds = _viterbi(windows, c0, c1, cands, book, prior, piece, mask)
         if seconds:
             piece = seconds[-1].piece + 1
         out.extend(seconds)
@@ -602,7 +707,7 @@ def _align(a: _Pass, main: Detection, book: _Manifests, rate: float = 1.0) -> li
         for sec in out:
             sec.clip_t /= rate
             sec.span = 1.0 / rate
-    _judge(out, a.duration)
+    _judge(out, a.duration, FOREIGN_CELLS if mask is None else int(mask.sum()) // 2)
     return out
 
 
@@ -614,6 +719,7 @@ def _viterbi(
     book: _Manifests,
     prior: Callable[[float], float | None],
     piece0: int,
+    mask: np.ndarray | None = None,
 ) -> list[_Second]:
     step = WINDOW_STEPS_PER_SECOND
     base = cands[0]
@@ -629,6 +735,9 @@ def _viterbi(
             fps[t - base] = unpack(m.fingerprint_at(t))
             known[t - base] = True
     clip = np.stack([windows[b] for b in have])
+    if mask is not None:  # a cropped clip: cells it does not cover wholly are not compared
+        fps[:, ~mask] = 0.0
+        clip[:, ~mask] = 0.0
     cells = changed_cells(clip, fps)  # (windows, seconds)
     row = {b: i for i, b in enumerate(have)}
     # cost rates: every 0.04 s a state pays 1/25 of the cost of its window covering that
@@ -691,14 +800,14 @@ def _viterbi(
     return out
 
 
-def _judge(seconds: list[_Second], duration: float) -> None:
+def _judge(seconds: list[_Second], duration: float, foreign: int = FOREIGN_CELLS) -> None:
     """Status of each window on the path; seams and splice edges (see docs/clip.md)."""
     for sec in seconds:
         if not sec.mapped:
             sec.status = "foreign"
         elif sec.manifest is None:
             sec.status = "unknown"
-        elif sec.cells >= FOREIGN_CELLS:
+        elif sec.cells >= foreign:
             sec.status = "foreign"
         elif sec.cells >= MIN_CHANGED_CELLS:
             sec.status = "altered"

@@ -46,6 +46,7 @@ __all__ = [
     "THUMB_W",
     "WINDOW_STEPS_PER_SECOND",
     "Comparison",
+    "Framing",
     "WindowFeatures",
     "audio_envelope",
     "audio_residuals",
@@ -141,6 +142,54 @@ def unpack(fp: bytes) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class Framing:
+    """Where a clip's picture sits in the broadcast's picture, in broadcast thumbnail pixels
+    (``THUMB_W x THUMB_H``): a cropped clip shows the region ``x0, y0, w, h`` of it.
+
+    :meth:`canvas` renders a clip frame into the broadcast's thumbnail at that place, so its
+    grid cells line up with the anchored fingerprint's; :attr:`mask` lists the cells the
+    clip covers wholly (only those are compared). ``None`` framing is the full frame.
+    """
+
+    x0: float
+    y0: float
+    w: float
+    h: float
+
+    def canvas(self, y: np.ndarray) -> np.ndarray:
+        small = cv2.resize(
+            y, (max(1, round(self.w)), max(1, round(self.h))), interpolation=cv2.INTER_AREA
+        ).astype(np.float32)
+        return self.place(small)
+
+    def place(self, small: np.ndarray) -> np.ndarray:
+        """A thumbnail of the clip at region size, moved to ``x0, y0`` (sub-pixel, the
+        uncovered rest replicating the edge so the detail filter sees no false edge)."""
+        sx = self.w / small.shape[1]
+        sy = self.h / small.shape[0]
+        m = np.array([[sx, 0.0, self.x0], [0.0, sy, self.y0]], np.float32)
+        out: np.ndarray = cv2.warpAffine(  # type: ignore[assignment]
+            small,
+            m,
+            (THUMB_W, THUMB_H),
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
+        return out
+
+    @property
+    def mask(self) -> np.ndarray:
+        """(GRID_ROWS, GRID_COLS) bool: cells wholly inside the clip's region (1 px margin:
+        the detail filter reaches a few pixels past the region's edge)."""
+        xs = np.arange(GRID_COLS) * CELL
+        ys = np.arange(GRID_ROWS) * CELL
+        cols = (xs >= self.x0 + 1) & (xs + CELL <= self.x0 + self.w - 1)
+        rows = (ys >= self.y0 + 1) & (ys + CELL <= self.y0 + self.h - 1)
+        out: np.ndarray = rows[:, None] & cols[None, :]
+        return out
+
+
+@dataclass(frozen=True)
 class Comparison:
     """How one second of a clip compares with the anchored fingerprint of its broadcast second."""
 
@@ -193,12 +242,14 @@ class WindowFeatures:
     (1,008 float16, 50 KB per second of clip), so memory is small and bounded by the clip's
     length at that rate, never by its resolution or frame count.
 
+    ``framing`` places a cropped clip's frames where they sit in the broadcast's picture.
     ``every`` computes only the windows whose start is a multiple of it: 25 gives the
     whole-second windows a manifest needs (1/25 of the work, what the live path can afford).
     """
 
-    def __init__(self, every: int = 1) -> None:
+    def __init__(self, every: int = 1, framing: Framing | None = None) -> None:
         self.every = max(1, every)
+        self.framing = framing
         self.sums: dict[int, np.ndarray] = {}
         self.counts: dict[int, int] = {}
         self.windows: dict[int, np.ndarray] = {}
@@ -206,7 +257,7 @@ class WindowFeatures:
 
     def add(self, t: float, y: np.ndarray) -> None:
         b = math.floor(t * WINDOW_STEPS_PER_SECOND + 1e-6)
-        th = thumbnail(y)
+        th = thumbnail(y) if self.framing is None else self.framing.canvas(y)
         acc = self.sums.get(b)
         if acc is None:
             self.sums[b] = th
