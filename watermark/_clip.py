@@ -364,19 +364,21 @@ def _find_framing(a: _Pass, main: Detection, book: _Manifests) -> Framing | None
 
     # coarse place (2 px), then finer place, size (the period is known to ~0.3 %) and
     # place again: AC features need the cells aligned within ~0.3 thumbnail px
-    xs = np.arange(min(0.0, THUMB_W - w), max(0.0, THUMB_W - w) + 1e-6, 2.0)
-    ys = np.arange(min(0.0, THUMB_H - h), max(0.0, THUMB_H - h) + 1e-6, 2.0)
-    _, x, y = min(((score(x, y), x, y) for x in xs for y in ys), default=(math.inf, 0.0, 0.0))
-    k = 1.0
+    xs = np.arange(min(0.0, THUMB_W - w), max(0.0, THUMB_W - w) + 1e-6, 2.0).tolist()
+    ys = np.arange(min(0.0, THUMB_H - h), max(0.0, THUMB_H - h) + 1e-6, 2.0).tolist()
+    _, px, py = min(((score(x, y), x, y) for x in xs for y in ys), default=(math.inf, 0.0, 0.0))
+    scale = 1.0
     for step, scales in ((0.5, (1.0,)), (0.0, CROP_SCALES), (0.25, (1.0,))):
         if step:
-            d = np.arange(-3, 4) * step
-            _, x, y = min((score(x + dx, y + dy, k), x + dx, y + dy) for dx in d for dy in d)
+            d = [i * step for i in range(-3, 4)]
+            _, px, py = min(
+                (score(px + dx, py + dy, scale), px + dx, py + dy) for dx in d for dy in d
+            )
         else:
-            _, k = min((score(x, y, k * q), k * q) for q in scales)
-    if score(x, y, k) > CROP_MAX_RATIO:
+            _, scale = min((score(px, py, scale * q), scale * q) for q in scales)
+    if score(px, py, scale) > CROP_MAX_RATIO:
         return None
-    return Framing(x, y, w * k, h * k)
+    return Framing(px, py, w * scale, h * scale)
 
 
 def verify_clip(
