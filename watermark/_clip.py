@@ -49,6 +49,7 @@ from watermark._detect import Detection, Detector, Geometry
 from watermark._errors import VideoUnreadable, WatermarkError
 from watermark._fingerprint import (
     AUDIO_TOL_DB,
+    CROP_TOLERANCE,
     FEATURES,
     GRID_COLS,
     GRID_ROWS,
@@ -368,9 +369,9 @@ def _find_framing(a: _Pass, main: Detection, book: _Manifests) -> Framing | None
     ys = np.arange(min(0.0, THUMB_H - h), max(0.0, THUMB_H - h) + 1e-6, 2.0).tolist()
     _, px, py = min(((score(x, y), x, y) for x in xs for y in ys), default=(math.inf, 0.0, 0.0))
     scale = 1.0
-    for step, scales in ((0.5, (1.0,)), (0.0, CROP_SCALES), (0.25, (1.0,))):
+    for step, scales in ((0.5, (1.0,)), (0.0, CROP_SCALES), (0.25, (1.0,)), (0.125, (1.0,))):
         if step:
-            d = [i * step for i in range(-3, 4)]
+            d = [i * step for i in range(-2, 3)]
             _, px, py = min(
                 (score(px + dx, py + dy, scale), px + dx, py + dy) for dx in d for dy in d
             )
@@ -740,7 +741,8 @@ def _viterbi(
     if mask is not None:  # a cropped clip: cells it does not cover wholly are not compared
         fps[:, ~mask] = 0.0
         clip[:, ~mask] = 0.0
-    cells = changed_cells(clip, fps)  # (windows, seconds)
+    tol = 1.0 if mask is None else CROP_TOLERANCE
+    cells = changed_cells(clip, fps, threshold=tol)  # (windows, seconds)
     row = {b: i for i, b in enumerate(have)}
     # cost rates: every 0.04 s a state pays 1/25 of the cost of its window covering that
     # step (the window on its phase), so no state gains by hopping between phases

@@ -37,6 +37,7 @@ import numpy as np
 __all__ = [
     "AC_COEFFS",
     "AUDIO_TOL_DB",
+    "CROP_TOLERANCE",
     "FEATURES",
     "FINGERPRINT_BYTES",
     "GRID_COLS",
@@ -75,6 +76,9 @@ AC_TOL = 24.0  # grey levels, Euclidean over the AC coefficients
 DETAIL_TOL = 0.9  # log2 units: a blur more than halves the detail, re-encoding does not
 AUDIO_TOL_DB = 6.0  # median loudness residual of a second (dB) beyond which the sound differs
 AUDIO_FLOOR_DB = -60.0  # 0.1-s bins quieter than this on both sides are silence: not compared
+# a cropped clip is resampled onto the broadcast's grid from a place found to ~0.25 thumbnail
+# px: its cells get this much more room (a face-sized blur is still 1.5x the tolerance)
+CROP_TOLERANCE = 1.2
 MIN_CHANGED_CELLS = 2  # one cell alone can be a re-encoder's bad block; two are a change
 _DOG_SIGMAS = (0.8, 2.0)  # thumbnail pixels: 4-10 px at 720p
 _DETAIL_FLOOR = 0.5  # grey levels: below this a cell is flat, log of noise is meaningless
@@ -211,15 +215,18 @@ def cell_ratios(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
-def changed_cells(clip: np.ndarray, anchored: np.ndarray, chunk: int = 64) -> np.ndarray:
+def changed_cells(
+    clip: np.ndarray, anchored: np.ndarray, chunk: int = 64, threshold: float = 1.0
+) -> np.ndarray:
     """Changed cells of every clip window (n, rows, cols, features) against every anchored
     second (k, rows, cols, features): an (n, k) int array (computed ``chunk`` windows at a
-    time, so memory stays at ``chunk * k`` cells)."""
+    time, so memory stays at ``chunk * k`` cells). A cell is changed above ``threshold``
+    times its tolerances (1; a cropped clip's resampling allows ``CROP_TOLERANCE``)."""
     out = np.empty((clip.shape[0], anchored.shape[0]), dtype=np.int32)
     b = anchored[None].astype(np.float32)
     for i in range(0, clip.shape[0], chunk):
         a = clip[i : i + chunk, None].astype(np.float32)
-        out[i : i + chunk] = (cell_ratios(a, b) > 1.0).sum(axis=(-2, -1))
+        out[i : i + chunk] = (cell_ratios(a, b) > threshold).sum(axis=(-2, -1))
     return out
 
 

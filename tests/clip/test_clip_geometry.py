@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import cv2
-import numpy as np
 import pytest
 
 from services._clip_demo import Edit, apply_edits, decode_luma, encode_luma
@@ -19,19 +18,17 @@ from watermark._manifest import fingerprint_video
 CROP = 0.9  # 10 % of each dimension removed
 
 
-def _crop(y: np.ndarray, upscale: bool) -> np.ndarray:
-    h, w = y.shape
-    ch, cw = round(h * CROP) // 2 * 2, round(w * CROP) // 2 * 2
-    y0, x0 = (h - ch) // 3, (w - cw) * 2 // 3  # off centre: the place must be found
-    c = y[y0 : y0 + ch, x0 : x0 + cw]
-    return cv2.resize(c, (w, h), interpolation=cv2.INTER_CUBIC) if upscale else c
-
-
 def _cropped(b: Broadcast, name: str, upscale: bool, edits: list[Edit]) -> Path:
+    """10 % of each side cropped, off centre (the place must be found), maybe upscaled."""
     out = b.work / f"{name}.mp4"
     if not out.exists():
-        frames = apply_edits(decode_luma(b.marked), edits)
-        encode_luma([_crop(y, upscale) for y in frames], out, crf=28)
+        frames = apply_edits(
+            decode_luma(b.marked), [*edits, Edit("crop", factor=CROP, c=2 / 3, d=1 / 3)]
+        )
+        if upscale:
+            h, w = b.foreign[0].shape
+            frames = [cv2.resize(y, (w, h), interpolation=cv2.INTER_CUBIC) for y in frames]
+        encode_luma(frames, out, crf=28)
     return out
 
 
