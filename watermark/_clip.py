@@ -6,7 +6,9 @@ the watermark's geometry search):
 (0) open: a readable video no longer than ``MAX_CLIP_SECONDS`` (bounded memory: the
     detector keeps soft bits per 0.2 s, this module 1-second window features per 0.04 s);
 (1) geometry: for every known key, period and offset of its tile from frames sampled over
-    the first ``SYNC_SECONDS`` (``Detector.geometry``);
+    the first ``SYNC_SECONDS`` (``Detector.geometry``); the period against the nominal one
+    says which fraction of the broadcast's height the clip shows (a crop: ``_find_framing``
+    places it on the broadcast's picture once the manifests are known, step 5);
 (2) one pass over the clip: every frame into :class:`WindowFeatures` (fingerprints of every
     1-second window on the 0.04 s grid); every ``stride``-th frame into the watermark
     ``Evidence`` of each period (sampling keeps a 60 s 720p clip within 15 s on one core);
@@ -20,12 +22,15 @@ the watermark's geometry search):
     ties), so a second whose mark is weak is still placed; every window on the path is
     judged against its anchored second (``original`` / ``altered`` / ``foreign``); the one
     window straddling each cut or re-order seam is a transition (``unknown``), not an
-    alteration; a clip whose path climbs steadily is ``speed_changed``; with sound, each
-    second's loudness envelope is compared too (a dub is ``altered``);
+    alteration; a clip the mark says plays at another rate (``Detection.rate``) is
+    ``speed_changed`` and compared at that rate (windows of 1/rate clip seconds, a second
+    decode); otherwise a clip whose path climbs steadily is ``speed_changed``; with sound,
+    each second's loudness envelope is compared too (a dub is ``altered``);
 (6) timeline: between consecutive pieces the broadcast offset (broadcast time minus clip
     time) jumps forward (``cut``) or backward (``reorder``); without any manifest, gaps of
-    ``SPLICE_MIN_S`` or more in the mark are ``foreign`` and a run of short segments
-    stepping alike is ``speed_changed``;
+    ``SPLICE_MIN_S`` or more in the mark, and as long stretches where the mark's identity is
+    absent (``SecondMark.identity_z``), are ``foreign``, and a run of short segments
+    stepping alike, or the mark's rate, is ``speed_changed``;
 (7) verdict: unmarked (no mark) > forged (identity_mismatch, or no second of the clip
     matches its anchored fingerprint: a transplanted mark) > altered (altered or splice) >
     edited (cut, reorder, speed_changed) > authentic.
