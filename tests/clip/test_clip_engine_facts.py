@@ -67,3 +67,15 @@ def test_mark_prior_uses_origin_and_rate(origin: float, rate: float) -> None:
     prior = _mark_prior(Detection(True, "alice", (seg,)))
     assert prior(2.0) == pytest.approx(START + (2.0 - origin) * rate)
     assert prior(9.0) is None
+
+
+def test_jumps_are_measured_at_the_playback_rate() -> None:
+    from watermark._clip import ClipSegment, _jumps
+
+    # at 1.5x, clip 0-2 s shows broadcast 0-3 s and, after a 2-s unknown gap, clip 4-6 s
+    # broadcast 6-9 s: nothing was cut (the gap showed broadcast 3-6 s)
+    gap = [ClipSegment(0.0, 2.0, "original", 0, 3), ClipSegment(4.0, 6.0, "original", 6, 9)]
+    assert _jumps(gap, 1.5) == []
+    assert [f.code for f in _jumps(gap)] == ["cut"]  # at normal speed it would be a cut
+    cut = [ClipSegment(0.0, 2.0, "original", 0, 3), ClipSegment(2.0, 4.0, "original", 8, 11)]
+    assert [(f.code, f.clip_time) for f in _jumps(cut, 1.5)] == [("cut", 2.0)]
