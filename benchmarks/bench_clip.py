@@ -331,7 +331,7 @@ def _rows(report: Report, stats: dict[str, Any]) -> None:
         "false alarms on genuine clips",
         f"{100 * stats['false_alarm_rate']:.1f}% ({fa}/{gn})",
         "reported",
-        "genuine CRF 28, full and half size, not judged authentic",
+        "genuine CRF 28, full size, half size and cropped, not judged authentic",
     )
     sa, sn = stats["seam_false_alarms"]
     report.row(
