@@ -106,8 +106,9 @@ class Geometry:
     offset: tuple[int, int]
     z: float
     # 0.2 s buckets (clip time * 5) whose index is = phase (mod 5) start a broadcast second:
-    # there the embedder re-anchors the moving mark to the frame (``pick_samples``)
-    phase: int = 0
+    # there the embedder re-anchors a moving mark to the frame (``pick_samples``); None: a
+    # frame-fixed mark, nothing to stabilise
+    phase: int | None = None
 
 
 @dataclass(frozen=True)
@@ -305,13 +306,13 @@ class Evidence:
         self,
         period: float,
         on_flush: Callable[[int, np.ndarray, np.ndarray], None] | None = None,
-        phase: int = 0,
+        phase: int | None = None,
     ) -> None:
         """With ``on_flush``, tiles older than ``_OPEN_BUCKETS`` are handed over (and
         forgotten) as the clip goes on, so memory stays constant for any clip length.
         ``phase`` (``Geometry.phase``): which buckets start broadcast seconds; each frame is
         stabilised against the picture's motion since the start of its second, when the
-        embedder last re-anchored the moving mark."""
+        embedder last re-anchored the moving mark; None for a frame-fixed mark."""
         self.period = period
         self.tiles: dict[int, np.ndarray] = {}
         self.time_tiles: dict[int, np.ndarray] = {}
@@ -319,8 +320,8 @@ class Evidence:
         self.duration = 0.0
         self._prev: np.ndarray | None = None
         self._on_flush = on_flush
-        self.phase = phase % SUB_BUCKETS_PER_SECOND
-        self.motion = MotionChain()
+        self.phase = None if phase is None else phase % SUB_BUCKETS_PER_SECOND
+        self.motion = None if phase is None else MotionChain()
         self._bucket = -(10**9)
         self._anchor = np.eye(3)  # motion at the start of the current second
 
@@ -335,14 +336,16 @@ class Evidence:
     def add_frame(self, y: np.ndarray, t: float) -> None:
         """Fold one luma frame shown at clip time ``t`` into the evidence (frames in
         display order: the picture's motion is followed from one to the next)."""
-        a = self.motion.update(y)
         b = math.floor(t * SUB_BUCKETS_PER_SECOND + 1e-6)
-        if b != self._bucket:
-            starts = (b - self.phase) % SUB_BUCKETS_PER_SECOND == 0
-            if starts or b - self._bucket >= SUB_BUCKETS_PER_SECOND:
-                self._anchor = a.copy()
-            self._bucket = b
-        small = stabilise(_resample(y, self.period), a @ np.linalg.inv(self._anchor))
+        small = _resample(y, self.period)
+        if self.motion is not None and self.phase is not None:
+            a = self.motion.update(y)
+            if b != self._bucket:
+                starts = (b - self.phase) % SUB_BUCKETS_PER_SECOND == 0
+                if starts or b - self._bucket >= SUB_BUCKETS_PER_SECOND:
+                    self._anchor = a.copy()
+                self._bucket = b
+            small = stabilise(small, a @ np.linalg.inv(self._anchor))
         w = _whiten(small)
         _accumulate(self.tiles, b, _fold(w))
         if self._prev is None or self._prev.shape != small.shape:
@@ -427,6 +430,7 @@ class Detector:
         ``frames`` and ``phases`` as ``pick_samples`` gives them. Folds are summed per
         phase and over all frames (a still picture's mark adds up in every frame); the best
         of the six correlation peaks wins."""
+        moving = phases is not None
         phases = list(phases) if phases is not None else [0] * len(frames)
         h, w = frames[0].shape
         nominal = h / CHIPS_PER_HEIGHT * TILE_CHIPS
@@ -457,7 +461,7 @@ class Detector:
                 p = centre * (1.0 + k * _FINE_STEP)
                 z, off, ph = self._best_group([fold_frame(f, p) for f in frames], phases)
                 if z > best_g.z:
-                    best_g = Geometry(p, off, z, ph)
+                    best_g = Geometry(p, off, z, ph if moving else None)
         return best_g
 
     def _best_group(

@@ -482,7 +482,7 @@ def stream(
 
 def evidence_key(g: Geometry) -> tuple[float, int]:
     """Keys whose tiles share period and phase share one fold."""
-    return (round(g.period, 6), g.phase)
+    return (round(g.period, 6), -1 if g.phase is None else g.phase)
 
 
 def fan_out_evidence(
@@ -505,18 +505,21 @@ def fan_out_evidence(
 
         return take
 
-    return series, {p: Evidence(p[0], on_flush=fan_out(p), phase=p[1]) for p in periods}
+    return series, {
+        p: Evidence(p[0], on_flush=fan_out(p), phase=None if p[1] < 0 else p[1]) for p in periods
+    }
 
 
 def sync_samples(
     path: str, span: float, fps: float, max_seconds: float, max_frames: int
-) -> tuple[list[np.ndarray], list[int]]:
+) -> tuple[list[np.ndarray], list[int] | None]:
     """Up to ``max_frames`` luma frames spread over the first ``span`` seconds: what the
     geometry search (scale, offset, phase) looks at, read in a bounded first pass, with
-    the 0.2 s bucket phase of each (``pick_samples``)."""
+    the 0.2 s bucket phase of each (``pick_samples``) when the embedder's default mark
+    moves with the picture, else None (``EmbedSettings.follow``)."""
     samples, phases = pick_samples(iter_luma(path), min(span, max_seconds), fps, max_frames)
     if not samples:
         raise VideoUnreadable(f"{path}: no video frames")
     if min(samples[0].shape) < 64:
         raise VideoTooSmall(f"{samples[0].shape[1]}x{samples[0].shape[0]} is too small")
-    return samples, phases
+    return samples, phases if EmbedSettings().follow else None

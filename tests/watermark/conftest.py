@@ -41,10 +41,13 @@ def x264_round_trip(
         return [fr.to_ndarray(format="gray") for fr in inp.decode(video=0)]
 
 
-def detect_frames(key: StreamerKey, frames: Sequence[np.ndarray], fps: float = 25.0) -> Detection:
+def detect_frames(
+    key: StreamerKey, frames: Sequence[np.ndarray], fps: float = 25.0, moving: bool = False
+) -> Detection:
+    """Detect as ``detect_file`` does; ``moving``: the mark moves with the picture."""
     det = Detector(key)
     samples, phases = pick_samples(((i / fps, y) for i, y in enumerate(frames)), 20.0, fps, 24)
-    geo = det.geometry(samples, phases)
+    geo = det.geometry(samples, phases if moving else None)
     ev = Evidence(geo.period, phase=geo.phase)
     for i, y in enumerate(frames):
         ev.add_frame(y, i / fps)

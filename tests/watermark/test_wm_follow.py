@@ -1,7 +1,7 @@
 """The mark that moves with the picture (``EmbedSettings(follow=True)``, watermark/_motion.py).
 
 Opt-in: it cuts x264's cost of the mark on pans and zooms, and the detector, told with
-``Evidence(follow=True)``, undoes the same motion before folding (docs/watermark.md)."""
+``Geometry.phase``, undoes the same motion before folding (docs/watermark.md)."""
 
 from __future__ import annotations
 
@@ -92,7 +92,7 @@ def test_following_mark_is_cheaper_on_pans_and_detected(alice: StreamerKey) -> N
     static, moving = _size(marked[False]) - base, _size(marked[True]) - base
     assert moving < 0.5 * static, (static, moving)  # measured: about a quarter
 
-    found = detect_frames(alice, x264_round_trip(marked[True], crf=23))
+    found = detect_frames(alice, x264_round_trip(marked[True], crf=23), moving=True)
     assert found.detected and found.streamer == "alice"
     seg = max(found.segments, key=lambda s: s.clip_end - s.clip_start)
     assert seg.clip_end - seg.clip_start >= 4.0
