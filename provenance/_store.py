@@ -83,6 +83,12 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000  # writers queue instead of failing under a concurrent write
 MAX_IN_CLAUSE = 500  # keep IN (...) lists well under SQLite's variable limit
 SQLITE_CACHE_KIB = 65_536  # page cache per connection (default 2 MiB): index pages stay hot
+# Connections an engine keeps open (SQLAlchemy's default, named because it bounds memory):
+# each pooled SQLite connection holds up to min(SQLITE_CACHE_KIB, database size) of page
+# cache, so one store's SQLite memory is at most POOL_SIZE x that (a server has two stores,
+# ledger and services, on the same file). Overflow connections (max_overflow, default 10)
+# are closed when returned, and their cache with them.
+POOL_SIZE = 5
 # a schema name must be an unquoted PostgreSQL identifier: search_path folds case, and the
 # name is spliced into CREATE SCHEMA (63 bytes is PostgreSQL's NAMEDATALEN - 1)
 SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -230,7 +236,9 @@ class SqlStore:
                 raise cls.error(f"bad schema name {schema!r}: expected {SCHEMA_NAME.pattern}")
             connect_args["options"] = f"-csearch_path={schema}"
         try:
-            engine = create_engine(url, connect_args=connect_args, pool_pre_ping=not sqlite)
+            engine = create_engine(
+                url, connect_args=connect_args, pool_pre_ping=not sqlite, pool_size=POOL_SIZE
+            )
             if sqlite:
                 event.listen(engine, "connect", _sqlite_pragmas)
             elif schema:

@@ -234,3 +234,31 @@ def test_multiproof_verifies_many_leaves_and_fails_for_every_mutation(
             verify_inclusions(hashes, n, {k: v for k, v in nodes.items() if k != dropped}, root)
     # a multiproof is never larger than the merged paths
     assert len(nodes) <= len(merged)
+
+
+# what the audit-path plan cache may hold at most: a server keeps it for its lifetime
+RANGES_CACHE_BUDGET_MIB = 16
+
+
+def test_audit_path_plan_cache_is_bounded_in_memory() -> None:
+    """A verifier that sees ever new tree sizes (a server whose log grows: every anchored size
+    is a new key) fills the plan cache to its bound and no further, and a full cache stays
+    within its budget. At the former bound (65,536 plans) it reached ~100 MB in the soak
+    (docs/reliability.md); this test fails for any bound that large."""
+    import tracemalloc
+
+    from provenance._merkle import RANGES_CACHE_SIZE, inclusion_ranges
+
+    inclusion_ranges.cache_clear()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        size = 1_000_000  # a large log: the longest plans (20 ranges)
+        for n in range(2 * RANGES_CACHE_SIZE):
+            inclusion_ranges(n % 1000 * 997, size + n)  # always a new (index, size)
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+        inclusion_ranges.cache_clear()
+    assert inclusion_ranges.cache_info().maxsize == RANGES_CACHE_SIZE
+    assert held <= RANGES_CACHE_BUDGET_MIB * 2**20, f"plan cache holds {held / 2**20:.1f} MiB"
