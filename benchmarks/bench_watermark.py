@@ -201,7 +201,7 @@ def samples(
 ) -> tuple[list[np.ndarray], list[int] | None]:
     """The geometry search's frames, as ``detect_file`` picks them (first 20 s); with their
     re-anchoring phases for a mark that moves with the picture."""
-    s, phases = pick_samples(((i / fps, y) for i, y in enumerate(frames)), 20.0, fps, 24)
+    s, phases = pick_samples(((i / fps, y) for i, y in enumerate(frames)), 20.0, 24)
     return s, phases if moving else None
 
 

@@ -238,7 +238,7 @@ def _analyse(
     geos: list[Geometry] = []
     if detectors:
         span = min(SYNC_SECONDS, total or SYNC_SECONDS)
-        samples, phases = sync_samples(path, span, fps, SYNC_SECONDS, SYNC_FRAMES)
+        samples, phases = sync_samples(path, span, SYNC_SECONDS, SYNC_FRAMES)
         geos = [d.geometry(samples, phases) for d in detectors]
         del samples
     # (2) one pass

@@ -250,7 +250,7 @@ def stabilise(y: np.ndarray, motion: np.ndarray) -> np.ndarray:
 
 
 def pick_samples(
-    frames: Iterable[tuple[float, np.ndarray]], span: float, fps: float, max_frames: int
+    frames: Iterable[tuple[float, np.ndarray]], span: float, max_frames: int
 ) -> tuple[list[np.ndarray], list[int]]:
     """Frames for the geometry search and the 0.2 s bucket (mod 5) each one starts.
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from watermark._errors import PayloadInvalid, VideoTooLarge, VideoTooSmall
 from watermark._keys import StreamerKey
-from watermark._motion import EST_HEIGHT, MotionChain, scaled
+from watermark._motion import EST_HEIGHT, MotionChain
 from watermark._patterns import TILE_CHIPS, KeyPatterns, chip_pixels, render_matrix
 from watermark._payload import ConstPayload, TimeCode, conv_encode
 
@@ -165,7 +165,7 @@ class Embedder:
         the detector knows where it is at each second's start (``Geometry.phase``)."""
         if self.motion is None:
             return cp, tp
-        a = self.motion.update(y if y.shape[0] == EST_HEIGHT else scaled(y))
+        a = self.motion.update(y)
         if second != self._anchored:
             self._anchored = second
             self.motion.A = a = np.eye(3)

@@ -357,12 +357,10 @@ def detect_file(path: str, keys: list[StreamerKey], progress: Progress | None = 
     # (1) geometry from frames sampled over the first 20 s (first pass, bounded)
     container = _open_input(path)
     try:
-        vs = container.streams.video[0]
-        fps = float(vs.average_rate or 25)
         span = min(_SYNC_SECONDS, _duration(container) or _SYNC_SECONDS)
     finally:
         container.close()
-    samples, phases = sync_samples(path, span, fps, _SYNC_SECONDS, _SYNC_FRAMES)
+    samples, phases = sync_samples(path, span, _SYNC_SECONDS, _SYNC_FRAMES)
     detectors = [Detector(k) for k in keys]
     geos = [d.geometry(samples, phases) for d in detectors]
     del samples
@@ -486,13 +484,13 @@ def fan_out_evidence(
 
 
 def sync_samples(
-    path: str, span: float, fps: float, max_seconds: float, max_frames: int
+    path: str, span: float, max_seconds: float, max_frames: int
 ) -> tuple[list[np.ndarray], list[int] | None]:
     """Up to ``max_frames`` luma frames spread over the first ``span`` seconds: what the
     geometry search (scale, offset, phase) looks at, read in a bounded first pass, with
     the 0.2 s bucket phase of each (``pick_samples``) when the embedder's default mark
     moves with the picture, else None (``EmbedSettings.follow``)."""
-    samples, phases = pick_samples(iter_luma(path), min(span, max_seconds), fps, max_frames)
+    samples, phases = pick_samples(iter_luma(path), min(span, max_seconds), max_frames)
     if not samples:
         raise VideoUnreadable(f"{path}: no video frames")
     if min(samples[0].shape) < 64:

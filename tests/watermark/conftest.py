@@ -46,7 +46,7 @@ def detect_frames(
 ) -> Detection:
     """Detect as ``detect_file`` does; ``moving``: the mark moves with the picture."""
     det = Detector(key)
-    samples, phases = pick_samples(((i / fps, y) for i, y in enumerate(frames)), 20.0, fps, 24)
+    samples, phases = pick_samples(((i / fps, y) for i, y in enumerate(frames)), 20.0, 24)
     geo = det.geometry(samples, phases if moving else None)
     ev = Evidence(geo.period, phase=geo.phase)
     for i, y in enumerate(frames):
