@@ -64,6 +64,9 @@ RPC_TIMEOUT_S = 30.0
 # longer buys a place in a block (the base fee rose above its fee cap, or the tip is too low
 # for the pool). 60 s is five Ethereum slots; within RECEIPT_TIMEOUT_S that is two
 # replacements before the call is reported as tx_failed.
+# a send that lost a race for the pending nonce to another process is sent again this often
+_NONCE_RACE_RETRIES = 5
+_NONCE_RACE_MESSAGES = ("replacement transaction underpriced", "nonce too low")
 REPLACE_AFTER_S = 60.0
 # A replacement pays at least 9/8 of the pending transaction's fee cap and tip (geth's pool
 # refuses a replacement below +10 %; ethers and viem bump by 12.5 % as well), and at least
@@ -436,7 +439,7 @@ class Chain:
         (a deployment, whose address it determines): several processes may send from one
         unlocked account, and a nonce picked here could collide with theirs."""
         with self._tx_lock, self._translate(name):
-            first = HexBytes(call.transact(params))
+            first = self._transact(call, params)
             raw = self._await_receipt(first, name)
             tx_hash = raw["transactionHash"]
             if raw["status"] != 1:
@@ -452,6 +455,21 @@ class Chain:
                 logs=tuple(raw["logs"]),
                 contract_address=raw.get("contractAddress"),
             )
+
+    def _transact(self, call: Any, params: dict[str, Any]) -> HexBytes:
+        """``call.transact(params)``; when the nonce was not named and another process took
+        the same pending nonce a moment earlier (a signing middleware reads the node's
+        pending count, so two senders can read the same), the node refuses ours as an
+        underpriced replacement or a used nonce: send again, which reads the count anew."""
+        for attempt in range(_NONCE_RACE_RETRIES):
+            try:
+                return HexBytes(call.transact(params))
+            except Exception as e:
+                raced = any(m in str(e) for m in _NONCE_RACE_MESSAGES)
+                if "nonce" in params or not raced or attempt == _NONCE_RACE_RETRIES - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     def _await_receipt(self, first: HexBytes, name: str) -> Any:
         """Poll for the receipt of ``first`` or of a replacement of it.
