@@ -92,6 +92,7 @@ _SYNC_SPAN_S = 20.0  # ... from the first 20 s of the clip
 SPEED_RATES = (0.5, 0.75, 0.8, 1.25, 1.5, 2.0)
 _SPEED_MIN_S = 3  # clips shorter than this (in seconds) are taken at normal speed
 _SPEED_PROBE_S = 12  # clip seconds scored per (rate, phase) hypothesis (cost bound)
+_SPEED_PROBE_WINDOW = 4  # broadcast seconds per continuity window of the probe
 # a rate other than 1 must beat rate 1's probe z by both margins: normal-speed
 # clips must never be re-timed by noise in the hypothesis scores
 _SPEED_MARGIN_Z = 0.5
@@ -583,11 +584,29 @@ class Detector:
         return at
 
     def _probe_z(self, time_sub: np.ndarray, rate: float, phase: int) -> float:
-        """z of the best counter sequence (c, c + 1, ...) for the first ``_SPEED_PROBE_S``
-        clip seconds re-bucketed at (rate, phase): a hypothesis that splits or merges
-        broadcast seconds wrongly breaks the +1 continuity and scores low."""
+        """Mean z of the best counter run (c, c + 1, ...) over sliding windows of
+        ``_SPEED_PROBE_WINDOW`` seconds in the first ``_SPEED_PROBE_S`` clip seconds
+        re-bucketed at (rate, phase). A hypothesis that splits or merges broadcast seconds
+        wrongly breaks the +1 continuity in every window; a cut breaks only the windows
+        that straddle it (one run over the whole probe once took a 2-s cut for a 1.5x
+        speed-up, since time then advances faster on average)."""
         probe = time_sub[: _SPEED_PROBE_S * SUB_BUCKETS_PER_SECOND]
-        return self.decode_time(self.rebucket(probe, rate, phase))[1]
+        secs = self.rebucket(probe, rate, phase)
+        m = secs.shape[0]
+        if m == 0:
+            return 0.0
+        w = min(m, _SPEED_PROBE_WINDOW)
+        rows = self.time_code.scores(secs).astype(np.float64)  # (m, 65536)
+        # row i rolled by -i: hypothesis c of a window starting anywhere is column c + a
+        runs = np.zeros((m + 1, rows.shape[1]))
+        for i in range(m):
+            runs[i + 1] = runs[i] + np.roll(rows[i], -i)
+        energy = np.concatenate(([0.0], np.cumsum(np.sum(secs**2, axis=1))))
+        zs = []
+        for a in range(m - w + 1):
+            norm = math.sqrt(max(0.0, float(energy[a + w] - energy[a])))
+            zs.append(float(np.max(runs[a + w] - runs[a])) / norm if norm > 0 else 0.0)
+        return float(np.mean(zs))
 
     def _rate_phase(self, time_sub: np.ndarray) -> tuple[float, int, list[tuple[int, float]]]:
         """(rate, phase, decoded seconds). Normal speed with the phase that best explains all

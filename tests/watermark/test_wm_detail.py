@@ -99,3 +99,22 @@ def test_embed_calls_the_frame_hook_with_marked_frames(tmp_path: Path, alice: St
     for (_, hooked), y0, y1 in zip(seen, source, sent, strict=True):
         assert np.array_equal(hooked, y1)  # the frame that went to the encoder
         assert not np.array_equal(hooked, y0)  # ... marked, not the source
+
+
+@pytest.mark.parametrize("cut", [(75, 125), (50, 75), (100, 150)])
+def test_a_cut_is_not_taken_for_a_speed_change(
+    alice: StreamerKey,
+    marked8: tuple,  # type: ignore[type-arg]
+    cut: tuple[int, int],
+) -> None:
+    """A cut makes broadcast time advance faster on average, as a sped-up clip does; only
+    the rate hypothesis that explains the seconds on either side of it may win (a clip with
+    2 s cut out was once timed at 1.5x and its first second read 1 s early)."""
+    _, marked = marked8
+    a, b = cut
+    det = detect_frames(alice, marked[:a] + marked[b:])
+    assert det.rate == 1.0
+    first = min(det.segments, key=lambda s: s.clip_start)
+    assert first.clip_start == 0.0 and first.broadcast_start == START
+    after = [s for s in det.segments if abs(s.clip_start - a / 25) <= 0.2]
+    assert after and after[0].broadcast_start == START + b // 25
