@@ -7,6 +7,7 @@ from a random point of the broadcast (random frame, so edits fall at any sub-sec
 and makes one clip per class, each re-encoded at x264 CRF 28:
 
 - ``authentic``: the clip as it is; ``authentic_half``: at 50 % size (360p);
+  ``authentic_crop``: 10 % of each side cropped at a random place (1152x648);
 - ``cut``: 2-4 s cut out; ``reorder``: two 2-s segments swapped;
 - ``splice``: a 3-s segment replaced with other footage;
 - ``price`` / ``blur`` / ``composite``: a 3-s region altered by a price overlay, a
@@ -69,6 +70,7 @@ TARGET_VERIFY_S = 15.0
 CLASSES = (
     "authentic",
     "authentic_half",
+    "authentic_crop",
     "cut",
     "reorder",
     "splice",
@@ -79,7 +81,7 @@ CLASSES = (
     "forged",
     "speed",
 )
-GENUINE = ("authentic", "authentic_half")
+GENUINE = ("authentic", "authentic_half", "authentic_crop")
 
 
 @dataclass(frozen=True)
@@ -161,9 +163,12 @@ def labelled_set(
         a = round(rng.uniform(2.0, CLIP_LEN_S - 5.0), 2)
         s1 = round(rng.uniform(1.0, 2.5), 2)
         s2 = round(rng.uniform(5.0, CLIP_LEN_S - 2.5), 2)
+        place = random.Random(500 + trial)  # its own stream: the other classes' draws stay
+        crop = Edit("crop", factor=0.9, c=place.random(), d=place.random())
         specs: dict[str, tuple[list[Edit], str, str | None, tuple[float, ...]]] = {
             "authentic": ([], "authentic", None, ()),
             "authentic_half": ([], "authentic", None, ()),
+            "authentic_crop": ([crop], "authentic", None, ()),
             "cut": ([Edit("cut", a, a + cut_len)], "edited", "cut", (a,)),
             "reorder": ([Edit("swap", s1, s1 + 2, s2, s2 + 2)], "edited", "reorder", (s1 + 2, s2)),
             "splice": ([Edit("splice", a, a + 3.0)], "altered", "splice", (a,)),
@@ -274,13 +279,16 @@ def score(
 ) -> dict[str, Any]:
     """Per class: flagged (issue measure), verdict right, verdict counts; false alarms."""
     per: dict[str, dict[str, Any]] = {
-        c: {"ok": 0, "verdict_ok": 0, "n": 0, "verdicts": {}, "misses": []} for c in CLASSES
+        c: {"ok": 0, "verdict_ok": 0, "n": 0, "verdicts": {}, "misses": [], "cpu_s": 0.0}
+        for c in CLASSES
     }
     done = 0
     for trial, cases in trials:
         for case in cases:
+            c0 = time.process_time()
             v = verify(case.path)
             p = per[case.cls]
+            p["cpu_s"] += time.process_time() - c0
             p["n"] += 1
             p["verdicts"][v.verdict] = p["verdicts"].get(v.verdict, 0) + 1
             hit = flagged(v, case)
@@ -315,14 +323,15 @@ def _rows(report: Report, stats: dict[str, Any]) -> None:
             f"{100 * p['ok'] / n:.0f}% ({p['ok']}/{p['n']})",
             f">= {100 * (TARGET_AUTHENTIC if genuine else TARGET_DETECT):.0f}%",
             f"verdict right {p['verdict_ok']}/{p['n']}; "
-            + ", ".join(f"{k} {c}" for k, c in sorted(p["verdicts"].items())),
+            + ", ".join(f"{k} {c}" for k, c in sorted(p["verdicts"].items()))
+            + f"; {p['cpu_s'] / n:.1f} s CPU per 10 s clip",
         )
     fa, gn = stats["false_alarms"]
     report.row(
         "false alarms on genuine clips",
         f"{100 * stats['false_alarm_rate']:.1f}% ({fa}/{gn})",
         "reported",
-        "genuine CRF 28, full and half size, not judged authentic",
+        "genuine CRF 28, full size, half size and cropped, not judged authentic",
     )
     sa, sn = stats["seam_false_alarms"]
     report.row(

@@ -195,6 +195,11 @@ def apply_edits(
             out[s] = [_composite(y, f) for y, f in zip(out[s], inset, strict=False)]
         elif e.kind == "blur":
             out[s] = [_blur(y) for y in out[s]]
+        elif e.kind == "crop":  # keep ``factor`` of each side, placed at (c, d) of the rest
+            h, w = out[0].shape
+            ch, cw = round(h * e.factor) // 2 * 2, round(w * e.factor) // 2 * 2
+            y0, x0 = round((h - ch) * e.d), round((w - cw) * e.c)
+            out = [y[y0 : y0 + ch, x0 : x0 + cw] for y in out]
         elif e.kind == "speed":
             idx = np.arange(0, len(out), e.factor).astype(int)
             out = [out[i] for i in idx if i < len(out)]

@@ -49,7 +49,7 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -57,6 +57,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sqlalchemy import (
     BigInteger,
     Column,
+    Connection,
     Integer,
     LargeBinary,
     MetaData,
@@ -65,15 +66,12 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     select,
-    update,
 )
 
 from contracts import Role
-from provenance import Anchorer, AnchorResult, Ledger, MemoryRegistry, Store
-from provenance._anchor import latest_anchor
-from provenance._merkle import append_nodes, frontier_keys, leaf_hash
+from provenance import AnchorResult, Ledger, Store
 from provenance._registry import AnchorLedger, KeyDirectory, key_valid_at
-from provenance._store import LOGS, DbNodeStore
+from provenance._sidelog import SideLog, SignedRecord, sign_record
 from services._errors import PersonaInvalid, UnknownPersona
 from services._evidence import FAILING_QC_DISPOSITIONS, ORIGIN_STEPS, QC_STEPS, canonical_json
 from services._store import migrate
@@ -346,33 +344,21 @@ class PersonaRecord:
 
 
 @dataclass(frozen=True)
-class SignedPersona:
+class SignedPersona(SignedRecord):
+    """A persona version and its signature; leaf ``{"persona": …, "signature": …}``."""
+
+    SIGN_DOMAIN: ClassVar[bytes] = SIGN_DOMAIN
+    LEAF_KEY: ClassVar[str] = "persona"
     record: PersonaRecord
     signature: bytes
 
+    @property
+    def body(self) -> PersonaRecord:
+        return self.record
+
     @classmethod
     def sign(cls, record: PersonaRecord, key: Ed25519PrivateKey) -> SignedPersona:
-        public = key.public_key().public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw
-        )
-        if public != record.public_key:
-            raise PersonaInvalid("the record names another public key than the signing key")
-        return cls(record, key.sign(SIGN_DOMAIN + record.canonical))
-
-    def signature_ok(self) -> bool:
-        try:
-            pk = Ed25519PublicKey.from_public_bytes(self.record.public_key)
-            pk.verify(self.signature, SIGN_DOMAIN + self.record.canonical)
-        except (InvalidSignature, ValueError):
-            return False
-        return True
-
-    def leaf_bytes(self) -> bytes:
-        return canonical_json({"persona": self.record.to_json(), "signature": _b64(self.signature)})
-
-    @property
-    def leaf_hash(self) -> bytes:
-        return leaf_hash(self.leaf_bytes())
+        return cls(record, sign_record(record, key, SIGN_DOMAIN, PersonaInvalid))
 
 
 @dataclass(frozen=True)
@@ -404,9 +390,8 @@ class PersonaStore:
     def __init__(self, store: Store) -> None:
         self.store = store
         migrate(store.engine)
-        # the provenance ledger over our log id: head, proofs and the Anchorer's protocol;
-        # it never ingests events here, so its key directory is never consulted
-        self.log = Ledger(store, MemoryRegistry(), log_id=PERSONA_LOG_ID)
+        self.side = SideLog(store, PERSONA_LOG_ID)
+        self.log = self.side.ledger
 
     def record(self, signed: SignedPersona) -> StoredPersona:
         """Append a version; it must be the next one and name its predecessor's digest."""
@@ -414,16 +399,9 @@ class PersonaStore:
             raise PersonaInvalid("persona signature does not verify with its own key")
         r = signed.record
         now = int(time.time())
-        with self.store.begin() as conn:
-            conn.execute(
-                update(LOGS).where(LOGS.c.log_id == PERSONA_LOG_ID).values(size=LOGS.c.size)
-            )  # lock the log row: writers serialise
-            size = int(
-                conn.execute(
-                    select(LOGS.c.size).where(LOGS.c.log_id == PERSONA_LOG_ID)
-                ).scalar_one()
-            )
-            t = PERSONAS
+        t = PERSONAS
+
+        def insert(conn: Connection, seq: int) -> None:
             last = conn.execute(
                 select(t.c.version, t.c.body)
                 .where(t.c.streamer == r.streamer)
@@ -440,7 +418,7 @@ class PersonaStore:
                 )
             conn.execute(
                 t.insert().values(
-                    seq=size,
+                    seq=seq,
                     streamer=r.streamer,
                     version=r.version,
                     body=r.canonical.decode(),
@@ -449,11 +427,8 @@ class PersonaStore:
                     recorded_at=now,
                 )
             )
-            nodes = DbNodeStore(conn, PERSONA_LOG_ID)
-            frontier = dict(nodes.get_nodes(frontier_keys(size))) if size else {}
-            nodes.put_nodes(append_nodes(size, frontier, [signed.leaf_hash]))
-            conn.execute(update(LOGS).where(LOGS.c.log_id == PERSONA_LOG_ID).values(size=size + 1))
-        return StoredPersona(size, signed, now)
+
+        return StoredPersona(self.side.append(signed.leaf_hash, insert), signed, now)
 
     def _row(self, row: Any) -> StoredPersona:
         rec = PersonaRecord.from_json(json.loads(row.body))
@@ -494,17 +469,17 @@ class PersonaStore:
 
     def anchor(self, chain: AnchorLedger) -> AnchorResult:
         """Anchor the persona log's head (one transaction for every version since the last)."""
-        return Anchorer(self.log, chain).anchor()
+        return self.side.anchor(chain)
 
     def anchored(self, stored: StoredPersona, chain: AnchorLedger | None) -> dict[str, Any]:
         """Is the version's leaf in an anchored tree head that the chain confirms?"""
-        head = latest_anchor(self.log)
+        head = self.side.latest_anchor()
         if head is None or head.tree_size <= stored.seq:
             return {"anchored": False, "root": None, "tx": None}
         from provenance import ProofError
         from provenance._merkle import verify_inclusion
 
-        proof = self.log.inclusion_proof(stored.seq, head.tree_size)
+        proof = self.side.inclusion_proof(stored.seq, head.tree_size)
         try:
             verify_inclusion(stored.signed.leaf_hash, proof, head.head.root)
         except ProofError as exc:  # the stored record or the log's nodes were altered

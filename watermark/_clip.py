@@ -6,7 +6,9 @@ the watermark's geometry search):
 (0) open: a readable video no longer than ``MAX_CLIP_SECONDS`` (bounded memory: the
     detector keeps soft bits per 0.2 s, this module 1-second window features per 0.04 s);
 (1) geometry: for every known key, period and offset of its tile from frames sampled over
-    the first ``SYNC_SECONDS`` (``Detector.geometry``);
+    the first ``SYNC_SECONDS`` (``Detector.geometry``); the period against the nominal one
+    says which fraction of the broadcast's height the clip shows (a crop: ``_find_framing``
+    places it on the broadcast's picture once the manifests are known, step 5);
 (2) one pass over the clip: every frame into :class:`WindowFeatures` (fingerprints of every
     1-second window on the 0.04 s grid); every ``stride``-th frame into the watermark
     ``Evidence`` of each period (sampling keeps a 60 s 720p clip within 15 s on one core);
@@ -20,12 +22,15 @@ the watermark's geometry search):
     ties), so a second whose mark is weak is still placed; every window on the path is
     judged against its anchored second (``original`` / ``altered`` / ``foreign``); the one
     window straddling each cut or re-order seam is a transition (``unknown``), not an
-    alteration; a clip whose path climbs steadily is ``speed_changed``; with sound, each
-    second's loudness envelope is compared too (a dub is ``altered``);
+    alteration; a clip the mark says plays at another rate (``Detection.rate``) is
+    ``speed_changed`` and compared at that rate (windows of 1/rate clip seconds, a second
+    decode); otherwise a clip whose path climbs steadily is ``speed_changed``; with sound,
+    each second's loudness envelope is compared too (a dub is ``altered``);
 (6) timeline: between consecutive pieces the broadcast offset (broadcast time minus clip
     time) jumps forward (``cut``) or backward (``reorder``); without any manifest, gaps of
-    ``SPLICE_MIN_S`` or more in the mark are ``foreign`` and a run of short segments
-    stepping alike is ``speed_changed``;
+    ``SPLICE_MIN_S`` or more in the mark, and as long stretches where the mark's identity is
+    absent (``SecondMark.identity_z``), are ``foreign``, and a run of short segments
+    stepping alike, or the mark's rate, is ``speed_changed``;
 (7) verdict: unmarked (no mark) > forged (identity_mismatch, or no second of the clip
     matches its anchored fingerprint: a transplanted mark) > altered (altered or splice) >
     edited (cut, reorder, speed_changed) > authentic.
@@ -41,6 +46,7 @@ from typing import Any, Protocol
 
 import av
 import av.error
+import cv2
 import numpy as np
 
 from provenance._registry import AnchorLedger, KeyDirectory
@@ -48,14 +54,20 @@ from watermark._detect import Detection, Detector, Geometry
 from watermark._errors import VideoUnreadable, WatermarkError
 from watermark._fingerprint import (
     AUDIO_TOL_DB,
+    CROP_TOLERANCE,
     FEATURES,
     GRID_COLS,
     GRID_ROWS,
     MIN_CHANGED_CELLS,
+    THUMB_H,
+    THUMB_W,
     WINDOW_STEPS_PER_SECOND,
+    Framing,
     WindowFeatures,
     audio_residuals,
+    cell_ratios,
     changed_cells,
+    features,
     unpack,
 )
 from watermark._keys import StreamerKey
@@ -69,6 +81,7 @@ from watermark._manifest import (
     audio_envelopes,
     check_bundle,
 )
+from watermark._patterns import CHIPS_PER_HEIGHT, TILE_CHIPS
 from watermark._video import evidence_key, fan_out_evidence, iter_luma, sync_samples
 
 __all__ = [
@@ -119,6 +132,14 @@ ALIGN_MARGIN_S = 5  # broadcast seconds searched beyond the marked segments
 ALIGN_CHUNK_S = 60.0  # clip seconds per alignment pass (bounds the path's memory)
 EDGE_S = 1.5  # changed windows this close to a clip end, next to original ones: unknown
 _MARK_TOLERANCE_S = 0.6  # the mark's time is at 0.2-s phase resolution
+CROP_MIN = 0.03  # the mark's period says the clip shows < 97 % of the broadcast's height
+CROP_REFS = 5  # clip seconds the crop's place is searched on
+CROP_MIN_CELLS = 24  # a place where the clip covers fewer whole cells is not compared
+CROP_SCALES = tuple(1.0 + 0.002 * i for i in range(-4, 5))  # size refinement, 0.2 % steps
+CROP_MAX_RATIO = 0.6  # mean tolerance ratio (capped at 4) of a right place; genuine ~0.2
+ID_ABSENT_Z = 2.0  # a second's identity z below this: the mark is absent (genuine >= 3.9 at
+# 480p-720p CRF 28; a spliced second measured -1.2-1.9)
+RATE_EPS = 0.01  # the mark's playback rate differs from 1 by more: a sped-up / slowed clip
 
 
 class ClipTooLong(WatermarkError, ValueError):
@@ -205,6 +226,12 @@ class _Pass:
     detections: list[Detection]
     duration: float
     audio: list[int] | None = None  # the clip's loudness per 0.1 s, if it has sound
+    path: str = ""  # the clip, for a second pass at the mark's playback rate
+    size: tuple[int, int] = (0, 0)  # the clip's width, height
+    # per streamer: fraction of the broadcast's height the clip shows (nominal / found mark
+    # period: 0.9 for a 10 % crop, 1 for a whole picture at any resolution)
+    shown: dict[str, float] = field(default_factory=dict)
+    framing: Framing | None = None  # where a cropped clip sits in the broadcast's picture
 
 
 def _probe(path: str) -> tuple[float, float]:
@@ -236,10 +263,14 @@ def _analyse(
     # (1) geometry
     detectors = [Detector(k) for k in keys]
     geos: list[Geometry] = []
+    size, shown = (0, 0), {}
     if detectors:
         span = min(SYNC_SECONDS, total or SYNC_SECONDS)
         samples, phases = sync_samples(path, span, SYNC_SECONDS, SYNC_FRAMES)
         geos = [d.geometry(samples, phases) for d in detectors]
+        size = (samples[0].shape[1], samples[0].shape[0])
+        nominal = size[1] / CHIPS_PER_HEIGHT * TILE_CHIPS
+        shown = {k.name: nominal / g.period for k, g in zip(keys, geos, strict=True)}
         del samples
     # (2) one pass
     series, evidence = fan_out_evidence(detectors, geos)
@@ -268,7 +299,92 @@ def _analyse(
     dur = last + 1.0 / fps
     env = audio_envelopes(path, max(1, math.ceil(dur)))
     audio = None if env is None else [v for row in env for v in row]
-    return _Pass(windows.finish(), detections, dur, audio)
+    return _Pass(windows.finish(), detections, dur, audio, path, size, shown)
+
+
+def _windows_again(path: str, rate: float, framing: Framing | None) -> dict[int, np.ndarray]:
+    """Window features of the clip on the broadcast's clock (clip time ``t`` at ``t * rate``)
+    and picture (``framing``): a second decode, only for a clip the mark says plays at
+    another speed or shows a crop, so each window compares one to one with the manifest."""
+    windows = WindowFeatures(framing=framing)
+    for t, y in iter_luma(path):
+        windows.add(t * rate, y)
+    return windows.finish()
+
+
+def _find_framing(a: _Pass, main: Detection, book: _Manifests) -> Framing | None:
+    """Where a cropped clip sits in the broadcast's picture, or None for a whole picture.
+
+    The mark's period gives the crop's size (``a.shown``: the fraction of the broadcast's
+    height shown; the clip's aspect gives its width); its place is found by content: the
+    mean thumbnails of up to ``CROP_REFS`` clip seconds whose broadcast second the mark
+    decodes are moved over the broadcast's thumbnail (2 px, then 0.5 px steps) and compared
+    with the anchored fingerprints on the cells they cover wholly; the best place wins if
+    its cells match as a re-encode does (mean tolerance ratio <= ``CROP_MAX_RATIO``)."""
+    f = a.shown.get(main.streamer or "")
+    w_c, h_c = a.size
+    if f is None or abs(f - 1.0) < CROP_MIN or f > 1.0 or not h_c:
+        return None
+    h = f * THUMB_H
+    w = w_c / h_c * h
+    if w > THUMB_W + 1:
+        return None
+    refs: list[tuple[float, float, int]] = []  # (clip start, clip end, broadcast second)
+    for seg in main.segments:
+        for i in range(seg.broadcast_end - seg.broadcast_start):
+            t0 = seg.clip_origin + i / seg.rate
+            t1 = t0 + 1.0 / seg.rate
+            b = seg.broadcast_start + i
+            if t0 >= seg.clip_start and t1 <= seg.clip_end and book.covers(b):
+                refs.append((t0, t1, b))
+    if not refs:
+        return None
+    pick = np.linspace(0, len(refs) - 1, min(CROP_REFS, len(refs))).round().astype(int)
+    refs = [refs[i] for i in sorted(set(pick.tolist()))]
+    size = (max(1, round(w)), max(1, round(h)))
+    sums = [np.zeros((size[1], size[0]), np.float32) for _ in refs]
+    counts = [0] * len(refs)
+    end = max(r[1] for r in refs)
+    for t, y in iter_luma(a.path):
+        if t >= end:
+            break
+        for k, (t0, t1, _) in enumerate(refs):
+            if t0 <= t < t1:
+                sums[k] += cv2.resize(y, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+                counts[k] += 1
+    means = [
+        (s_ / c, unpack(book.fp(b)))
+        for s_, c, (_, _, b) in zip(sums, counts, refs, strict=True)
+        if c
+    ]
+    if not means:
+        return None
+
+    def score(x0: float, y0: float, k: float = 1.0) -> float:
+        fr = Framing(x0, y0, w * k, h * k)
+        mask = fr.mask
+        if mask.sum() < CROP_MIN_CELLS:
+            return math.inf
+        ratios = [cell_ratios(features(fr.place(m)), anc)[mask] for m, anc in means]
+        return float(np.mean([np.minimum(r, 4.0).mean() for r in ratios]))
+
+    # coarse place (2 px), then finer place, size (the period is known to ~0.3 %) and
+    # place again: AC features need the cells aligned within ~0.3 thumbnail px
+    xs = np.arange(min(0.0, THUMB_W - w), max(0.0, THUMB_W - w) + 1e-6, 2.0).tolist()
+    ys = np.arange(min(0.0, THUMB_H - h), max(0.0, THUMB_H - h) + 1e-6, 2.0).tolist()
+    _, px, py = min(((score(x, y), x, y) for x in xs for y in ys), default=(math.inf, 0.0, 0.0))
+    scale = 1.0
+    for step, scales in ((0.5, (1.0,)), (0.0, CROP_SCALES), (0.25, (1.0,)), (0.125, (1.0,))):
+        if step:
+            d = [i * step for i in range(-2, 3)]
+            _, px, py = min(
+                (score(px + dx, py + dy, scale), px + dx, py + dy) for dx in d for dy in d
+            )
+        else:
+            _, scale = min((score(px, py, scale * q), scale * q) for q in scales)
+    if score(px, py, scale) > CROP_MAX_RATIO:
+        return None
+    return Framing(px, py, w * scale, h * scale)
 
 
 def verify_clip(
@@ -304,9 +420,11 @@ def _decide(
     # (4) manifests around the marked broadcast times, each bundle checked once
     book = _Manifests(manifests, directory, chain, streamer)
     for seg in main.segments:
-        for t in (seg.broadcast_start - ALIGN_MARGIN_S, seg.broadcast_start):
-            book.at(t, seg.clip_start)
-        book.at(seg.broadcast_end - 1 + ALIGN_MARGIN_S, seg.clip_start)
+        book.span(
+            seg.broadcast_start - ALIGN_MARGIN_S,
+            seg.broadcast_end + ALIGN_MARGIN_S,
+            seg.clip_start,
+        )
         if not book.covers(seg.broadcast_start):
             findings.append(
                 Finding(
@@ -318,8 +436,26 @@ def _decide(
             )
     findings.extend(book.findings)
     # (5) align clip windows to anchored seconds by content, judge each second
+    if book.manifests:  # a cropped clip: compare on the broadcast's picture
+        a.framing = _find_framing(a, main, book)
+        if a.framing is not None:
+            a.windows = _windows_again(a.path, 1.0, a.framing)
     speed: tuple[float, float, float] | None = None
-    if book.manifests:
+    rate = main.rate if abs(main.rate - 1.0) > RATE_EPS and a.path else 1.0
+    if book.manifests and rate != 1.0:
+        # the mark's playback rate: compare each broadcast second's worth of clip with it
+        seconds = _align(a, main, book, rate)
+        t0 = min(s.clip_start for s in main.segments)
+        findings.append(
+            Finding(
+                "speed_changed",
+                f"from clip {t0:.1f} s the clip plays {rate:.2f}x the broadcast's speed "
+                "(the mark's playback rate); its content is compared at that rate",
+                t0,
+            )
+        )
+        # the sound of a sped-up clip is not compared (its envelope is time-compressed)
+    elif book.manifests:
         seconds = _align(a, main, book)
         speed = _speed(seconds)
         if speed is not None:
@@ -349,10 +485,37 @@ def _decide(
                     sec.status = "unknown"
         _audio_check(a, seconds)
     else:  # nothing to compare with: the mark's own mapping, content unknown
+        if rate == 1.0:
+            seconds = [
+                _Second(seg.clip_start + i, seg.broadcast_start + i, None)
+                for seg in main.segments
+                for i in range(max(1, round(seg.clip_end - seg.clip_start)))
+            ]
+        else:  # broadcast second i of a segment starts at clip_origin + i / rate
+            seconds = [
+                _Second(seg.clip_origin + i / rate, seg.broadcast_start + i, None, span=1 / rate)
+                for seg in main.segments
+                for i in range(seg.broadcast_end - seg.broadcast_start)
+                if seg.clip_origin + i / rate >= seg.clip_start - 1e-6
+            ]
+            t0 = min(seg.clip_start for seg in main.segments)
+            findings.append(
+                Finding(
+                    "speed_changed",
+                    f"from clip {t0:.1f} s the clip plays {rate:.2f}x the broadcast's speed "
+                    "(the mark's playback rate)",
+                    t0,
+                )
+            )
+        # seconds where this streamer's mark is absent (identity_z ~ N(0, 1)) for
+        # SPLICE_MIN_S or more: foreign footage even where the time decode bridged them
+        absent = _mark_absent(main)
         seconds = [
-            _Second(seg.clip_start + i, seg.broadcast_start + i, None)
-            for seg in main.segments
-            for i in range(max(1, round(seg.clip_end - seg.clip_start)))
+            sec
+            for sec in seconds
+            if not any(
+                x0 < sec.clip_t + sec.span - 0.25 and sec.clip_t + 0.25 < x1 for x0, x1 in absent
+            )
         ]
     compared = sum(sec.status != "unknown" for sec in seconds)
     matched = sum(  # the picture matched (a dubbed second is altered, not transplanted)
@@ -373,7 +536,7 @@ def _decide(
                 )
             )
     # (6) timeline: gaps, cuts, re-orders, speed
-    jumps = _jumps([p for p in pieces if p.broadcast_start is not None])
+    jumps = _jumps([p for p in pieces if p.broadcast_start is not None], rate)
     if book.manifests and speed is not None:  # the pieces of a speed change are not edits
         jumps = [f for f in jumps if f.code not in ("cut", "reorder")]
     findings.extend(jumps)
@@ -439,8 +602,22 @@ class _Manifests:
         if signed is not None:
             self.manifests.append(signed.manifest)
 
+    def span(self, lo: int, hi: int, clip_t: float) -> None:
+        """Every manifest (live parts: one a minute) covering a second of ``[lo, hi)``."""
+        t = lo
+        while t < hi:
+            self.at(t, clip_t)
+            m = self.manifest(t)
+            t = t + 1 if m is None else m.end
+
     def covers(self, t: int) -> bool:
         return self.manifest(t) is not None
+
+    def fp(self, t: int) -> bytes:
+        m = self.manifest(t)
+        if m is None:
+            raise LookupError(f"no manifest covers {t}")
+        return m.fingerprint_at(t)
 
     def manifest(self, t: int) -> Manifest | None:
         return next((m for m in self.manifests if m.covers(t)), None)
@@ -458,32 +635,44 @@ class _Second:
     piece: int = 0  # index of the path's constant-offset piece
     mapped: bool = True  # False: the path's other-footage state (no broadcast time)
     audio: bool = False  # the sound does not match
+    span: float = 1.0  # clip seconds the window covers (1 / playback rate)
 
 
-def _mark_prior(main: Detection, duration: float) -> Callable[[float], float | None]:
-    """The broadcast time the mark decodes for clip time ``t`` (None where it is silent).
+def _mark_absent(main: Detection) -> list[tuple[float, float]]:
+    """Clip spans of ``SPLICE_MIN_S`` or more whose seconds each correlate with the clip's
+    identity codeword below ``ID_ABSENT_Z`` (the engine's ``SecondMark.identity_z``):
+    another picture without this mark, whatever the time decode bridged over it."""
+    out: list[tuple[float, float]] = []
+    run: list[float] = []  # (start, end) of the current low run
+    for m in [*main.seconds, None]:
+        if m is not None and m.identity_z < ID_ABSENT_Z:
+            run = [run[0] if run else m.clip_start, m.clip_end]
+            continue
+        if run and run[1] - run[0] >= SPLICE_MIN_S - 0.05:
+            out.append((run[0], run[1]))
+        run = []
+    return out
 
-    The detector clamps a segment's start to 0 when the clip begins mid-second; such a
-    segment's true start is recovered from its end and length.
-    """
-    spans: list[tuple[float, float, float]] = []  # (clip start, clip end, offset)
-    for seg in main.segments:
-        start = seg.clip_start
-        length = seg.broadcast_end - seg.broadcast_start
-        if start <= 0.0 and seg.clip_end < duration - 0.05:
-            start = seg.clip_end - length
-        spans.append((seg.clip_start, seg.clip_end, seg.broadcast_start - start))
+
+def _mark_prior(main: Detection) -> Callable[[float], float | None]:
+    """The broadcast time the mark decodes for clip time ``t`` (None where it is silent):
+    ``broadcast_start + (t - clip_origin) * rate`` within each segment (the engine's
+    sub-second origin, 0.2 s / rate resolution, and playback rate)."""
+    spans = [
+        (seg.clip_start, seg.clip_end, seg.broadcast_start, seg.clip_origin, seg.rate)
+        for seg in main.segments
+    ]
 
     def at(t: float) -> float | None:
-        for c0, c1, off in spans:
+        for c0, c1, b0, origin, rate in spans:
             if c0 <= t < c1:
-                return t + off
+                return b0 + (t - origin) * rate
         return None
 
     return at
 
 
-def _align(a: _Pass, main: Detection, book: _Manifests) -> list[_Second]:
+def _align(a: _Pass, main: Detection, book: _Manifests, rate: float = 1.0) -> list[_Second]:
     """The clip's mapping to broadcast time, found from content (module docstring, step 5).
 
     A Viterbi path over clip windows on the 0.04 s grid whose states are offsets (broadcast
@@ -494,14 +683,21 @@ def _align(a: _Pass, main: Detection, book: _Manifests) -> list[_Second]:
     those of the marked segments nearby, widened by ``ALIGN_MARGIN_S``.
     """
     step = WINDOW_STEPS_PER_SECOND
-    total = math.floor(a.duration * step + 1e-6)
-    prior = _mark_prior(main, a.duration)
+    windows = a.windows if rate == 1.0 else _windows_again(a.path, rate, a.framing)
+    mask = None if a.framing is None else a.framing.mask
+    total = math.floor(a.duration * rate * step + 1e-6)  # on the broadcast's clock
+    mark = _mark_prior(main)
+
+    def prior(u: float) -> float | None:
+        return mark(u / rate)
+
     out: list[_Second] = []
     piece = 0
     chunk = round(ALIGN_CHUNK_S * step)
     for c0 in range(0, max(1, total - step + 1), chunk):
         c1 = min(total - step + 1, c0 + chunk)  # windows wholly inside the clip
-        lo_t, hi_t = c0 / step - ALIGN_MARGIN_S, c1 / step + ALIGN_MARGIN_S
+        lo_t = c0 / step / rate - ALIGN_MARGIN_S
+        hi_t = c1 / step / rate + ALIGN_MARGIN_S
         wanted: set[int] = set()
         for seg in main.segments:
             if seg.clip_end >= lo_t and seg.clip_start <= hi_t:
@@ -511,11 +707,15 @@ def _align(a: _Pass, main: Detection, book: _Manifests) -> list[_Second]:
         cands = sorted(t for t in wanted if book.covers(t))
         if not cands or c1 <= c0:
             continue
-        seconds = _viterbi(a.windows, c0, c1, cands, book, prior, piece)
+        seconds = _viterbi(windows, c0, c1, cands, book, prior, piece, mask)
         if seconds:
             piece = seconds[-1].piece + 1
         out.extend(seconds)
-    _judge(out, a.duration)
+    if rate != 1.0:  # back to clip time: each window covers 1 / rate clip seconds
+        for sec in out:
+            sec.clip_t /= rate
+            sec.span = 1.0 / rate
+    _judge(out, a.duration, FOREIGN_CELLS if mask is None else int(mask.sum()) // 2)
     return out
 
 
@@ -527,6 +727,7 @@ def _viterbi(
     book: _Manifests,
     prior: Callable[[float], float | None],
     piece0: int,
+    mask: np.ndarray | None = None,
 ) -> list[_Second]:
     step = WINDOW_STEPS_PER_SECOND
     base = cands[0]
@@ -542,7 +743,11 @@ def _viterbi(
             fps[t - base] = unpack(m.fingerprint_at(t))
             known[t - base] = True
     clip = np.stack([windows[b] for b in have])
-    cells = changed_cells(clip, fps)  # (windows, seconds)
+    if mask is not None:  # a cropped clip: cells it does not cover wholly are not compared
+        fps[:, ~mask] = 0.0
+        clip[:, ~mask] = 0.0
+    tol = 1.0 if mask is None else CROP_TOLERANCE
+    cells = changed_cells(clip, fps, threshold=tol)  # (windows, seconds)
     row = {b: i for i, b in enumerate(have)}
     # cost rates: every 0.04 s a state pays 1/25 of the cost of its window covering that
     # step (the window on its phase), so no state gains by hopping between phases
@@ -604,14 +809,14 @@ def _viterbi(
     return out
 
 
-def _judge(seconds: list[_Second], duration: float) -> None:
+def _judge(seconds: list[_Second], duration: float, foreign: int = FOREIGN_CELLS) -> None:
     """Status of each window on the path; seams and splice edges (see docs/clip.md)."""
     for sec in seconds:
         if not sec.mapped:
             sec.status = "foreign"
         elif sec.manifest is None:
             sec.status = "unknown"
-        elif sec.cells >= FOREIGN_CELLS:
+        elif sec.cells >= foreign:
             sec.status = "foreign"
         elif sec.cells >= MIN_CHANGED_CELLS:
             sec.status = "altered"
@@ -636,7 +841,7 @@ def _judge(seconds: list[_Second], duration: float) -> None:
     for run in (seconds, seconds[::-1]):
         edge = list(itertools.takewhile(lambda s: s.status in ("altered", "foreign"), run))
         rest = run[len(edge) :]
-        near = all(min(s.clip_t, duration - 1.0 - s.clip_t) < EDGE_S for s in edge)
+        near = all(min(s.clip_t, duration - s.span - s.clip_t) < EDGE_S for s in edge)
         if edge and near and rest and rest[0].status == "original":
             for sec in edge:
                 sec.status = "unknown"
@@ -647,7 +852,7 @@ def _seam(a: _Second, b: _Second) -> bool:
     (a smaller step is the path changing phase, which must not excuse a changed window)."""
     if not (a.mapped and b.mapped):
         return False
-    return abs((a.broadcast_t - a.clip_t) - (b.broadcast_t - b.clip_t)) >= 0.5
+    return abs((a.broadcast_t - a.clip_t / a.span) - (b.broadcast_t - b.clip_t / b.span)) >= 0.5
 
 
 def _speed(seconds: list[_Second]) -> tuple[float, float, float] | None:
@@ -720,11 +925,11 @@ def _pieces(seconds: list[_Second], findings: list[Finding]) -> list[ClipSegment
             j + 1 < len(seconds)
             and seconds[j + 1].status == seconds[i].status
             and seconds[j + 1].broadcast_t == seconds[j].broadcast_t + 1
-            and abs(seconds[j + 1].clip_t - seconds[j].clip_t - 1.0) < 0.01
+            and abs(seconds[j + 1].clip_t - seconds[j].clip_t - seconds[j].span) < 0.01
         ):
             j += 1
         first, last = seconds[i], seconds[j]
-        c0, c1 = first.clip_t, last.clip_t + 1.0
+        c0, c1 = first.clip_t, last.clip_t + last.span
         b0, b1 = first.broadcast_t, last.broadcast_t + 1
         status = first.status
         if status == "foreign":
@@ -802,14 +1007,15 @@ def _gap(a: float, b: float, findings: list[Finding], splice: bool = True) -> li
     return [ClipSegment(a, b, "unknown")]
 
 
-def _jumps(segs: list[ClipSegment]) -> list[Finding]:
-    """Cuts, re-orders and speed changes between consecutive segments of one mark."""
+def _jumps(segs: list[ClipSegment], rate: float = 1.0) -> list[Finding]:
+    """Cuts, re-orders and speed changes between consecutive segments of one mark (clip
+    times are taken at the playback ``rate``: broadcast seconds per clip second)."""
     segs = sorted(segs, key=lambda s: s.clip_start)
     out: list[Finding] = []
     steps: list[tuple[float, int, float]] = []  # (clip time, jump, previous segment length)
     for prev, nxt in itertools.pairwise(segs):
-        off_prev = (prev.broadcast_end or 0) - prev.clip_end
-        off_next = (nxt.broadcast_start or 0) - nxt.clip_start
+        off_prev = (prev.broadcast_end or 0) - prev.clip_end * rate
+        off_next = (nxt.broadcast_start or 0) - nxt.clip_start * rate
         jump = round(off_next - off_prev)
         if jump != 0:
             steps.append((nxt.clip_start, jump, prev.clip_end - prev.clip_start))

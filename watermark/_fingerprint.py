@@ -37,6 +37,7 @@ import numpy as np
 __all__ = [
     "AC_COEFFS",
     "AUDIO_TOL_DB",
+    "CROP_TOLERANCE",
     "FEATURES",
     "FINGERPRINT_BYTES",
     "GRID_COLS",
@@ -46,6 +47,7 @@ __all__ = [
     "THUMB_W",
     "WINDOW_STEPS_PER_SECOND",
     "Comparison",
+    "Framing",
     "WindowFeatures",
     "audio_envelope",
     "audio_residuals",
@@ -74,6 +76,9 @@ AC_TOL = 24.0  # grey levels, Euclidean over the AC coefficients
 DETAIL_TOL = 0.9  # log2 units: a blur more than halves the detail, re-encoding does not
 AUDIO_TOL_DB = 6.0  # median loudness residual of a second (dB) beyond which the sound differs
 AUDIO_FLOOR_DB = -60.0  # 0.1-s bins quieter than this on both sides are silence: not compared
+# a cropped clip is resampled onto the broadcast's grid from a place found to ~0.25 thumbnail
+# px: its cells get this much more room (a face-sized blur is still 1.5x the tolerance)
+CROP_TOLERANCE = 1.2
 MIN_CHANGED_CELLS = 2  # one cell alone can be a re-encoder's bad block; two are a change
 _DOG_SIGMAS = (0.8, 2.0)  # thumbnail pixels: 4-10 px at 720p
 _DETAIL_FLOOR = 0.5  # grey levels: below this a cell is flat, log of noise is meaningless
@@ -141,6 +146,54 @@ def unpack(fp: bytes) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class Framing:
+    """Where a clip's picture sits in the broadcast's picture, in broadcast thumbnail pixels
+    (``THUMB_W x THUMB_H``): a cropped clip shows the region ``x0, y0, w, h`` of it.
+
+    :meth:`canvas` renders a clip frame into the broadcast's thumbnail at that place, so its
+    grid cells line up with the anchored fingerprint's; :attr:`mask` lists the cells the
+    clip covers wholly (only those are compared). ``None`` framing is the full frame.
+    """
+
+    x0: float
+    y0: float
+    w: float
+    h: float
+
+    def canvas(self, y: np.ndarray) -> np.ndarray:
+        small = cv2.resize(
+            y, (max(1, round(self.w)), max(1, round(self.h))), interpolation=cv2.INTER_AREA
+        ).astype(np.float32)
+        return self.place(small)
+
+    def place(self, small: np.ndarray) -> np.ndarray:
+        """A thumbnail of the clip at region size, moved to ``x0, y0`` (sub-pixel, the
+        uncovered rest replicating the edge so the detail filter sees no false edge)."""
+        sx = self.w / small.shape[1]
+        sy = self.h / small.shape[0]
+        m = np.array([[sx, 0.0, self.x0], [0.0, sy, self.y0]], np.float32)
+        out: np.ndarray = cv2.warpAffine(  # type: ignore[assignment]
+            small,
+            m,
+            (THUMB_W, THUMB_H),
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
+        return out
+
+    @property
+    def mask(self) -> np.ndarray:
+        """(GRID_ROWS, GRID_COLS) bool: cells wholly inside the clip's region (1 px margin:
+        the detail filter reaches a few pixels past the region's edge)."""
+        xs = np.arange(GRID_COLS) * CELL
+        ys = np.arange(GRID_ROWS) * CELL
+        cols = (xs >= self.x0 + 1) & (xs + CELL <= self.x0 + self.w - 1)
+        rows = (ys >= self.y0 + 1) & (ys + CELL <= self.y0 + self.h - 1)
+        out: np.ndarray = rows[:, None] & cols[None, :]
+        return out
+
+
+@dataclass(frozen=True)
 class Comparison:
     """How one second of a clip compares with the anchored fingerprint of its broadcast second."""
 
@@ -162,15 +215,18 @@ def cell_ratios(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
-def changed_cells(clip: np.ndarray, anchored: np.ndarray, chunk: int = 64) -> np.ndarray:
+def changed_cells(
+    clip: np.ndarray, anchored: np.ndarray, chunk: int = 64, threshold: float = 1.0
+) -> np.ndarray:
     """Changed cells of every clip window (n, rows, cols, features) against every anchored
     second (k, rows, cols, features): an (n, k) int array (computed ``chunk`` windows at a
-    time, so memory stays at ``chunk * k`` cells)."""
+    time, so memory stays at ``chunk * k`` cells). A cell is changed above ``threshold``
+    times its tolerances (1; a cropped clip's resampling allows ``CROP_TOLERANCE``)."""
     out = np.empty((clip.shape[0], anchored.shape[0]), dtype=np.int32)
     b = anchored[None].astype(np.float32)
     for i in range(0, clip.shape[0], chunk):
         a = clip[i : i + chunk, None].astype(np.float32)
-        out[i : i + chunk] = (cell_ratios(a, b) > 1.0).sum(axis=(-2, -1))
+        out[i : i + chunk] = (cell_ratios(a, b) > threshold).sum(axis=(-2, -1))
     return out
 
 
@@ -191,9 +247,16 @@ class WindowFeatures:
     """Features of every 1-second window that starts on the 0.04 s grid, computed as frames
     arrive: thumbnails of the last second only are kept, and per window start the features
     (1,008 float16, 50 KB per second of clip), so memory is small and bounded by the clip's
-    length at that rate, never by its resolution or frame count."""
+    length at that rate, never by its resolution or frame count.
 
-    def __init__(self) -> None:
+    ``framing`` places a cropped clip's frames where they sit in the broadcast's picture.
+    ``every`` computes only the windows whose start is a multiple of it: 25 gives the
+    whole-second windows a manifest needs (1/25 of the work, what the live path can afford).
+    """
+
+    def __init__(self, every: int = 1, framing: Framing | None = None) -> None:
+        self.every = max(1, every)
+        self.framing = framing
         self.sums: dict[int, np.ndarray] = {}
         self.counts: dict[int, int] = {}
         self.windows: dict[int, np.ndarray] = {}
@@ -201,7 +264,7 @@ class WindowFeatures:
 
     def add(self, t: float, y: np.ndarray) -> None:
         b = math.floor(t * WINDOW_STEPS_PER_SECOND + 1e-6)
-        th = thumbnail(y)
+        th = thumbnail(y) if self.framing is None else self.framing.canvas(y)
         acc = self.sums.get(b)
         if acc is None:
             self.sums[b] = th
@@ -210,6 +273,11 @@ class WindowFeatures:
         else:
             acc += th
             self.counts[b] += 1
+
+    @property
+    def ready(self) -> int:
+        """Every window starting below this bucket is computed (its frames have passed)."""
+        return self._done + 1
 
     def finish(self) -> dict[int, np.ndarray]:
         if self.sums:
@@ -222,6 +290,9 @@ class WindowFeatures:
             return
         first = max(self._done + 1, min(self.sums) - WINDOW_STEPS_PER_SECOND + 1)
         for start in range(first, before):
+            if start % self.every:
+                self._done = start
+                continue
             total = np.zeros((THUMB_H, THUMB_W), np.float32)
             n = 0
             for b in range(start, start + WINDOW_STEPS_PER_SECOND):

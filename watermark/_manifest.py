@@ -36,17 +36,17 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import av
 import av.error
 import numpy as np
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import (
     BigInteger,
     Column,
+    Connection,
     Index,
     LargeBinary,
     MetaData,
@@ -55,19 +55,18 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     select,
-    update,
 )
 
-from provenance import Anchorer, AnchorResult, InclusionProof, Ledger, Store, TreeHead
-from provenance._anchor import latest_anchor
-from provenance._merkle import append_nodes, frontier_keys, leaf_hash, verify_inclusion
-from provenance._registry import AnchorLedger, KeyDirectory, MemoryRegistry, key_valid_at
-from provenance._store import LOGS, DbNodeStore
+from provenance import AnchorResult, InclusionProof, Store, TreeHead
+from provenance._merkle import verify_inclusion
+from provenance._registry import AnchorLedger, KeyDirectory, key_valid_at
+from provenance._sidelog import SideLog, SignedRecord, record_json, sign_record
 from watermark._errors import VideoUnreadable, WatermarkError
 from watermark._fingerprint import (
     FINGERPRINT_BYTES,
     GRID_COLS,
     GRID_ROWS,
+    WINDOW_STEPS_PER_SECOND,
     WindowFeatures,
     audio_envelope,
     second_fingerprints,
@@ -146,11 +145,7 @@ class ManifestNotFound(ManifestError, LookupError):
     code = "manifest_not_found"
 
 
-def canonical_json(value: Any) -> bytes:
-    """UTF-8, keys sorted, no whitespace (provenance's canonical form)."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+canonical_json = record_json  # UTF-8, keys sorted, no whitespace (provenance's form)
 
 
 def _b64(data: bytes) -> str:
@@ -291,35 +286,21 @@ class Manifest:
 
 
 @dataclass(frozen=True)
-class SignedManifest:
+class SignedManifest(SignedRecord):
+    """A manifest and its signature; leaf ``{"manifest": …, "signature": …}`` of log 2."""
+
+    SIGN_DOMAIN: ClassVar[bytes] = SIGN_DOMAIN
+    LEAF_KEY: ClassVar[str] = "manifest"
     manifest: Manifest
     signature: bytes
 
+    @property
+    def body(self) -> Manifest:
+        return self.manifest
+
     @classmethod
     def sign(cls, manifest: Manifest, key: Ed25519PrivateKey) -> SignedManifest:
-        public = key.public_key().public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw
-        )
-        if public != manifest.public_key:
-            raise ManifestMalformed("the manifest names another public key than the signing key")
-        return cls(manifest, key.sign(SIGN_DOMAIN + manifest.canonical))
-
-    def signature_ok(self) -> bool:
-        try:
-            pk = Ed25519PublicKey.from_public_bytes(self.manifest.public_key)
-            pk.verify(self.signature, SIGN_DOMAIN + self.manifest.canonical)
-        except (InvalidSignature, ValueError):
-            return False
-        return True
-
-    def leaf_bytes(self) -> bytes:
-        return canonical_json(
-            {"manifest": self.manifest.to_json(), "signature": _b64(self.signature)}
-        )
-
-    @property
-    def leaf_hash(self) -> bytes:
-        return leaf_hash(self.leaf_bytes())
+        return cls(manifest, sign_record(manifest, key, SIGN_DOMAIN, ManifestMalformed))
 
 
 @dataclass(frozen=True)
@@ -338,9 +319,8 @@ class ManifestStore:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        # the provenance ledger over our log id: head, proofs and the Anchorer's protocol;
-        # it never ingests events here, so its key directory is never consulted
-        self.log = Ledger(store, MemoryRegistry(), log_id=CLIP_LOG_ID)
+        self.side = SideLog(store, CLIP_LOG_ID)
+        self.log = self.side.ledger
 
     def record(self, signed: SignedManifest) -> StoredManifest:
         """Append a signed manifest (signature checked first); one per streamer and start."""
@@ -348,14 +328,9 @@ class ManifestStore:
             raise ManifestMalformed("manifest signature does not verify with its own key")
         m = signed.manifest
         now = int(time.time())
-        with self.store.begin() as conn:
-            conn.execute(
-                update(LOGS).where(LOGS.c.log_id == CLIP_LOG_ID).values(size=LOGS.c.size)
-            )  # lock the log row: writers serialise
-            size = int(
-                conn.execute(select(LOGS.c.size).where(LOGS.c.log_id == CLIP_LOG_ID)).scalar_one()
-            )
-            t = MANIFESTS
+        t = MANIFESTS
+
+        def insert(conn: Connection, seq: int) -> None:
             overlap = conn.execute(
                 select(t.c.seq).where(
                     t.c.streamer == m.streamer, t.c.start < m.end, t.c.end > m.start
@@ -368,7 +343,7 @@ class ManifestStore:
                 )
             conn.execute(
                 t.insert().values(
-                    seq=size,
+                    seq=seq,
                     streamer=m.streamer,
                     start=m.start,
                     end=m.end,
@@ -379,11 +354,8 @@ class ManifestStore:
                     recorded_at=now,
                 )
             )
-            nodes = DbNodeStore(conn, CLIP_LOG_ID)
-            frontier = dict(nodes.get_nodes(frontier_keys(size))) if size else {}
-            nodes.put_nodes(append_nodes(size, frontier, [signed.leaf_hash]))
-            conn.execute(update(LOGS).where(LOGS.c.log_id == CLIP_LOG_ID).values(size=size + 1))
-        return StoredManifest(size, signed, now)
+
+        return StoredManifest(self.side.append(signed.leaf_hash, insert), signed, now)
 
     def _row(self, row: Any) -> StoredManifest:
         m = Manifest.from_json(json.loads(row.body))
@@ -420,12 +392,12 @@ class ManifestStore:
 
     def anchor(self, chain: AnchorLedger) -> AnchorResult:
         """Anchor the manifest log's head (one transaction for every manifest since the last)."""
-        return Anchorer(self.log, chain).anchor()
+        return self.side.anchor(chain)
 
     def bundle(self, seq: int) -> dict[str, Any]:
         """Everything an offline verifier needs for manifest ``seq`` (see ``check_bundle``)."""
         stored = self.get(seq)
-        anchored = latest_anchor(self.log)
+        anchored = self.side.latest_anchor()
         out: dict[str, Any] = {
             "format": BUNDLE_FORMAT,
             "log_id": CLIP_LOG_ID,
@@ -436,7 +408,7 @@ class ManifestStore:
             "anchor": None,
         }
         if anchored is not None and anchored.tree_size > seq:
-            proof = self.log.inclusion_proof(seq, anchored.tree_size)
+            proof = self.side.inclusion_proof(seq, anchored.tree_size)
             out["proof"] = {"leaf_index": seq, "tree_size": anchored.tree_size}
             out["proof"]["path"] = [p.hex() for p in proof.path]
             out["tree_head"] = anchored.head.to_json()
@@ -589,7 +561,7 @@ def fingerprint_video(
     path: str, progress: Callable[[float, float], None] | None = None
 ) -> tuple[list[bytes], list[list[int]] | None]:
     """Per-second fingerprints of a video file (and its audio envelope if it has audio)."""
-    windows = WindowFeatures()
+    windows = WindowFeatures(every=WINDOW_STEPS_PER_SECOND)  # whole seconds only
     last = -1.0
     for t, y in iter_luma(path):
         windows.add(t, y)

@@ -33,6 +33,7 @@ from watermark._keys import StreamerKey
 
 __all__ = [
     "DEFAULT_CRF",
+    "AudioHook",
     "EmbedReport",
     "FrameHook",
     "Progress",
@@ -66,6 +67,9 @@ Progress = Callable[[float, float], None]  # (seconds done, seconds total or 0 i
 # Called for every marked frame before it is encoded: (seconds since the broadcast start,
 # marked luma, valid only during the call). A live manifest (issue 5) is built from it.
 FrameHook = Callable[[float, np.ndarray], None]
+# Called for every decoded audio frame of the input's first audio stream as it is sent
+# (an ``av.AudioFrame``): the live manifest's loudness envelope is built from it.
+AudioHook = Callable[[Any], None]
 
 
 @dataclass(frozen=True)
@@ -230,15 +234,27 @@ def embed_file(
     crf: int = DEFAULT_CRF,
     progress: Progress | None = None,
     on_frame: FrameHook | None = None,
+    on_audio: AudioHook | None = None,
 ) -> EmbedReport:
     """Mark every frame of ``src`` and write H.264 to ``dst`` (audio and timestamps kept).
 
     ``on_frame(t, luma)`` sees every marked frame as it is sent (t in seconds since the
-    broadcast start), e.g. to fingerprint it for a manifest without a second decode."""
+    broadcast start), e.g. to fingerprint it for a manifest without a second decode;
+    ``on_audio(frame)`` every decoded audio frame (``watermark._live.LiveManifest``)."""
     container = _open_input(src)
     try:
         return _embed_container(
-            container, src, dst, key, start, settings, crf, progress, None, on_frame=on_frame
+            container,
+            src,
+            dst,
+            key,
+            start,
+            settings,
+            crf,
+            progress,
+            None,
+            on_frame=on_frame,
+            on_audio=on_audio,
         )
     finally:
         container.close()
@@ -257,6 +273,7 @@ def _embed_container(
     out_format: str | None = None,
     max_seconds: float | None = None,
     on_frame: FrameHook | None = None,
+    on_audio: AudioHook | None = None,
 ) -> EmbedReport:
     vs = container.streams.video[0]
     total = _duration(container)
@@ -282,7 +299,7 @@ def _embed_container(
                     if ovs is None:  # the header is written on the first mux: video first
                         pending.append(packet)
                     else:
-                        _audio(out, oas, packet, remux)
+                        _audio(out, oas, packet, remux, on_audio)
                     continue
                 for frame in packet.decode():
                     if embedder is None:
@@ -293,7 +310,7 @@ def _embed_container(
                         embedder = Embedder(key, start, height, width, settings)
                         ovs = _setup_video_out(out, vs, width, height, crf, live)
                         for ap in pending:
-                            _audio(out, oas, ap, remux)
+                            _audio(out, oas, ap, remux, on_audio)
                         pending.clear()
                     t = _frame_time(frame, frames, fps, first)
                     if max_seconds is not None and t >= max_seconds:
@@ -338,13 +355,18 @@ class _Done(Exception):
     pass
 
 
-def _audio(out: Any, oas: Any, packet: Any, remux: bool) -> None:
+def _audio(out: Any, oas: Any, packet: Any, remux: bool, hook: AudioHook | None) -> None:
     if remux:
+        if hook is not None:  # decoded for the hook only; the packet itself is copied
+            for af in packet.decode():
+                hook(af)
         if packet.dts is not None:
             packet.stream = oas
             out.mux(packet)
         return
     for af in packet.decode():
+        if hook is not None:
+            hook(af)
         af.pts = None
         for p in oas.encode(af):
             out.mux(p)
@@ -399,12 +421,14 @@ def stream(
     out_format: str | None = None,
     crf: int = DEFAULT_CRF,
     on_frame: FrameHook | None = None,
+    on_audio: AudioHook | None = None,
 ) -> EmbedReport:
     """Live marking: read any FFmpeg input, mark, write any FFmpeg output in real time.
 
     A file input is read at real-time pace (like ``ffmpeg -re``); network inputs pace
     themselves. ``udp://`` outputs default to MPEG-TS, ``rtmp://`` to FLV. ``on_frame`` as
-    in ``embed_file`` (it runs on the live path: keep it to a few ms per frame).
+    and ``on_audio`` as in ``embed_file`` (they run on the live path: keep them to a few ms
+    per frame).
     """
     if out_format is None:
         if dst.startswith(("udp://", "tcp://", "srt://")):
@@ -446,6 +470,7 @@ def stream(
             out_format,
             max_seconds,
             on_frame,
+            on_audio,
         )
     except (VideoUnreadable, VideoWriteFailed) as exc:
         raise StreamFailed(str(exc)) from exc

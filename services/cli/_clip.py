@@ -16,7 +16,7 @@ import typer
 from services.cli._output import console, emit, fail, user_errors
 from services.config import Settings
 
-__all__ = ["clip_app"]
+__all__ = ["clip_app", "manifest_store", "summary"]
 
 clip_app = typer.Typer(
     help="Clip authenticity: signed broadcast manifests, anchoring, clip verification.",
@@ -30,7 +30,8 @@ MANIFEST_OPT = typer.Option(
 HTML_OPT = typer.Option(None, "--html", help="also write an HTML report")
 
 
-def _store(s: Settings) -> Any:
+def manifest_store(s: Settings) -> Any:
+    """The manifest store in the configured database (``LIVETRUST_DB``)."""
     from provenance import Store
     from watermark._manifest import ManifestStore
 
@@ -45,17 +46,29 @@ def embed(
     start: int | None = typer.Option(None, "--start", help="broadcast start, unix s (now)"),
     json_out: bool = JSON_OPT,
 ) -> None:
-    """Watermark SRC and record its signed manifest (fingerprints of the output)."""
+    """Watermark SRC and record its signed manifest while marking (a part per minute)."""
     from watermark import KeyStore, embed_file
-    from watermark._manifest import record_manifest
+    from watermark._live import LiveManifest
 
     s = Settings()
     begin = int(time.time()) if start is None else start
     with user_errors(json_out):
         keys = KeyStore(s.home)
-        report = embed_file(src, dst, keys.load(streamer), begin)
-        stored = record_manifest(_store(s), dst, streamer, begin, keys.signing_key(streamer))
-    emit(report.to_json() | {"output": dst, "manifest": _summary(stored)}, json_out)
+        key = keys.load(streamer)
+        live = LiveManifest(manifest_store(s), streamer, begin, keys.signing_key(streamer))
+        try:
+            report = embed_file(src, dst, key, begin, on_frame=live.frame, on_audio=live.audio)
+        finally:
+            parts = live.close()
+    emit(
+        report.to_json()
+        | {
+            "output": dst,
+            "manifest": summary(parts[0]),
+            "manifests": [summary(p) for p in parts],
+        },
+        json_out,
+    )
 
 
 @clip_app.command("manifest")
@@ -72,11 +85,12 @@ def manifest(
     s = Settings()
     with user_errors(json_out):
         signing = KeyStore(s.home).signing_key(streamer)
-        stored = record_manifest(_store(s), video, streamer, start, signing)
-    emit(_summary(stored), json_out)
+        stored = record_manifest(manifest_store(s), video, streamer, start, signing)
+    emit(summary(stored), json_out)
 
 
-def _summary(stored: Any) -> dict[str, Any]:
+def summary(stored: Any) -> dict[str, Any]:
+    """One recorded manifest (part) in a CLI answer."""
     m = stored.manifest
     return {
         "id": stored.seq,
@@ -96,7 +110,7 @@ def anchor(json_out: bool = JSON_OPT) -> None:
 
     s = Settings()
     with user_errors(json_out):
-        store = _store(s)
+        store = manifest_store(s)
         with Chain.connect(s.rpc, s.home, cache=s.cache, key=s.chain_key) as chain:
             result = store.anchor(chain.anchors)
     emit(result.to_json(), json_out)
@@ -110,7 +124,7 @@ def list_cmd(
     """Recorded manifests."""
     s = Settings()
     with user_errors(json_out):
-        rows = _store(s).list(streamer)
+        rows = manifest_store(s).list(streamer)
     emit(rows, json_out)
 
 
@@ -125,7 +139,7 @@ def export(
 
     s = Settings()
     with user_errors(json_out):
-        bundle = _store(s).bundle(manifest_id)
+        bundle = manifest_store(s).bundle(manifest_id)
     output.write_bytes(canonical_json(bundle))
     emit({"output": str(output), "anchored": bundle["anchor"] is not None}, json_out)
 
@@ -155,7 +169,7 @@ def verify(
                 fail("manifest_malformed", f"cannot read manifest bundle: {exc}", json_out)
             source: Any = BundleSource(docs)
         else:
-            source = StoreSource(_store(s))
+            source = StoreSource(manifest_store(s))
         with Chain.connect(s.rpc, s.home, cache=s.cache, key=s.chain_key) as chain:
             result = verify_clip(clip, keys, source, chain.actors, chain.anchors)
     data = result.to_json()

@@ -181,13 +181,42 @@ def stream_cmd(
     streamer: str = typer.Option(..., "--streamer", help="registered streamer id"),
     start: int | None = typer.Option(None, "--start", help="broadcast start, unix s (now)"),
     max_seconds: float | None = typer.Option(None, "--max-seconds", help="stop after this"),
+    manifest: bool = typer.Option(
+        True, "--manifest/--no-manifest", help="record a signed manifest part per minute"
+    ),
     json_out: bool = JSON_OPT,
 ) -> None:
-    """Watermark a live stream in real time (file inputs are read at real-time pace)."""
+    """Watermark a live stream in real time (file inputs are read at real-time pace).
+
+    With ``--manifest`` (the default) the broadcast's manifest is built from the marked
+    frames and sound as they are sent: a signed part per minute goes to the store
+    (``LIVETRUST_DB``) while streaming, the rest when the stream ends or fails."""
     from watermark import KeyStore, stream
+    from watermark._live import LiveManifest
 
     s = Settings()
+    begin = int(time.time()) if start is None else start
     with user_errors(json_out):
-        key = KeyStore(s.home).load(streamer)
-        report = stream(input_url, output_url, key, start=start, max_seconds=max_seconds)
-    emit(report.to_json() | {"output": output_url}, json_out)
+        keys = KeyStore(s.home)
+        key = keys.load(streamer)
+        live = None
+        if manifest:
+            from services.cli._clip import manifest_store, summary
+
+            live = LiveManifest(manifest_store(s), streamer, begin, keys.signing_key(streamer))
+        try:
+            report = stream(
+                input_url,
+                output_url,
+                key,
+                start=begin,
+                max_seconds=max_seconds,
+                on_frame=None if live is None else live.frame,
+                on_audio=None if live is None else live.audio,
+            )
+        finally:
+            parts = [] if live is None else live.close()
+    out = report.to_json() | {"output": output_url}
+    if live is not None:
+        out["manifests"] = [summary(p) for p in parts]
+    emit(out, json_out)

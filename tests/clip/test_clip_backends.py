@@ -11,10 +11,13 @@ import pytest
 
 from contracts import Chain, Role
 from provenance import MemoryRegistry, Store
+from services._clip_demo import decode_luma
 from tests.clip.conftest import START, Broadcast
 from tests.clip.test_clip_manifest import T0, _key, _manifest
 from tests.provenance.conftest import store  # noqa: F401  (the SQLite / PostgreSQL fixture)
 from watermark._clip import BundleSource, StoreSource, verify_clip
+from watermark._fingerprint import MIN_CHANGED_CELLS, compare
+from watermark._live import LiveManifest
 from watermark._manifest import ManifestExists, ManifestStore, SignedManifest, check_bundle
 
 OTHERS = ("bob", "carol", "dave")  # other streams in the same anchor batch
@@ -80,3 +83,34 @@ def test_batch_anchor_and_clip_verify_on_each_chain(
     forged = dict(bundles[0], anchor=dict(bundles[0]["anchor"], tx_hash="0x" + "ab" * 32))
     _, findings, _ = check_bundle(forged, chain.actors, chain.anchors)
     assert [f.code for f in findings] == ["anchor_mismatch"]
+
+
+def test_live_parts_on_each_store(store: Store, broadcast: Broadcast) -> None:  # noqa: F811
+    """A live stream's manifest parts (``LiveManifest``, a part per 2 s here) recorded on
+    SQLite and PostgreSQL: a part while the frames pass, the rest at close, one anchor for
+    all, every part's bundle checks; a stream that stops early keeps its full parts."""
+    ms = ManifestStore(store)
+    reg = MemoryRegistry()
+    keys = broadcast.keys
+    reg.register("alice", keys.public_key("alice"), Role.STREAMER, START - 100)
+    live = LiveManifest(ms, "alice", START, keys.signing_key("alice"), part_seconds=2)
+    frames = decode_luma(broadcast.marked)[: 5 * 25]
+    for i, y in enumerate(frames):
+        live.frame(i / 25, y)
+    assert [p.manifest.end - START for p in live.parts] == [2, 4]  # before close
+    parts = live.close()
+    assert [(p.manifest.start - START, p.manifest.end - START) for p in parts] == [
+        (0, 2),
+        (2, 4),
+        (4, 5),
+    ]
+    # the parts carry the fingerprints the file path records for the same seconds
+    whole = broadcast.stored.manifest
+    for p in parts:
+        for t in range(p.manifest.start, p.manifest.end):
+            changed = compare(p.manifest.fingerprint_at(t), whole.fingerprint_at(t)).changed_cells
+            assert changed < MIN_CHANGED_CELLS, t
+    assert ms.anchor(reg).status == "anchored" and reg.count() == 1
+    for p in parts:
+        _, findings, _ = check_bundle(ms.bundle(p.seq), reg, reg)
+        assert findings == []
