@@ -46,7 +46,8 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from provenance._errors import StoreError
@@ -245,7 +246,7 @@ class SqlStore:
                 with engine.begin() as conn:
                     conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
         except SQLAlchemyError as exc:
-            raise cls.error(f"cannot open the {cls.label} at {url!r}: {exc}") from exc
+            raise cls.error(f"cannot open the {cls.label} at {_safe_url(url)!r}: {exc}") from exc
         return cls(engine)
 
     @classmethod
@@ -490,3 +491,11 @@ class DbNodeStore:
             ("log_id", "level", "idx", "hash"),
             [(log_id, k[0], k[1], h) for k, h in nodes],
         )
+
+
+def _safe_url(url: str) -> str:
+    """``url`` with its password masked: error messages reach logs and terminals."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable database URL>"

@@ -29,7 +29,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import secrets
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +55,7 @@ from services.api._signing import (
 )
 
 if TYPE_CHECKING:
+    from contracts._keyfile import KeyFileInfo
     from provenance import Store
     from services.api._runtime import Runtime
 
@@ -64,6 +67,7 @@ __all__ = [
     "AdminKey",
     "Caller",
     "account_of",
+    "admin_key_file_info",
     "admin_key_file_state",
     "authenticate",
     "create_tables",
@@ -248,6 +252,28 @@ def admin_key_file_state(home: Path) -> str | None:
     except KeyFileUnencrypted:
         return "plain"
     return "hashed"
+
+
+def admin_key_file_info(home: Path) -> KeyFileInfo | None:
+    """What ``livetrust keys status`` shows of the registrar key file: its mode and state
+    (``hashed``, ``unencrypted``: an earlier version's key in clear, or ``invalid``), read
+    without refusing an exposed file, since status is where one learns that it is."""
+    from contracts._keyfile import KeyFileInfo, KeyFileInvalid, KeyFileUnencrypted
+
+    path = _admin_path(home)
+    if not path.exists():
+        return None
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    with open(path, "rb") as fh:
+        data = fh.read(ADMIN_FILE_MAX_BYTES)
+    try:
+        AdminKey.from_file(path, data)
+        state = "hashed"
+    except KeyFileUnencrypted:
+        state = "unencrypted"
+    except KeyFileInvalid:
+        state = "invalid"
+    return KeyFileInfo(path, "registrar", mode, state)
 
 
 def hash_plain_admin_key(home: Path) -> bool:

@@ -52,11 +52,16 @@ def refuse_exposed_keys(home: Path, json_out: bool = False, *, admin_file: bool 
 
 @keys_app.command("status")
 def status(json_out: bool = JSON_OPT) -> None:
-    """Each key file's kind, mode and state (encrypted / unencrypted / invalid)."""
+    """Each key file's kind, mode and state (encrypted / unencrypted / invalid), and the
+    registrar key file's (hashed / unencrypted / invalid)."""
     from contracts._keyfile import inspect
+    from services.api._auth import admin_key_file_info
 
     s = Settings()
     infos = [inspect(p, kind).to_json() for p, kind in key_files(s.home)]
+    admin = admin_key_file_info(s.home)
+    if admin is not None:
+        infos.append(admin.to_json())
 
     def human(rows: list[dict[str, Any]]) -> None:
         if not rows:
@@ -66,7 +71,7 @@ def status(json_out: bool = JSON_OPT) -> None:
             console.print(f"{r['state']:<12} {r['mode']} {flag:<5} {r['kind']:<9} {r['path']}")
 
     emit(infos, json_out, human)
-    if any(i["exposed"] or i["state"] != "encrypted" for i in infos):
+    if any(i["exposed"] or i["state"] not in ("encrypted", "hashed") for i in infos):
         raise typer.Exit(2)
 
 

@@ -277,3 +277,12 @@ def test_bad_schema_name_is_refused_before_connecting(schema: str) -> None:
         Store.open("postgresql+psycopg://nobody@127.0.0.1:1/none", schema=schema)
     assert err.value.code == "store_error"
     assert "bad schema name" in str(err.value)
+
+
+def test_database_passwords_never_reach_error_messages() -> None:
+    """Store errors reach logs and terminals: a URL's password is masked in them."""
+    from provenance import StoreError
+
+    with pytest.raises(StoreError) as err:
+        Store.connect("nosuchdialect+x://bob:s3cret-pw@db.example/ledger")
+    assert "s3cret-pw" not in str(err.value) and "bob:***@db.example" in str(err.value)

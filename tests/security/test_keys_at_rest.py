@@ -347,6 +347,13 @@ def test_exposed_registrar_key_file_is_refused(
     )
     assert served.exit_code == 2 and "key_file_exposed" in served.output
     assert "Traceback" not in served.output
+    # status names it (and fails) instead of refusing to look
+    status = CliRunner().invoke(
+        app, ["keys", "status", "--json"], env={"LIVETRUST_HOME": str(tmp_path)}
+    )
+    (row,) = json.loads(status.stdout)
+    assert status.exit_code == 2 and row["kind"] == "registrar" and row["exposed"]
+    assert row["mode"] == f"{mode:04o}" and row["state"] == "hashed"
 
 
 def test_plain_registrar_key_of_an_earlier_version_is_refused_then_migrated(
@@ -368,6 +375,9 @@ def test_plain_registrar_key_of_an_earlier_version_is_refused_then_migrated(
     served = CliRunner().invoke(app, ["serve", "--port", "1"], env=env)
     assert served.exit_code == 2 and "key_unencrypted" in served.output
     assert old not in served.output
+    status = CliRunner().invoke(app, ["keys", "status", "--json"], env=env)
+    assert status.exit_code == 2 and json.loads(status.stdout)[0]["state"] == "unencrypted"
+    assert old not in status.output
     out = CliRunner().invoke(app, ["keys", "encrypt", "--json"], env=env)
     assert out.exit_code == 0, out.output
     assert json.loads(out.stdout)["admin_key_hashed"] == str(tmp_path / "admin.key")
@@ -376,6 +386,8 @@ def test_plain_registrar_key_of_an_earlier_version_is_refused_then_migrated(
     assert _registrar_answers(tmp_path, compile_cache, old) == (422, 403)
     again = CliRunner().invoke(app, ["keys", "encrypt", "--json"], env=env)
     assert json.loads(again.stdout) == {"sealed": [], "already_sealed": 0}
+    status = CliRunner().invoke(app, ["keys", "status", "--json"], env=env)
+    assert status.exit_code == 0 and json.loads(status.stdout)[0]["state"] == "hashed"
 
 
 def test_registrar_key_file_that_is_not_ours_is_refused(tmp_path: Path) -> None:
