@@ -50,6 +50,9 @@ from services._errors import StoreFailed
 
 __all__ = [
     "ACTIVITY",
+    "API_ACCOUNTS",
+    "API_KEYS",
+    "API_NONCES",
     "DISPUTES",
     "EVIDENCE",
     "JOBS",
@@ -75,6 +78,35 @@ METADATA = MetaData()
 # Engines already upgraded in this process: every store over the same engine (disputes,
 # personas, screenings) calls migrate() on open, and Alembic's check costs a few queries.
 _MIGRATED: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+# The web service's callers (services.api._auth): API keys (only their hashes), escrow
+# accounts, and the nonces of signed requests seen within the clock-skew window.
+API_KEYS = Table(
+    "api_keys",
+    METADATA,
+    Column("key_hash", String(64), primary_key=True),  # sha256 hex of the key; never the key
+    Column("actor_id", String(128), nullable=False, index=True),
+    Column("created_at", Integer, nullable=False),
+    Column("revoked_at", Integer, nullable=True),
+)
+# The escrow account each actor transacts from (custodial: the node holds it unlocked, or it is
+# the service's chain key), and the buyers: consumers hold no persona key on chain, only an
+# API key bound to their escrow account (role "buyer" here; ActorRegistry has no such role).
+API_ACCOUNTS = Table(
+    "api_accounts",
+    METADATA,
+    Column("actor_id", String(128), primary_key=True),
+    Column("account", String(42), nullable=False),
+    Column("buyer", Integer, nullable=False, default=0),
+)
+API_NONCES = Table(
+    "api_nonces",
+    METADATA,
+    Column("actor_id", String(128), primary_key=True),
+    Column("nonce", String(128), primary_key=True),  # >= services.api._signing.MAX_NONCE_CHARS
+    Column("seen_at", Integer, nullable=False, index=True),
+)
+
 
 ORDERS = Table(
     "svc_orders",

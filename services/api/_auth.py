@@ -37,10 +37,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Column, Integer, MetaData, String, Table, delete, select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from provenance._registry import key_valid_at
+from services._store import API_ACCOUNTS, API_KEYS, API_NONCES
 from services.api._errors import ApiError
 from services.api._signing import (
     HEADER_ACTOR,
@@ -89,42 +90,19 @@ ADMIN_KEY_FORMAT = "livetrust-admin-key-sha256-v1"
 ADMIN_SALT_BYTES = 16
 ADMIN_FILE_MAX_BYTES = 4096  # a hash file is ~150 bytes; read no more of a stranger's file
 
-metadata = MetaData()
-API_KEYS = Table(
-    "api_keys",
-    metadata,
-    Column("key_hash", String(64), primary_key=True),  # sha256 hex of the key; never the key
-    Column("actor_id", String(128), nullable=False, index=True),
-    Column("created_at", Integer, nullable=False),
-    Column("revoked_at", Integer, nullable=True),
-)
-# The escrow account each actor transacts from (custodial: the node holds it unlocked, or it is
-# the service's chain key), and the buyers: consumers hold no persona key on chain, only an
-# API key bound to their escrow account (role "buyer" here; ActorRegistry has no such role).
-API_ACCOUNTS = Table(
-    "api_accounts",
-    metadata,
-    Column("actor_id", String(128), primary_key=True),
-    Column("account", String(42), nullable=False),
-    Column("buyer", Integer, nullable=False, default=0),
-)
 BUYER = "buyer"
-API_NONCES = Table(
-    "api_nonces",
-    metadata,
-    Column("actor_id", String(128), primary_key=True),
-    Column("nonce", String(MAX_NONCE_CHARS), primary_key=True),
-    Column("seen_at", Integer, nullable=False, index=True),
-)
 
 
 def create_tables(store: Store) -> None:
-    """The service's own tables (``api_*``) next to the ledger's; idempotent."""
+    """The service's own tables (``api_*``, defined with the ``svc_`` ones in
+    ``services._store`` and Alembic-migrated with them) next to the ledger's; idempotent."""
     from provenance import StoreError
+    from services._errors import StoreFailed
+    from services._store import migrate
 
     try:
-        metadata.create_all(store.engine, checkfirst=True)
-    except Exception as exc:  # SQLAlchemy error on a broken database: translated once here
+        migrate(store.engine)
+    except StoreFailed as exc:
         raise StoreError(f"cannot create the API tables: {exc}") from exc
 
 

@@ -153,3 +153,27 @@ def test_database_from_a_newer_release_is_refused(tmp_path: Path) -> None:
         DisputeStore.open(url)
     assert err.value.code == "store_failed"
     assert "s9999" in str(err.value)
+
+
+def test_api_tables_made_by_an_earlier_build_keep_their_rows(db: tuple[str, str | None]) -> None:
+    """The web service once made its api_* tables with create_all at start-up; revision
+    s0006 adopts them (rows kept) and a fresh database gets them from the migration."""
+    from services._store import API_KEYS, API_NONCES
+    from services.api._signing import MAX_NONCE_CHARS
+
+    engine = _engine(*db)
+    API_KEYS.create(engine)
+    with engine.begin() as conn:
+        conn.execute(API_KEYS.insert().values(key_hash="a" * 64, actor_id="farm", created_at=1))
+    engine.dispose()
+    store = DisputeStore.open(*db)
+    try:
+        assert {"api_keys", "api_accounts", "api_nonces"} <= set(
+            inspect(store.engine).get_table_names()
+        )
+        assert _drift(store.engine) == []
+        with store.begin() as conn:
+            assert conn.execute(select(API_KEYS.c.actor_id)).scalars().all() == ["farm"]
+    finally:
+        store.close()
+    assert API_NONCES.c.nonce.type.length >= MAX_NONCE_CHARS  # type: ignore[attr-defined]
