@@ -41,6 +41,7 @@ from watermark._patterns import (
     TILE_CHIPS,
     KeyPatterns,
     render_matrix,
+    sandwich,
 )
 from watermark._payload import (
     CONST_CODED_BITS,
@@ -488,7 +489,7 @@ class Detector:
     def soft_bits(self, folded: np.ndarray, geo: Geometry) -> tuple[np.ndarray, np.ndarray]:
         aligned = np.roll(folded, (-geo.offset[0], -geo.offset[1]), axis=(0, 1))
         g = np.fft.ifft2(np.fft.fft2(aligned) * _HP).real
-        chips = _R.T @ g @ _R
+        chips = sandwich(_R, g, transposed=True)
         return self.patterns.soft_bits(chips)
 
     def soft_series(

@@ -28,7 +28,7 @@ import numpy as np
 from watermark._errors import PayloadInvalid, VideoTooLarge, VideoTooSmall
 from watermark._keys import StreamerKey
 from watermark._motion import EST_HEIGHT, MotionChain
-from watermark._patterns import TILE_CHIPS, KeyPatterns, chip_pixels, render_matrix
+from watermark._patterns import TILE_CHIPS, KeyPatterns, chip_pixels, render_matrix, sandwich
 from watermark._payload import ConstPayload, TimeCode, conv_encode
 
 __all__ = [
@@ -133,8 +133,8 @@ class Embedder:
         whole = self.patterns.chip_tile(self._const_coded, time_coded)
         const_only = self.patterns.chip_tile(self._const_coded, np.full(time_coded.shape, 0.5))
         r = _half_render(self.chip_px)
-        c_tile = r @ const_only.astype(np.float64) @ r.T
-        t_tile = r @ (whole - const_only).astype(np.float64) @ r.T
+        c_tile = sandwich(r, const_only)
+        t_tile = sandwich(r, whole - const_only)
         gain = self.amplitude / _upsampled_rms(c_tile + t_tile)
         self._tiles = ((c_tile * gain).astype(np.float32), (t_tile * gain).astype(np.float32))
         self._const_pat = self._tile(self._tiles[0])

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import math
 from functools import cached_property, lru_cache
+from typing import Any
 
+import cv2
 import numpy as np
 
 from watermark._keys import StreamerKey
@@ -32,6 +34,7 @@ __all__ = [
     "KeyPatterns",
     "chip_pixels",
     "render_matrix",
+    "sandwich",
 ]
 
 TILE_CHIPS = 32  # 1024 chips: 2.5 per constant coded bit (525), ~3.9 per time coded bit (499)
@@ -97,7 +100,7 @@ class KeyPatterns:
     def pixel_tile(self, chips: np.ndarray, chip_px: int) -> np.ndarray:
         """One period (P x P, P = 32 * chip_px) of the smooth pattern, unit RMS."""
         r = _render_matrix_cached(chip_px)
-        tile = r @ chips.astype(np.float64) @ r.T
+        tile = sandwich(r, chips)
         tile /= math.sqrt(float(np.mean(tile**2)))
         out: np.ndarray = tile.astype(np.float32)
         return out
@@ -121,5 +124,24 @@ class KeyPatterns:
     def sync_samples(self) -> np.ndarray:
         """The sync chips rendered at the detector's resolution (one period)."""
         r = render_matrix(SAMPLES_PER_CHIP, TILE_CHIPS * SAMPLES_PER_CHIP)
-        out: np.ndarray = (r @ self.sync.astype(np.float64) @ r.T).astype(np.float32)
+        out: np.ndarray = sandwich(r, self.sync).astype(np.float32)
         return out
+
+
+def sandwich(r: np.ndarray, x: np.ndarray, *, transposed: bool = False) -> np.ndarray:
+    """``r @ x @ r.T`` (``r.T @ x @ r`` if ``transposed``) in float64, through OpenCV.
+
+    Not numpy's ``@``: numpy hands even these small products to OpenBLAS, whose worker
+    threads, on a busy 2-core machine, turned a ~1 ms render into a 35-70 ms stall once per
+    broadcast second (a live 25 fps embedder has 40 ms per frame) and billed their spinning
+    to the process's CPU time. OpenCV's gemm follows ``cv2.setNumThreads``."""
+    r = np.ascontiguousarray(r, dtype=np.float64)
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    no: Any = None  # no third operand (beta = 0); OpenCV's stubs do not admit None
+    if transposed:
+        inner = cv2.gemm(r, x, 1.0, no, 0.0, flags=cv2.GEMM_1_T)
+        out: np.ndarray = cv2.gemm(inner, r, 1.0, no, 0.0)
+    else:
+        inner = cv2.gemm(r, x, 1.0, no, 0.0)
+        out = cv2.gemm(inner, r, 1.0, no, 0.0, flags=cv2.GEMM_2_T)
+    return out

@@ -88,3 +88,21 @@ def test_time_code_ml_decodes_and_is_keyed() -> None:
 def test_false_alarm_bound() -> None:
     assert time_false_alarm(6.0) < 1e-4
     assert time_false_alarm(0.0) == 1.0
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.integers(1, 40),
+    st.integers(1, 40),
+    st.booleans(),
+    st.integers(0, 2**32 - 1),
+)
+def test_pattern_products_match_numpy(rows: int, inner: int, transposed: bool, seed: int) -> None:
+    """The renders go through OpenCV's gemm (no BLAS threads); same numbers as numpy's @."""
+    from watermark._patterns import sandwich
+
+    rng = np.random.default_rng(seed)
+    r = rng.normal(size=(inner, rows) if transposed else (rows, inner))
+    x = rng.normal(size=(inner, inner)).astype(np.float32)
+    want = r.T @ x @ r if transposed else r @ x @ r.T
+    assert np.allclose(sandwich(r, x, transposed=transposed), want, rtol=1e-9, atol=1e-9)
