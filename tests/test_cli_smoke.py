@@ -71,3 +71,20 @@ def test_readme_cli_reference_lists_every_command_and_nothing_else() -> None:
     listed, real = _readme_commands(), _commands()
     assert real - listed == set(), "commands missing from README's CLI table"
     assert listed - real == set(), "README lists commands that do not exist"
+
+
+def test_thread_pools_are_limited_before_numpy_loads() -> None:
+    """`single_thread_pools` only works if numpy is not loaded yet when main() runs."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, services.cli, benchmarks, os; "
+        "print('numpy' in sys.modules, os.environ['OPENBLAS_NUM_THREADS'])"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    assert out.stdout.split() == ["False", "1"]

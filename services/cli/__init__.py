@@ -5,6 +5,8 @@ Commands are thin: parse, call the library, print (rich for people, ``--json`` f
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from services.cli._chain import chain_app
@@ -19,7 +21,7 @@ from services.cli._script import script_app
 from services.cli._serve import serve
 from services.cli._watermark import streamer_app, watermark_app
 
-__all__ = ["app", "main"]
+__all__ = ["app", "main", "single_thread_pools"]
 
 app = typer.Typer(
     name="livetrust",
@@ -50,5 +52,16 @@ app.add_typer(origin_app, name="origin")
 app.add_typer(keys_app, name="keys")
 
 
+def single_thread_pools() -> None:
+    """One thread for numerical libraries' pools (OpenBLAS, OpenMP, MKL) unless the caller
+    set them: their busy-waiting worker per core stalled the watermark's small products for
+    tens of ms on a loaded machine, and ``serve`` already runs jobs in parallel threads.
+    numpy reads these when first imported, which importing ``services.cli`` does not do
+    (tested), so this works when called before any command runs."""
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+
+
 def main() -> None:
+    single_thread_pools()
     app()
