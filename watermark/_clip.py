@@ -130,12 +130,15 @@ ALIGN_FOREIGN = 34  # per second in the other-footage state: a window changed in
 ALIGN_MARK_BONUS = 2  # a window whose mapping agrees with the mark's decoded time (tie-break)
 ALIGN_MARGIN_S = 5  # broadcast seconds searched beyond the marked segments
 ALIGN_CHUNK_S = 60.0  # clip seconds per alignment pass (bounds the path's memory)
+SEAM_S = 1.0  # changed windows reaching this close to a switch of the path's offset: seam
+BLIP_CELLS = 3  # an altered run's edge window changed in at most this many cells, apart
+# from the run's changes: not part of the edit
 EDGE_S = 1.5  # changed windows this close to a clip end, next to original ones: unknown
 _MARK_TOLERANCE_S = 0.6  # the mark's time is at 0.2-s phase resolution
 CROP_MIN = 0.03  # the mark's period says the clip shows < 97 % of the broadcast's height
 CROP_REFS = 5  # clip seconds the crop's place is searched on
 CROP_MIN_CELLS = 24  # a place where the clip covers fewer whole cells is not compared
-CROP_SCALES = tuple(1.0 + 0.002 * i for i in range(-4, 5))  # size refinement, 0.2 % steps
+CROP_PHASE = 8  # 0.04-s buckets either side of the mark's phase searched for the place
 CROP_MAX_RATIO = 0.6  # mean tolerance ratio (capped at 4) of a right place; genuine ~0.2
 ID_ABSENT_Z = 2.0  # a second's identity z below this: the mark is absent (genuine >= 3.9 at
 # 480p-720p CRF 28; a spliced second measured -1.2-1.9)
@@ -342,21 +345,36 @@ def _find_framing(a: _Pass, main: Detection, book: _Manifests) -> Framing | None
     pick = np.linspace(0, len(refs) - 1, min(CROP_REFS, len(refs))).round().astype(int)
     refs = [refs[i] for i in sorted(set(pick.tolist()))]
     size = (max(1, round(w)), max(1, round(h)))
-    sums = [np.zeros((size[1], size[0]), np.float32) for _ in refs]
-    counts = [0] * len(refs)
-    end = max(r[1] for r in refs)
+    # thumbnails per 0.04 s bucket from CROP_PHASE buckets before each reference second to
+    # as many after it: the mark's sub-second origin is good to ~0.2 s, and a pan compared
+    # 0.1 s out of phase already changes cells, so the window's phase is searched too
+    step_s = WINDOW_STEPS_PER_SECOND
+    n_b = step_s + 2 * CROP_PHASE
+    sums = [np.zeros((n_b, size[1], size[0]), np.float32) for _ in refs]
+    counts = [np.zeros(n_b) for _ in refs]
+    end = max(r[1] for r in refs) + CROP_PHASE / step_s
     for t, y in iter_luma(a.path):
         if t >= end:
             break
-        for k, (t0, t1, _) in enumerate(refs):
-            if t0 <= t < t1:
-                sums[k] += cv2.resize(y, size, interpolation=cv2.INTER_AREA).astype(np.float32)
-                counts[k] += 1
-    means = [
-        (s_ / c, unpack(book.fp(b)))
-        for s_, c, (_, _, b) in zip(sums, counts, refs, strict=True)
-        if c
-    ]
+        small: np.ndarray | None = None
+        for k, (t0, _, _) in enumerate(refs):
+            q = math.floor((t - t0) * step_s + 1e-6) + CROP_PHASE
+            if 0 <= q < n_b:
+                if small is None:
+                    small = cv2.resize(y, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+                sums[k][q] += small
+                counts[k][q] += 1
+    anchored = [unpack(book.fp(b)) for _, _, b in refs]
+
+    def means_at(shift: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        lo, hi = CROP_PHASE + shift, CROP_PHASE + shift + step_s
+        return [
+            (s_[lo:hi].sum(axis=0) / c[lo:hi].sum(), anc)
+            for s_, c, anc in zip(sums, counts, anchored, strict=True)
+            if c[lo:hi].sum()
+        ]
+
+    means = means_at(0)
     if not means:
         return None
 
@@ -368,20 +386,36 @@ def _find_framing(a: _Pass, main: Detection, book: _Manifests) -> Framing | None
         ratios = [cell_ratios(features(fr.place(m)), anc)[mask] for m, anc in means]
         return float(np.mean([np.minimum(r, 4.0).mean() for r in ratios]))
 
-    # coarse place (2 px), then finer place, size (the period is known to ~0.3 %) and
-    # place again: AC features need the cells aligned within ~0.3 thumbnail px
+    def place(px: float, py: float, scale: float, step: float) -> tuple[float, float]:
+        d = [i * step for i in range(-2, 3)]
+        _, x, y = min((score(px + dx, py + dy, scale), px + dx, py + dy) for dx in d for dy in d)
+        return x, y
+
+    def size_about_centre(px: float, py: float, scale: float, rel: float) -> tuple[float, ...]:
+        # place and size are refined together: a size change about the corner would move
+        # the centre by more than the place's own resolution
+        cands = [
+            (px - (q - 1) * w * scale / 2, py - (q - 1) * h * scale / 2, scale * q)
+            for q in (1.0 + rel * i for i in range(-4, 5))
+        ]
+        return min(cands, key=lambda c: score(*c))
+
+    # coarse place (2 px), then the window's phase, then place and size alternately in
+    # finer steps: AC features need the cells aligned within ~0.3 thumbnail px
     xs = np.arange(min(0.0, THUMB_W - w), max(0.0, THUMB_W - w) + 1e-6, 2.0).tolist()
     ys = np.arange(min(0.0, THUMB_H - h), max(0.0, THUMB_H - h) + 1e-6, 2.0).tolist()
     _, px, py = min(((score(x, y), x, y) for x in xs for y in ys), default=(math.inf, 0.0, 0.0))
     scale = 1.0
-    for step, scales in ((0.5, (1.0,)), (0.0, CROP_SCALES), (0.25, (1.0,)), (0.125, (1.0,))):
-        if step:
-            d = [i * step for i in range(-2, 3)]
-            _, px, py = min(
-                (score(px + dx, py + dy, scale), px + dx, py + dy) for dx in d for dy in d
-            )
-        else:
-            _, scale = min((score(px, py, scale * q), scale * q) for q in scales)
+    px, py = place(px, py, scale, 0.5)
+    chosen, best = means, score(px, py, scale)
+    for shift in range(-CROP_PHASE, CROP_PHASE + 1, 2):
+        means = means_at(shift)
+        if len(means) == len(chosen) and (sc := score(px, py, scale)) < best:
+            chosen, best = means, sc
+    means = chosen
+    for step, rel in ((0.5, 0.002), (0.25, 0.001), (0.125, 0.0005)):
+        px, py, scale = size_about_centre(px, py, scale, rel)
+        px, py = place(px, py, scale, step)
     if score(px, py, scale) > CROP_MAX_RATIO:
         return None
     return Framing(px, py, w * scale, h * scale)
@@ -442,9 +476,17 @@ def _decide(
             a.windows = _windows_again(a.path, 1.0, a.framing)
     speed: tuple[float, float, float] | None = None
     rate = main.rate if abs(main.rate - 1.0) > RATE_EPS and a.path else 1.0
+    seconds: list[_Second] = []
     if book.manifests and rate != 1.0:
-        # the mark's playback rate: compare each broadcast second's worth of clip with it
+        # the mark's playback rate: compare each broadcast second's worth of clip with it;
+        # the engine's rate probe can take edits for a speed change (seams break the time
+        # code's continuity), so the content decides: a clip whose windows match more of it
+        # at normal speed is compared at normal speed
         seconds = _align(a, main, book, rate)
+        plain = _align(a, main, book)
+        if _matched_s(plain) > _matched_s(seconds):
+            rate, seconds = 1.0, plain
+    if book.manifests and rate != 1.0:
         t0 = min(s.clip_start for s in main.segments)
         findings.append(
             Finding(
@@ -456,7 +498,7 @@ def _decide(
         )
         # the sound of a sped-up clip is not compared (its envelope is time-compressed)
     elif book.manifests:
-        seconds = _align(a, main, book)
+        seconds = seconds or _align(a, main, book)
         speed = _speed(seconds)
         if speed is not None:
             t0, t1, factor = speed
@@ -636,6 +678,13 @@ class _Second:
     mapped: bool = True  # False: the path's other-footage state (no broadcast time)
     audio: bool = False  # the sound does not match
     span: float = 1.0  # clip seconds the window covers (1 / playback rate)
+    seam: bool = False  # the window is within SEAM_S of a cut / re-order seam of the path
+    where: np.ndarray | None = None  # (GRID_ROWS, GRID_COLS) bool: its changed cells
+
+
+def _matched_s(seconds: list[_Second]) -> float:
+    """Clip seconds whose windows match their anchored seconds (judged ``original``)."""
+    return sum(sec.span for sec in seconds if sec.status == "original")
 
 
 def _mark_absent(main: Detection) -> list[tuple[float, float]]:
@@ -790,6 +839,16 @@ def _viterbi(
     out: list[_Second] = []
     bounds = [0, *(j for j in range(1, n) if path[j] != path[j - 1]), n]
     half = step // 2
+    # seams: where the path switches between two offsets half a second or more apart (a
+    # cut or re-order); the switch lands up to about a window away from the true seam
+    # (a window straddling it costs about as much under either offset)
+    seams = [
+        (c0 + j) / step
+        for j in bounds[1:-1]
+        if path[j] != other
+        and path[j - 1] != other
+        and abs(int(path[j]) - int(path[j - 1])) >= step / 2
+    ]
     for p, (j0, j1) in enumerate(itertools.pairwise(bounds)):
         if path[j0] == other:
             for i in range(math.ceil((j1 - j0) / step)):
@@ -803,9 +862,12 @@ def _viterbi(
             if b not in row or not 0 <= k < n_sec:
                 continue
             t = base + k
-            out.append(
-                _Second(b / step, t, book.manifest(t), "unknown", int(cells[row[b], k]), piece0 + p)
+            sec = _Second(
+                b / step, t, book.manifest(t), "unknown", int(cells[row[b], k]), piece0 + p
             )
+            sec.where = cell_ratios(clip[row[b]].astype(np.float64), fps[k]) > tol
+            sec.seam = any(x - SEAM_S < sec.clip_t + 1.0 and sec.clip_t < x + SEAM_S for x in seams)
+            out.append(sec)
     return out
 
 
@@ -831,10 +893,37 @@ def _judge(seconds: list[_Second], duration: float, foreign: int = FOREIGN_CELLS
         if first[k] not in ("altered", "foreign"):
             continue
         nbs = [i for i in (k - 1, k + 1) if 0 <= i <= last]
-        if any(_seam(seconds[i], sec) for i in nbs):
+        if sec.seam or any(_seam(seconds[i], sec) for i in nbs):
             sec.status = "unknown"
         elif first[k] == "altered" and any(first[i] == "foreign" for i in nbs):
             sec.status = "foreign"
+    # a lone changed window next to a seam's: the path skipped a piece shorter than its
+    # switching cost (a re-ordered second), so the mixing reaches one window further
+    second = [sec.status for sec in seconds]
+    for k, sec in enumerate(seconds):
+        nbs = [i for i in (k - 1, k + 1) if 0 <= i <= last]
+        if (
+            second[k] in ("altered", "foreign")
+            and sec.mapped
+            and not any(second[i] in ("altered", "foreign") for i in nbs)
+            and any(first[i] in ("altered", "foreign") and second[i] == "unknown" for i in nbs)
+        ):
+            sec.status = "unknown"
+    # an altered run's first or last window with only a few changed cells, none touching
+    # the changes of the window next to it, is a re-encoding blip beside the edit (a
+    # picture-in-picture's rate control reaching the second before it), not its start
+    k = 0
+    while k <= last:
+        j = k
+        while j + 1 <= last and seconds[j + 1].status == seconds[k].status == "altered":
+            j += 1
+        lo = k
+        if j > lo and _blip(seconds[lo], seconds[lo + 1]):
+            seconds[lo].status = "original"
+            lo += 1
+        if j > lo and _blip(seconds[j], seconds[j - 1]):
+            seconds[j].status = "original"
+        k = j + 1
     # changed windows only within EDGE_S of either clip end, next to original ones: a seam
     # there has no whole window on its far side, so it cannot be told from an
     # edit (unknown, not flagged)
@@ -845,6 +934,15 @@ def _judge(seconds: list[_Second], duration: float, foreign: int = FOREIGN_CELLS
         if edge and near and rest and rest[0].status == "original":
             for sec in edge:
                 sec.status = "unknown"
+
+
+def _blip(edge: _Second, inner: _Second) -> bool:
+    """``edge`` changed in at most ``BLIP_CELLS`` cells, none of them next to a changed cell
+    of ``inner`` (an edit stays where it is from one second to the next)."""
+    if edge.where is None or inner.where is None or edge.cells > BLIP_CELLS:
+        return False
+    near = cv2.dilate(inner.where.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    return not bool((edge.where & near).any())
 
 
 def _seam(a: _Second, b: _Second) -> bool:
