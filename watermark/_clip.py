@@ -50,7 +50,7 @@ import cv2
 import numpy as np
 
 from provenance._registry import AnchorLedger, KeyDirectory
-from watermark._detect import Detection, Detector, Geometry
+from watermark._detect import SUB_BUCKETS_PER_SECOND, Detection, Detector, Geometry, SoftSeries
 from watermark._errors import VideoUnreadable, WatermarkError
 from watermark._fingerprint import (
     AUDIO_TOL_DB,
@@ -82,6 +82,7 @@ from watermark._manifest import (
     check_bundle,
 )
 from watermark._patterns import CHIPS_PER_HEIGHT, TILE_CHIPS
+from watermark._payload import COUNTER_BITS
 from watermark._video import evidence_key, fan_out_evidence, iter_luma, sync_samples
 
 __all__ = [
@@ -134,6 +135,13 @@ SEAM_S = 1.0  # changed windows reaching this close to a switch of the path's of
 BLIP_CELLS = 3  # an altered run's edge window changed in at most this many cells, apart
 # from the run's changes: not part of the edit
 EDGE_S = 1.5  # changed windows this close to a clip end, next to original ones: unknown
+EDGE_MARK_MIN_S = 0.6  # a clip end this long without matched content is read from the mark
+EDGE_JUMP_S = 1.5  # ... and a mark there this far off the content's offset is a cut / re-order
+EDGE_SEARCH_S = 30  # ... searched this far either side of the content's offset
+EDGE_Z = 4.5  # its z over those 2 * 30 * 5 (counter, phase) hypotheses: union bound 1e-3
+EDGE_MARGIN_Z = 2.0  # ... and this much above the content's own offset (no cut there)
+EDGE_MARK_S = 3.0  # clip seconds at either end whose time soft bits are kept for that
+EDGE_SHIFTS = 5  # 0.2-s steps the stretch is moved off the matched piece (a straddling window)
 _MARK_TOLERANCE_S = 0.6  # the mark's time is at 0.2-s phase resolution
 CROP_MIN = 0.03  # the mark's period says the clip shows < 97 % of the broadcast's height
 CROP_REFS = 5  # clip seconds the crop's place is searched on
@@ -235,6 +243,60 @@ class _Pass:
     # period: 0.9 for a 10 % crop, 1 for a whole picture at any resolution)
     shown: dict[str, float] = field(default_factory=dict)
     framing: Framing | None = None  # where a cropped clip sits in the broadcast's picture
+    edges: dict[str, _EdgeTimes] = field(default_factory=dict)  # per streamer with a mark
+
+
+@dataclass
+class _EdgeTimes:
+    """One key's time soft bits (0.2-s buckets) in the first and last ``EDGE_MARK_S`` of the
+    clip: what the mark alone says of a short piece at a clip end (``_edge_marks``)."""
+
+    detector: Detector
+    base: int  # unix time of counter 0 in the clip's epoch
+    rows: dict[int, np.ndarray]  # bucket index (clip time * 5) -> (128,) soft bits
+
+    @classmethod
+    def keep(
+        cls, detector: Detector, d: Detection, series: SoftSeries, duration: float
+    ) -> _EdgeTimes:
+        _, time_sub, lo = series.arrays()
+        span = EDGE_MARK_S * SUB_BUCKETS_PER_SECOND
+        last = duration * SUB_BUCKETS_PER_SECOND - span
+        rows = {lo + i: row for i, row in enumerate(time_sub) if lo + i < span or lo + i >= last}
+        return cls(detector, d.epochs[0] << COUNTER_BITS, rows)
+
+    def jump(self, x0: float, x1: float, ref: float) -> tuple[float, float, float]:
+        """What the mark says of clip ``[x0, x1)`` as one continuous piece at normal speed,
+        against ``ref`` (broadcast minus clip time of the content next to it): (offset and
+        z of the best (counter, phase) hypothesis between ``EDGE_JUMP_S`` and
+        ``EDGE_SEARCH_S`` away from ``ref``, best z within ``EDGE_JUMP_S`` of it). Only
+        offsets near the content's are tried: a stretch of a second decodes at z ~ 5 at
+        480p CRF 28, under the threshold of a search over all 2**16 counters (6) but far
+        over the ~3 that noise reaches over these few hypotheses. Zeros where no soft
+        bits are kept."""
+        per = SUB_BUCKETS_PER_SECOND
+        b0, b1 = math.ceil(x0 * per - 1e-6), math.floor(x1 * per + 1e-6)
+        if b1 <= b0 or not all(b in self.rows for b in range(b0, b1)):
+            return 0.0, 0.0, 0.0
+        sub = np.stack([self.rows[b] for b in range(b0, b1)])
+        best, near = (0.0, 0.0), 0.0
+        span = np.arange(-EDGE_SEARCH_S - 1, EDGE_SEARCH_S + 2)
+        for phase in range(per):
+            secs = Detector.seconds(sub, phase)
+            norm = math.sqrt(float(np.sum(secs**2)))
+            if norm == 0.0:
+                continue
+            first = (b0 - phase) / per  # clip time at which row 0's second begins
+            counters = (round(ref + first) - self.base + span) % (1 << COUNTER_BITS)
+            scores = self.detector.time_code.scores(secs)  # (rows, 2**16)
+            z = sum(scores[i, (counters + i) % (1 << COUNTER_BITS)] for i in range(len(secs)))
+            offsets = round(ref + first) + span - first
+            for o, zz in zip(offsets, np.asarray(z) / norm, strict=True):
+                if abs(o - ref) < EDGE_JUMP_S:
+                    near = max(near, float(zz))
+                elif abs(o - ref) <= EDGE_SEARCH_S and zz > best[1]:
+                    best = (float(o), float(zz))
+        return best[0], best[1], near
 
 
 def _probe(path: str) -> tuple[float, float]:
@@ -300,9 +362,14 @@ def _analyse(
         for d, g, s in zip(detectors, geos, series, strict=True)
     ]
     dur = last + 1.0 / fps
+    edges = {
+        d.streamer: _EdgeTimes.keep(det, d, s, dur)
+        for det, d, s in zip(detectors, detections, series, strict=True)
+        if d.detected and d.streamer is not None and d.epochs
+    }
     env = audio_envelopes(path, max(1, math.ceil(dur)))
     audio = None if env is None else [v for row in env for v in row]
-    return _Pass(windows.finish(), detections, dur, audio, path, size, shown)
+    return _Pass(windows.finish(), detections, dur, audio, path, size, shown, edges=edges)
 
 
 def _windows_again(path: str, rate: float, framing: Framing | None) -> dict[int, np.ndarray]:
@@ -564,6 +631,8 @@ def _decide(
         sec.manifest is not None and sec.cells < MIN_CHANGED_CELLS for sec in seconds
     )
     pieces = _pieces(seconds, findings)
+    if book.manifests and speed is None and rate == 1.0 and streamer in a.edges:
+        pieces = _edge_marks(pieces, a.edges[streamer], dur)
     for other in found:
         if other is main:
             continue
@@ -1058,6 +1127,57 @@ def _pieces(seconds: list[_Second], findings: list[Finding]) -> list[ClipSegment
             )
         i = j + 1
     return out
+
+
+def _edge_marks(pieces: list[ClipSegment], edges: _EdgeTimes, dur: float) -> list[ClipSegment]:
+    """Pieces with the mark's broadcast time where a clip end has no matched content.
+
+    Content is compared per broadcast second, so a piece shorter than about a second after a
+    cut near a clip end (or before one near its start) has no whole window on its own
+    offset: its windows are judged against the old offset, changed, and then ``unknown``
+    (``_judge``'s edge rule) or not judged at all, and the cut went unreported (bench: a cut
+    1.19 s before the end judged authentic). The mark reads that stretch on its own (the
+    engine's per-second decode leans on the seconds before it): where its best offset
+    ``EDGE_JUMP_S`` to ``EDGE_SEARCH_S`` off the last (first) matched piece's clears
+    ``EDGE_Z`` and beats every offset near the matched piece's by ``EDGE_MARGIN_Z``, the
+    stretch becomes an ``unknown`` piece at the mark's time, so the timeline reports the cut
+    or re-order. The window next to the matched piece may straddle the cut, so the stretch
+    is also tried up to ``EDGE_SHIFTS`` 0.2-s steps further in. A smaller offset difference
+    is within the mark's phase tolerance (genuine clips: the mark agrees with the content).
+    """
+    matched = [p for p in pieces if p.status == "original" and p.broadcast_start is not None]
+    if not matched:
+        return pieces
+    out = list(pieces)
+    step = 1.0 / SUB_BUCKETS_PER_SECOND
+    for tail in (True, False):
+        ref = matched[-1] if tail else matched[0]
+        lo, hi = (ref.clip_end, dur) if tail else (0.0, ref.clip_start)
+        inside = [p for p in out if p.clip_end > lo + 1e-6 and p.clip_start < hi - 1e-6]
+        if any(p.status != "unknown" for p in inside):
+            continue  # altered or foreign content there: judged by content, not the mark
+        ref_t = (ref.broadcast_end if tail else ref.broadcast_start) or 0
+        ref_off = ref_t - (ref.clip_end if tail else ref.clip_start)
+        best: tuple[float, float, float, float] | None = None  # (z, offset, x0, x1)
+        for k in range(EDGE_SHIFTS):
+            x0, x1 = (lo + k * step, hi) if tail else (lo, hi - k * step)
+            if x1 - x0 < EDGE_MARK_MIN_S:
+                break
+            off, z, near = edges.jump(x0, x1, ref_off)
+            if z >= EDGE_Z and z >= near + EDGE_MARGIN_Z and (best is None or z > best[0]):
+                best = (z, off, x0, x1)
+        if best is None:
+            continue
+        _, off, x0, x1 = best
+        out = [p for p in out if p not in inside]
+        # whole broadcast seconds: the piece's offset is good to 0.5 s (the jump's size),
+        # its start is where the mark's reading begins (the jump's place)
+        out.append(
+            ClipSegment(
+                x0, x1, "unknown", round(off + x0), max(round(off + x1), round(off + x0) + 1)
+            )
+        )
+    return sorted(out, key=lambda p: p.clip_start)
 
 
 def _timeline(

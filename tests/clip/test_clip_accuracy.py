@@ -1,7 +1,8 @@
 """Fixes found on the clip bench's labelled set (issue 5 targets): the engine's playback rate
 is checked against the content, the mixing of a seam reaches beyond the window next to the
 path's switch, a crop is placed with the window's phase searched and its size refined about
-its centre, and an altered run does not start at a lone re-encoding blip."""
+its centre, an altered run does not start at a lone re-encoding blip, and a cut that leaves
+less than a window's worth of clip at either end is read from the mark."""
 
 from __future__ import annotations
 
@@ -12,13 +13,26 @@ import pytest
 
 import watermark._clip as clip_mod
 from services._clip_demo import Edit
-from tests.clip.conftest import Broadcast
+from tests.clip.conftest import START, Broadcast
 from tests.clip.test_clip_geometry import _cropped
-from tests.clip.test_clip_verify import codes
-from watermark._clip import _align, _analyse, _find_framing, _judge, _Manifests, _Second
-from watermark._detect import Detection
+from tests.clip.test_clip_verify import codes, near
+from watermark._clip import (
+    ClipSegment,
+    _align,
+    _analyse,
+    _edge_marks,
+    _EdgeTimes,
+    _find_framing,
+    _judge,
+    _jumps,
+    _Manifests,
+    _Second,
+)
+from watermark._detect import Detection, Detector
 from watermark._fingerprint import FINGERPRINT_BYTES, GRID_COLS, GRID_ROWS, THUMB_H, THUMB_W
+from watermark._keys import StreamerKey
 from watermark._manifest import build_manifest
+from watermark._payload import TIME_CODED_BITS
 
 
 def test_an_engine_rate_the_content_contradicts_is_not_used(
@@ -122,3 +136,60 @@ def test_a_crop_is_placed_when_the_marks_phase_is_off(broadcast: Broadcast) -> N
         a.windows = clip_mod._windows_again(str(path), 1.0, fr)
         seconds = _align(a, main, book)
         assert all(s.status == "original" for s in seconds[1:-1]), [s.cells for s in seconds]
+
+
+@pytest.mark.parametrize(
+    ("name", "edit", "at"),
+    [("cut-tail", Edit("cut", 10.3, 12.8), 10.3), ("cut-head", Edit("cut", 1.2, 3.7), 1.2)],
+)
+def test_a_cut_leaving_a_short_piece_at_a_clip_end_is_reported(
+    broadcast: Broadcast, name: str, edit: Edit, at: float
+) -> None:
+    """A cut 1.2 s from either end leaves no whole window on the piece's own offset (the
+    bench once judged such a clip authentic): the mark dates the piece, the cut is found."""
+    v = broadcast.verify(broadcast.clip(name, [edit]))
+    assert v.verdict == "edited", v.to_json()
+    c = codes(v)
+    assert set(c) == {"cut"} and near(c["cut"], at), v.to_json()
+
+
+def _edges(counters: dict[int, int], base: int, noise: float = 1.0) -> _EdgeTimes:
+    """Soft bits of a mark whose 0.2-s bucket b shows counter ``counters[b]`` (b absent:
+    no mark), as the detector would have read them, with unit Gaussian noise."""
+    det = Detector(StreamerKey("alice", b"\x01" * 32))
+    rng = np.random.default_rng(3)
+    rows = {}
+    for b in range(31):
+        word = det.time_code.codebook[counters[b]] if b in counters else 0.0
+        rows[b] = (word + rng.normal(0.0, noise, TIME_CODED_BITS)).astype(np.float32)
+    return _EdgeTimes(det, base, rows)
+
+
+def test_edge_marks_only_where_the_mark_disagrees_with_unjudged_edges() -> None:
+    """The mark's own reading of a clip end replaces its unknown pieces only when it is
+    EDGE_JUMP_S or more off the matched content's offset; it never overrides content judged
+    altered, and a stretch without a mark adds nothing."""
+    base = START - 1000
+    pieces = [
+        ClipSegment(0.0, 4.2, "original", START + 2, START + 6),  # offset START + 1.8
+        ClipSegment(4.2, 5.2, "unknown", START + 6, START + 7),
+    ]
+    # 6.2-s clip, broadcast second n starts at clip n - 0.8 (bucket b shows 1000 + (b+4)//5)
+    genuine = {b: 1001 + (b + 4) // 5 for b in range(31)}
+    assert _edge_marks(pieces, _edges(genuine, base), 6.2) == pieces
+    # 4 s cut out at clip 4.8: buckets from 24 on show 4 s later
+    cut = {b: genuine[b] + (4 if b >= 24 else 0) for b in range(31)}
+    out = _edge_marks(pieces, _edges(cut, base), 6.2)
+    assert out[0] == pieces[0] and len(out) == 2, out
+    assert out[1].status == "unknown" and 4.2 <= out[1].clip_start <= 5.2, out
+    assert out[1].broadcast_start - out[1].clip_start == pytest.approx(START + 5.8, abs=0.5)
+    jumps = _jumps(out)
+    assert [f.code for f in jumps] == ["cut"] and near([jumps[0].clip_time or 0.0], 4.8)
+    # content judged altered at the edge: left to the content
+    altered = [pieces[0], ClipSegment(4.2, 6.2, "altered", START + 6, START + 8)]
+    assert _edge_marks(altered, _edges(cut, base), 6.2) == altered
+    # no mark after the cut (noise only): nothing read
+    unmarked = {b: c for b, c in genuine.items() if b < 24}
+    assert _edge_marks(pieces, _edges(unmarked, base), 6.2) == pieces
+    # nothing matched: nothing to measure a jump against
+    assert _edge_marks(pieces[1:], _edges(cut, base), 6.2) == pieces[1:]
