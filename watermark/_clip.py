@@ -27,7 +27,8 @@ the watermark's geometry search):
     decode); otherwise a clip whose path climbs steadily is ``speed_changed``; with sound,
     each second's loudness envelope is compared too (a dub is ``altered``);
 (6) timeline: between consecutive pieces the broadcast offset (broadcast time minus clip
-    time) jumps forward (``cut``) or backward (``reorder``); without any manifest, gaps of
+    time) jumps forward (``cut``) or backward (``reorder``), a clip end the content cannot
+    place dated by the mark (``_edge_marks``); without any manifest, gaps of
     ``SPLICE_MIN_S`` or more in the mark, and as long stretches where the mark's identity is
     absent (``SecondMark.identity_z``), are ``foreign``, and a run of short segments
     stepping alike, or the mark's rate, is ``speed_changed``;
@@ -958,6 +959,16 @@ def _judge(seconds: list[_Second], duration: float, foreign: int = FOREIGN_CELLS
     # seen); an altered window next to other footage is that footage's edge
     first = [sec.status for sec in seconds]
     last = len(seconds) - 1
+    # altered windows of at most BLIP_CELLS changed cells leading into or out of other
+    # footage: the encoder's rate control around the splice (bench: 2 cells in each of the
+    # two original seconds before one, flagged altered and the splice 1.06 s early) or a
+    # frame of it in the window: a transition (unknown), not an edit of their own
+    for k in (k for k in range(last + 1) if first[k] == "foreign"):
+        for d in (-1, 1):
+            i = k + d
+            while 0 <= i <= last and first[i] == "altered" and seconds[i].cells <= BLIP_CELLS:
+                seconds[i].status = first[i] = "unknown"
+                i += d
     for k, sec in enumerate(seconds):
         if first[k] not in ("altered", "foreign"):
             continue

@@ -93,6 +93,23 @@ def _sec(t: float, b: int, cells: int, where: list[tuple[int, int]]) -> _Second:
     return sec
 
 
+def test_few_changed_cells_beside_other_footage_are_a_transition() -> None:
+    """Bench trial 18: the two original seconds before a 3-s splice changed in 2 cells each
+    (the encoder's rate control); they were altered, then the splice's edge, and the
+    splice was flagged 1.06 s early. Such windows are unknown; a window changed in more
+    cells next to other footage is still its edge, and a lone few-cell window is altered."""
+    secs = [_sec(0.96 + i, 13 + i, c, []) for i, c in enumerate([0, 2, 2, 144, 144, 144, 3, 0])]
+    _judge(secs, 9.0)
+    assert [s.status for s in secs] == ["original"] + ["unknown"] * 2 + ["foreign"] * 3 + [
+        "unknown",
+        "original",
+    ]
+    secs = [_sec(0.96 + i, 13 + i, c, []) for i, c in enumerate([0, 30, 144, 144, 0, 2, 0])]
+    _judge(secs, 9.0)
+    assert [s.status for s in secs[1:4]] == ["foreign"] * 3
+    assert secs[5].status == "altered"
+
+
 def test_a_lone_blip_before_an_altered_run_is_not_its_start() -> None:
     inset = [(r, c) for r in range(1, 4) for c in range(0, 5)]
     secs = [_sec(0.1, 10, 0, []), _sec(1.1, 11, 0, []), _sec(2.1, 12, 2, [(7, 7), (8, 7)])]
@@ -139,15 +156,22 @@ def test_a_crop_is_placed_when_the_marks_phase_is_off(broadcast: Broadcast) -> N
 
 
 @pytest.mark.parametrize(
-    ("name", "edit", "at"),
-    [("cut-tail", Edit("cut", 10.3, 12.8), 10.3), ("cut-head", Edit("cut", 1.2, 3.7), 1.2)],
+    ("name", "edits", "at"),
+    [
+        # 0-8 s, then 10.5-11.7 s of the broadcast (ends trimmed first)
+        ("cut-tail", [Edit("cut", 11.7, 14.0), Edit("cut", 8.0, 10.5)], 8.0),
+        ("cut-head", [Edit("cut", 1.2, 3.7)], 1.2),
+    ],
 )
 def test_a_cut_leaving_a_short_piece_at_a_clip_end_is_reported(
-    broadcast: Broadcast, name: str, edit: Edit, at: float
+    broadcast: Broadcast, name: str, edits: list[Edit], at: float
 ) -> None:
     """A cut 1.2 s from either end leaves no whole window on the piece's own offset (the
-    bench once judged such a clip authentic): the mark dates the piece, the cut is found."""
-    v = broadcast.verify(broadcast.clip(name, [edit]))
+    bench once judged such a clip authentic): the mark dates the piece, the cut is found.
+    (The tail is taken mid-broadcast: on the broadcast's last shot, a flat picture, 1.2 s
+    of mark decoded at z 4.4-6.4 over six keys, around the 4.5 bar; mid-broadcast 8.6-10.1.)
+    """
+    v = broadcast.verify(broadcast.clip(name, edits))
     assert v.verdict == "edited", v.to_json()
     c = codes(v)
     assert set(c) == {"cut"} and near(c["cut"], at), v.to_json()
