@@ -932,10 +932,15 @@ def _viterbi(
             if b not in row or not 0 <= k < n_sec:
                 continue
             t = base + k
+            # judged at the best of the path's phase and one grid step (a frame) either
+            # side: the phase is only good to a step, and a window a step off takes in a
+            # frame of the broadcast's next shot (a genuine crop: 1-2 cells at every shot
+            # change); an edit lasts longer than a frame and changes all three
+            x = min((y for y in (b, b - 1, b + 1) if y in row), key=lambda y: cells[row[y], k])
             sec = _Second(
-                b / step, t, book.manifest(t), "unknown", int(cells[row[b], k]), piece0 + p
+                b / step, t, book.manifest(t), "unknown", int(cells[row[x], k]), piece0 + p
             )
-            sec.where = cell_ratios(clip[row[b]].astype(np.float64), fps[k]) > tol
+            sec.where = cell_ratios(clip[row[x]].astype(np.float64), fps[k]) > tol
             sec.seam = any(x - SEAM_S < sec.clip_t + 1.0 and sec.clip_t < x + SEAM_S for x in seams)
             out.append(sec)
     return out
