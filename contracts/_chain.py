@@ -59,6 +59,31 @@ EMBEDDED = "embedded"
 RECEIPT_TIMEOUT_S = 180.0
 RECEIPT_POLL_S = 0.05
 RPC_TIMEOUT_S = 30.0
+# JSON-RPC reads retried when the connection is refused or reset: a node restart leaves the
+# HTTP pool's kept-alive connection dead, and the first request on it is reset. web3's own
+# default retries only the builtin ConnectionError, which requests' errors are not. Sends
+# and node-control methods (evm_*, anvil_*) are never retried here: a send the node got
+# before the reset would be sent twice (the client's receipt logic handles those).
+RPC_READ_RETRIES = 3
+RPC_RETRY_BACKOFF_S = 0.1  # 0.1, 0.2 s between the tries
+RPC_RETRIED_READS = (
+    "eth_call",
+    "eth_chainId",
+    "eth_blockNumber",
+    "eth_getBalance",
+    "eth_getCode",
+    "eth_getStorageAt",
+    "eth_getTransactionByHash",
+    "eth_getTransactionReceipt",
+    "eth_getTransactionCount",
+    "eth_getBlockByNumber",
+    "eth_getBlockByHash",
+    "eth_getLogs",
+    "eth_estimateGas",
+    "eth_gasPrice",
+    "eth_maxPriorityFeePerGas",
+    "eth_feeHistory",
+)
 # A transaction still without a receipt after this long is replaced: the same call with the
 # same nonce and higher fees, so that at most one of the two can ever be mined. Its fee no
 # longer buys a place in a block (the base fee rose above its fee cap, or the tip is too low
@@ -143,6 +168,23 @@ def _revert_reason(exc: ContractLogicError) -> str:
     return msg.strip() or "reverted without reason"
 
 
+def http_provider(rpc: str) -> Any:
+    """web3's HTTP provider for ``rpc``, retrying reads on a refused or reset connection
+    (``RPC_RETRIED_READS``)."""
+    import requests
+    from web3.providers.rpc.utils import ExceptionRetryConfiguration
+
+    retry = ExceptionRetryConfiguration(
+        errors=(requests.ConnectionError, ConnectionError),
+        retries=RPC_READ_RETRIES,
+        backoff_factor=RPC_RETRY_BACKOFF_S,
+        method_allowlist=RPC_RETRIED_READS,
+    )
+    return Web3.HTTPProvider(
+        rpc, request_kwargs={"timeout": RPC_TIMEOUT_S}, exception_retry_configuration=retry
+    )
+
+
 class Chain:
     """A connection to one chain with livetrust's contracts on it."""
 
@@ -191,7 +233,7 @@ class Chain:
             embedded = EmbeddedChain(home / "chain")
             w3 = Web3(EthereumTesterProvider(embedded.tester))
         elif rpc.startswith(("http://", "https://")):
-            w3 = Web3(Web3.HTTPProvider(rpc, request_kwargs={"timeout": RPC_TIMEOUT_S}))
+            w3 = Web3(http_provider(rpc))
             try:
                 w3.eth.chain_id  # noqa: B018 - a probe
             except Exception as exc:  # requests/urllib errors: translate here, once
