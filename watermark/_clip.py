@@ -83,7 +83,7 @@ from watermark._manifest import (
     check_bundle,
 )
 from watermark._patterns import CHIPS_PER_HEIGHT, TILE_CHIPS
-from watermark._payload import COUNTER_BITS
+from watermark._payload import COUNTER_BITS, TIME_CODED_BITS
 from watermark._video import evidence_key, fan_out_evidence, iter_luma, sync_samples
 
 __all__ = [
@@ -260,10 +260,18 @@ class _EdgeTimes:
     def keep(
         cls, detector: Detector, d: Detection, series: SoftSeries, duration: float
     ) -> _EdgeTimes:
-        _, time_sub, lo = series.arrays()
+        # straight from the series' buckets (its dense arrays() would copy the whole clip's
+        # soft bits again); a bucket between the first and last without time bits is zeros,
+        # as in arrays()
+        buckets = set(series.const) | set(series.time)
         span = EDGE_MARK_S * SUB_BUCKETS_PER_SECOND
         last = duration * SUB_BUCKETS_PER_SECOND - span
-        rows = {lo + i: row for i, row in enumerate(time_sub) if lo + i < span or lo + i >= last}
+        zeros = np.zeros(TIME_CODED_BITS, dtype=np.float32)
+        rows = {
+            b: series.time.get(b, zeros)
+            for b in (range(min(buckets), max(buckets) + 1) if buckets else ())
+            if b < span or b >= last
+        }
         return cls(detector, d.epochs[0] << COUNTER_BITS, rows)
 
     def jump(self, x0: float, x1: float, ref: float) -> tuple[float, float, float]:
@@ -288,9 +296,14 @@ class _EdgeTimes:
             if norm == 0.0:
                 continue
             first = (b0 - phase) / per  # clip time at which row 0's second begins
-            counters = (round(ref + first) - self.base + span) % (1 << COUNTER_BITS)
-            scores = self.detector.time_code.scores(secs)  # (rows, 2**16)
-            z = sum(scores[i, (counters + i) % (1 << COUNTER_BITS)] for i in range(len(secs)))
+            counters = round(ref + first) - self.base + span
+            # only the candidate codewords (row i of hypothesis c shows counter c + i), not
+            # all 2**16 of them
+            book = self.detector.time_code.codebook
+            z = sum(
+                book[(counters + i) % (1 << COUNTER_BITS)] @ np.asarray(row, dtype=np.float32)
+                for i, row in enumerate(secs)
+            )
             offsets = round(ref + first) + span - first
             for o, zz in zip(offsets, np.asarray(z) / norm, strict=True):
                 if abs(o - ref) < EDGE_JUMP_S:
