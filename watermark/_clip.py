@@ -138,9 +138,10 @@ BLIP_CELLS = 3  # an altered run's edge window changed in at most this many cell
 EDGE_S = 1.5  # changed windows this close to a clip end, next to original ones: unknown
 EDGE_MARK_MIN_S = 0.6  # a clip end this long without matched content is read from the mark
 EDGE_JUMP_S = 1.5  # ... and a mark there this far off the content's offset is a cut / re-order
+EDGE_SAME_S = 0.6  # ... against offsets this close to the content's (its phase tolerance)
 EDGE_SEARCH_S = 30  # ... searched this far either side of the content's offset
-EDGE_Z = 4.5  # its z over those 2 * 30 * 5 (counter, phase) hypotheses: union bound 1e-3
-EDGE_MARGIN_Z = 2.0  # ... and this much above the content's own offset (no cut there)
+EDGE_Z = 4.5  # its z over those 2 * 30 * 5 offsets (0.2-s grid): union bound 1e-3
+EDGE_MARGIN_Z = 2.0  # ... and beats each offset near the content's by this pairwise z
 EDGE_MARK_S = 3.0  # clip seconds at either end whose time soft bits are kept for that
 EDGE_SHIFTS = 5  # 0.2-s steps the stretch is moved off the matched piece (a straddling window)
 _MARK_TOLERANCE_S = 0.6  # the mark's time is at 0.2-s phase resolution
@@ -277,40 +278,45 @@ class _EdgeTimes:
     def jump(self, x0: float, x1: float, ref: float) -> tuple[float, float, float]:
         """What the mark says of clip ``[x0, x1)`` as one continuous piece at normal speed,
         against ``ref`` (broadcast minus clip time of the content next to it): (offset and
-        z of the best (counter, phase) hypothesis between ``EDGE_JUMP_S`` and
-        ``EDGE_SEARCH_S`` away from ``ref``, best z within ``EDGE_JUMP_S`` of it). Only
-        offsets near the content's are tried: a stretch of a second decodes at z ~ 5 at
-        480p CRF 28, under the threshold of a search over all 2**16 counters (6) but far
-        over the ~3 that noise reaches over these few hypotheses. Zeros where no soft
-        bits are kept."""
+        z of the best offset between ``EDGE_JUMP_S`` and ``EDGE_SEARCH_S`` away from ``ref``,
+        and how clearly it beats every offset within ``EDGE_SAME_S`` of ``ref``). Only
+        offsets near the content's are tried: a stretch of a second decodes at z ~ 5 at 480p
+        CRF 28, under the threshold of a search over all 2**16 counters (6) but far over the
+        ~3 that noise reaches over these few hypotheses.
+
+        Offsets are tried on the 0.2-s grid, and each bucket is scored against the counter it
+        shows under that offset (not buckets summed into seconds per phase: with the rolling
+        time code a second that mixes two counters still fits either, so every phase scored
+        alike and the best one was noise). The margin is a pairwise test,
+        (S(A) - S(B)) / (sigma * |w(A) - w(B)|): codewords of counters less than 8 apart
+        share groups, so a near offset scores most of a 2-s jump's correlation and a plain
+        difference of the two z grows with only the differing groups' share of the
+        evidence; the pairwise statistic is N(0, 1) under noise whatever the two share, and
+        credits those groups in full. Zeros where no soft bits are kept."""
         per = SUB_BUCKETS_PER_SECOND
         b0, b1 = math.ceil(x0 * per - 1e-6), math.floor(x1 * per + 1e-6)
         if b1 <= b0 or not all(b in self.rows for b in range(b0, b1)):
             return 0.0, 0.0, 0.0
-        sub = np.stack([self.rows[b] for b in range(b0, b1)])
-        best, near = (0.0, 0.0), 0.0
-        span = np.arange(-EDGE_SEARCH_S - 1, EDGE_SEARCH_S + 2)
-        for phase in range(per):
-            secs = Detector.seconds(sub, phase)
-            norm = math.sqrt(float(np.sum(secs**2)))
-            if norm == 0.0:
-                continue
-            first = (b0 - phase) / per  # clip time at which row 0's second begins
-            counters = round(ref + first) - self.base + span
-            # only the candidate codewords (row i of hypothesis c shows counter c + i), not
-            # all 2**16 of them
-            book = self.detector.time_code.codebook
-            z = sum(
-                book[(counters + i) % (1 << COUNTER_BITS)] @ np.asarray(row, dtype=np.float32)
-                for i, row in enumerate(secs)
-            )
-            offsets = round(ref + first) + span - first
-            for o, zz in zip(offsets, np.asarray(z) / norm, strict=True):
-                if abs(o - ref) < EDGE_JUMP_S:
-                    near = max(near, float(zz))
-                elif abs(o - ref) <= EDGE_SEARCH_S and zz > best[1]:
-                    best = (float(o), float(zz))
-        return best[0], best[1], near
+        rows = np.stack([self.rows[b] for b in range(b0, b1)]).astype(np.float32)
+        norm = math.sqrt(float(np.sum(rows**2)))
+        if norm == 0.0:
+            return 0.0, 0.0, 0.0
+        # offsets in buckets: bucket b shows counter (b + o) // per - base under offset o
+        o_ref = round(ref * per)
+        grid = o_ref + np.arange(-(EDGE_SEARCH_S + 1) * per, (EDGE_SEARCH_S + 1) * per + 1)
+        buckets = np.arange(b0, b1)
+        counters = (buckets[None, :] + grid[:, None]) // per - self.base
+        words = self.detector.time_code.codebook[counters % (1 << COUNTER_BITS)]
+        raw = np.einsum("kir,ir->k", words, rows)
+        dist = np.abs(grid / per - ref)
+        near = np.flatnonzero(dist <= EDGE_SAME_S)
+        far = np.flatnonzero((dist >= EDGE_JUMP_S) & (dist <= EDGE_SEARCH_S))
+        a = int(far[np.argmax(raw[far])])
+        sigma = norm / math.sqrt(rows.size)  # signal included: errs on the safe side
+        apart = np.sqrt(np.sum((words[a] - words[near]) ** 2, axis=(1, 2)))
+        pair = (raw[a] - raw[near]) / (sigma * np.maximum(apart, 1e-9))
+        margin = float(np.min(np.where(apart > 0, pair, 0.0)))
+        return float(grid[a] / per), float(raw[a]) / norm, margin
 
 
 def _probe(path: str) -> tuple[float, float]:
@@ -1168,11 +1174,12 @@ def _edge_marks(pieces: list[ClipSegment], edges: _EdgeTimes, dur: float) -> lis
     1.19 s before the end judged authentic). The mark reads that stretch on its own (the
     engine's per-second decode leans on the seconds before it): where its best offset
     ``EDGE_JUMP_S`` to ``EDGE_SEARCH_S`` off the last (first) matched piece's clears
-    ``EDGE_Z`` and beats every offset near the matched piece's by ``EDGE_MARGIN_Z``, the
-    stretch becomes an ``unknown`` piece at the mark's time, so the timeline reports the cut
-    or re-order. The window next to the matched piece may straddle the cut, so the stretch
-    is also tried up to ``EDGE_SHIFTS`` 0.2-s steps further in. A smaller offset difference
-    is within the mark's phase tolerance (genuine clips: the mark agrees with the content).
+    ``EDGE_Z`` and beats every offset near the matched piece's by ``EDGE_MARGIN_Z`` (a
+    pairwise z, ``_EdgeTimes.jump``), the stretch becomes an ``unknown`` piece at the mark's
+    time, so the timeline reports the cut or re-order. The window next to the matched piece
+    may straddle the cut, so the stretch is also tried up to ``EDGE_SHIFTS`` 0.2-s steps
+    further in. A smaller offset difference is within the mark's phase tolerance (genuine
+    clips: the mark agrees with the content).
     """
     matched = [p for p in pieces if p.status == "original" and p.broadcast_start is not None]
     if not matched:
@@ -1192,8 +1199,8 @@ def _edge_marks(pieces: list[ClipSegment], edges: _EdgeTimes, dur: float) -> lis
             x0, x1 = (lo + k * step, hi) if tail else (lo, hi - k * step)
             if x1 - x0 < EDGE_MARK_MIN_S:
                 break
-            off, z, near = edges.jump(x0, x1, ref_off)
-            if z >= EDGE_Z and z >= near + EDGE_MARGIN_Z and (best is None or z > best[0]):
+            off, z, margin = edges.jump(x0, x1, ref_off)
+            if z >= EDGE_Z and margin >= EDGE_MARGIN_Z and (best is None or z > best[0]):
                 best = (z, off, x0, x1)
         if best is None:
             continue

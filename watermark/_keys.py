@@ -69,9 +69,11 @@ class StreamerKey:
             algorithm=hashes.SHA256(), length=length, salt=b"livetrust-wm", info=label.encode()
         ).derive(self.secret)
 
-    def keystream(self, label: str, nbytes: int) -> np.ndarray:
-        """``nbytes`` pseudo-random bytes: AES-256-CTR of zeros under ``derive(label)``."""
-        enc = Cipher(algorithms.AES(self.derive(label)), modes.CTR(b"\0" * 16)).encryptor()
+    def keystream(self, label: str, nbytes: int, block: int = 0) -> np.ndarray:
+        """``nbytes`` pseudo-random bytes: AES-256-CTR of zeros under ``derive(label)``,
+        from 16-byte block ``block`` on (random access into one long stream)."""
+        iv = block.to_bytes(16, "big")
+        enc = Cipher(algorithms.AES(self.derive(label)), modes.CTR(iv)).encryptor()
         data = enc.update(b"\0" * nbytes) + enc.finalize()
         return np.frombuffer(data, dtype=np.uint8)
 

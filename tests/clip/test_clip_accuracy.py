@@ -217,3 +217,22 @@ def test_edge_marks_only_where_the_mark_disagrees_with_unjudged_edges() -> None:
     assert _edge_marks(pieces, _edges(unmarked, base), 6.2) == pieces
     # nothing matched: nothing to measure a jump against
     assert _edge_marks(pieces[1:], _edges(cut, base), 6.2) == pieces[1:]
+
+
+def test_edge_marks_see_a_short_cut_through_the_rolling_codes_shared_groups() -> None:
+    """A 2-s cut 1.4 s before the end: the stretch's codewords share 6 of 8 groups with the
+    content's offset, so a plain z difference sees only the other two (it missed this cut);
+    the pairwise test credits them in full at the evidence a 480p CRF 28 clip gives
+    (z ~ 9.5). The same evidence without the cut reads nothing."""
+    base = START - 1000
+    pieces = [
+        ClipSegment(0.0, 4.2, "original", START + 2, START + 6),
+        ClipSegment(4.2, 5.2, "unknown", START + 6, START + 7),
+    ]
+    genuine = {b: 1001 + (b + 4) // 5 for b in range(31)}
+    cut = {b: genuine[b] + (2 if b >= 24 else 0) for b in range(31)}
+    out = _edge_marks(pieces, _edges(cut, base, noise=3.0), 6.2)
+    assert len(out) == 2 and out[1].status == "unknown", out
+    assert out[1].broadcast_start - out[1].clip_start == pytest.approx(START + 3.8, abs=0.5)
+    assert [f.code for f in _jumps(out)] == ["cut"]
+    assert _edge_marks(pieces, _edges(genuine, base, noise=3.0), 6.2) == pieces

@@ -44,7 +44,7 @@ def test_clip_origin_gives_the_sub_second_phase(alice: StreamerKey, marked8: tup
     assert len(detail["seconds"]) == len(det.seconds)
 
 
-@pytest.mark.parametrize("rate", [1.25, 0.75])
+@pytest.mark.parametrize("rate", [1.25, 0.75, 1.5, 2.0, 0.5])
 def test_speed_changed_clip_is_timed_at_its_rate(
     alice: StreamerKey,
     marked8: tuple,

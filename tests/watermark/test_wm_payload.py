@@ -9,7 +9,9 @@ from watermark import ConstPayload, PayloadInvalid, StreamerKey, TimeCode
 from watermark._payload import (
     CONST_CODED_BITS,
     CONST_INFO_BITS,
+    EPOCH_SECONDS,
     TIME_CODED_BITS,
+    TIME_GROUPS,
     conv_encode,
     streamer_tag,
     time_false_alarm,
@@ -80,9 +82,32 @@ def test_time_code_ml_decodes_and_is_keyed() -> None:
     for counter in (0, 1, 777, 65535):
         word = tc.encode(counter).astype(float) * 2 - 1
         assert np.array_equal(word, tc.codebook[counter])
-        soft = word + rng.normal(0.0, 1.5, word.size)
+        # neighbours differ in one group only, so exact ML needs a cleaner word than a
+        # random code would; +-1 s is what the detector is asked for
+        soft = word + rng.normal(0.0, 0.4, word.size)
         assert int(np.argmax(tc.scores(soft))) == counter
+        soft = word + rng.normal(0.0, 1.5, word.size)
+        c = int(np.argmax(tc.scores(soft)))
+        assert min((c - counter) % EPOCH_SECONDS, (counter - c) % EPOCH_SECONDS) <= 2
     assert not np.array_equal(tc.codebook[5], other.codebook[5])
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(0, EPOCH_SECONDS - 1))
+def test_time_code_rewrites_one_group_per_second(counter: int) -> None:
+    """The rolling code: second c + 1 rewrites group (c + 1) % TIME_GROUPS only (what keeps
+    the re-encoder's cost and the evidence per group), and words TIME_GROUPS seconds apart
+    share no group (independent random words), across the epoch's wrap too."""
+    tc = TimeCode(KEY)
+    a, b = tc.encode(counter), tc.encode((counter + 1) % EPOCH_SECONDS)
+    n = TIME_CODED_BITS // TIME_GROUPS
+    changed = {i // n for i in np.flatnonzero(a != b)}
+    assert changed <= {(counter + 1) % TIME_GROUPS}
+    far = tc.encode((counter + TIME_GROUPS) % EPOCH_SECONDS)
+    same = [
+        np.array_equal(a[g * n : (g + 1) * n], far[g * n : (g + 1) * n]) for g in range(TIME_GROUPS)
+    ]
+    assert sum(same) <= 2  # a 16-bit group repeats by chance with p = 2**-16 each
 
 
 def test_false_alarm_bound() -> None:
