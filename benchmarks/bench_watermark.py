@@ -36,7 +36,6 @@ from watermark._embed import DEFAULT_PSNR_DB
 from watermark._payload import (
     COUNTER_BITS,
     EPOCH_SECONDS,
-    ID_Z_THRESHOLD,
     TIME_Z_THRESHOLD,
     false_alarm,
 )
@@ -493,18 +492,19 @@ def false_positives(
         for ev, g in series:
             const, _, _ = other.soft_series(ev, g)
             for a in range(0, const.shape[0] - 15 + 1, 1):
-                _, z = other.identity_code.decode(const[a : a + 15].sum(axis=0))
+                _, z = other.identity_code.decode(const[a : a + 15].sum(axis=0), other.epochs)
                 windows += 1
                 max_z = max(max_z, z)
-                detections += z >= ID_Z_THRESHOLD
+                detections += z >= other.id_z
     return {
         "windows": windows,
         "keys": k,
         "detections": detections,
         "max_z": round(max_z, 2),
-        "threshold_z": ID_Z_THRESHOLD,
-        "theoretical_fp_per_window": false_alarm(ID_Z_THRESHOLD),
-        "expected_fp_in_run": false_alarm(ID_Z_THRESHOLD) * windows,
+        "threshold_z": round(probe.id_z, 2),
+        "epochs_searched": len(probe.epochs),
+        "theoretical_fp_per_window": false_alarm(probe.id_z, len(probe.epochs)),
+        "expected_fp_in_run": false_alarm(probe.id_z, len(probe.epochs)) * windows,
     }
 
 
@@ -585,7 +585,8 @@ def table(
         "false positives",
         f"{fp['detections']} in {fp['windows']} windows",
         "0 in >= 10,000",
-        f"theory {fp['theoretical_fp_per_window']:.1e} per window (z >= {fp['threshold_z']})",
+        f"theory {fp['theoretical_fp_per_window']:.1e} per window (z >= {fp['threshold_z']} "
+        f"over {fp['epochs_searched']} epochs)",
     )
     for method, r in peer.items():
         rep.row(

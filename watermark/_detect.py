@@ -12,7 +12,8 @@ Steps for one key (the ``Detector`` runs them in this order):
     with the matched filter. Memory is O(clip seconds * 434 floats), never frames.
 (3) identity: constant soft bits summed over the whole clip (or 3-second pieces when the
     clip mixes broadcasts) -> soft ML over the key's 2**16 epoch codewords, accepted above
-    ``ID_Z_THRESHOLD`` (false accept <= 8.4e-8 per attempt).
+    ``id_threshold`` for the epochs a mark can carry (``plausible_epochs``; false accept
+    <= 8.4e-8 per attempt).
 (4) time: per second, ML over all 2**16 keyed codewords, with continuity over the
     neighbouring seconds (counter + 1 per second), and the best of 5 sub-second phases.
     Playback-rate hypotheses (``SPEED_RATES``: slowed down or sped up clips) re-bucket the
@@ -47,13 +48,14 @@ from watermark._payload import (
     CONST_CODED_BITS,
     COUNTER_BITS,
     EPOCH_SECONDS,
-    ID_Z_THRESHOLD,
     TIME_CODED_BITS,
     TIME_GROUPS,
     TIME_Z_THRESHOLD,
     ConstPayload,
     IdentityCode,
     TimeCode,
+    id_threshold,
+    plausible_epochs,
     time_false_alarm,
 )
 
@@ -116,6 +118,14 @@ _SPEED_WINDOW_S = 3
 # the true rate of a sped-up or slowed clip >= +1.49, except 1.5x at CRF 28 + half size
 # (+0.24: too weak, read at normal speed)
 _SPEED_MARGIN = 0.75
+# ... or beat it at all (by more than _SPEED_NEAR_MARGIN) with an offset path of fewer runs
+# than normal speed's: the clip verifier folds every second frame, which leaves the probe
+# ~1/sqrt(2) of its contrast, and 1.5x clips at CRF 28-30 scored +0.22 to +0.70 over
+# rate 1 (read at normal speed, then judged other footage), while their rate-1 path
+# needed 2-3 runs and the 1.5x path one. Normal-speed clips whose counters a wrong rate
+# explains in fewer runs (two 1-s cuts in 10 s look like 1.25x) scored 0.7-1.5 below
+# rate 1 in the probe, which sees the sub-second boundaries the counters do not
+_SPEED_NEAR_MARGIN = 0.1
 # ... and agree with the slope of the counters decoded second by second at rate 1 (median
 # of pairwise slopes over gaps of 1 to _SLOPE_MAX_GAP seconds, seconds with z >=
 # _SLOPE_MIN_Z): within _SLOPE_TOLERANCE * max(rate, 1). Seams bias the probe towards slow
@@ -434,8 +444,12 @@ class SoftSeries:
 class Detector:
     """Detects one key's marks; see the module docstring for the steps."""
 
-    def __init__(self, key: StreamerKey) -> None:
+    def __init__(self, key: StreamerKey, now: float | None = None) -> None:
+        """``now``: the verifier's clock (unix s; the system clock by default), which bounds
+        the epochs searched for the identity and so its bar (``id_z``)."""
         self.key = key
+        self.epochs = plausible_epochs(now)
+        self.id_z = id_threshold(len(self.epochs))
         self.patterns = KeyPatterns(key)
         self.time_code = TimeCode(key)
         self._sync_f = np.conj(
@@ -545,9 +559,10 @@ class Detector:
 
     # (3) identity ---------------------------------------------------------------------------
     def decode_identity(self, const_soft: np.ndarray) -> ConstPayload | None:
-        """ML epoch for summed constant soft bits; the payload only if z clears the bar."""
-        epoch, z = self.identity_code.decode(const_soft)
-        if z < ID_Z_THRESHOLD:
+        """ML epoch (among ``epochs``) for summed constant soft bits; the payload only if z
+        clears the bar ``id_z``."""
+        epoch, z = self.identity_code.decode(const_soft, self.epochs)
+        if z < self.id_z:
             return None
         return ConstPayload.at(self.key, epoch << COUNTER_BITS)[0]
 
@@ -901,21 +916,34 @@ def choose_rate(
     probe: dict[float, tuple[float, int]], runs: Callable[[float, int], int] | None = None
 ) -> tuple[float, int]:
     """(rate, phase) from ``Detector._probe`` scores (rate 1 among them): a rate other than 1
-    only if it beats normal speed by ``_SPEED_MARGIN``; of several that do, the one whose
-    offset path has the fewest runs (``runs(rate, phase)``, ``Detector._runs``), then the
-    best score; else (1.0, phase of rate 1).
+    only if it beats normal speed by ``_SPEED_MARGIN``, or by ``_SPEED_NEAR_MARGIN`` with
+    an offset path of fewer runs than normal speed's (``runs(rate, phase)``,
+    ``Detector._runs``); of several such rates, the one whose path has the fewest runs,
+    then the best score; else (1.0, phase of rate 1).
 
     Why runs: at 1.5x after CRF 28 the probe scored 1.25x and 1.5x within 0.1 of each
     other (the second difference sees one group in eight) and took 1.25x; the wrong rate
     needs the path to jump to follow the broadcast (3 runs on 12 s), the right one reads
     one run."""
     base, base_phase = probe[1.0]
-    over = [(score, rate, phase) for rate, (score, phase) in probe.items() if rate != 1.0]
-    over = [c for c in over if c[0] > base + _SPEED_MARGIN]
+    others = [(score, rate, phase) for rate, (score, phase) in probe.items() if rate != 1.0]
+    over = [c for c in others if c[0] > base + _SPEED_MARGIN]
+    counted: dict[float, int] = {}
+
+    def runs_of(rate: float, phase: int) -> int:
+        assert runs is not None
+        if rate not in counted:
+            counted[rate] = runs(rate, phase)
+        return counted[rate]
+
+    near = [c for c in others if base + _SPEED_NEAR_MARGIN < c[0] <= base + _SPEED_MARGIN]
+    if runs is not None and near:
+        base_runs = runs_of(1.0, base_phase)
+        over += [c for c in near if runs_of(c[1], c[2]) < base_runs]
     if not over:
         return 1.0, base_phase
     if runs is not None and len(over) > 1:
-        _, _, rate, phase = min((runs(r, ph), -sc, r, ph) for sc, r, ph in over)
+        _, _, rate, phase = min((runs_of(r, ph), -sc, r, ph) for sc, r, ph in over)
         return rate, phase
     _, rate, phase = max(over)
     return rate, phase

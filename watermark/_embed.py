@@ -29,7 +29,7 @@ from watermark._errors import PayloadInvalid, VideoTooLarge, VideoTooSmall
 from watermark._keys import StreamerKey
 from watermark._motion import EST_HEIGHT, MotionChain
 from watermark._patterns import TILE_CHIPS, KeyPatterns, chip_pixels, render_matrix, sandwich
-from watermark._payload import ConstPayload, TimeCode, conv_encode
+from watermark._payload import ConstPayload, TimeCode, check_mark_time, conv_encode
 
 __all__ = [
     "DEFAULT_PSNR_DB",
@@ -92,8 +92,7 @@ class Embedder:
         settings: EmbedSettings | None = None,
     ) -> None:
         check_frame_size(height, width)
-        if start < 0:
-            raise PayloadInvalid(f"broadcast start {start} must be unix seconds >= 0")
+        check_mark_time(start)
         self.key = key
         self.start = start
         self.height, self.width = height, width

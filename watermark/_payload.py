@@ -23,9 +23,16 @@ so its 2**16 possible 210-bit codewords form a keyed codebook (``IdentityCode``)
 detector picks the best-correlating one; the 32-bit tag inside every codeword is what makes
 the codebook unforgeable and spreads wrong codewords apart. A decode is accepted only if
 its normalised correlation clears ``ID_Z_THRESHOLD``: under noise, by the union bound,
-P(false accept) <= 2**16 * Q(7.0) = 8.4e-8 per attempt (``false_alarm``). Full soft ML needs
-about 8 dB less signal than Viterbi + tag check (which needs the whole 64-bit word right);
-``viterbi_decode`` with ``ConstPayload.verifies`` stays for keys shared by many streamers.
+P(false accept) <= 2**16 * Q(7.0) = 8.4e-8 per attempt (``false_alarm``). The detector
+searches only the epochs a mark can carry (``plausible_epochs``: from ``MARK_TIME_FLOOR``,
+before livetrust's first broadcast, to a day after the verifier's clock; ~930 epochs in
+late 2026 instead of 65,536), so it keeps that same bound at a lower bar
+(``id_threshold``: 6.38 for 930 epochs), which is what a weak clip's evidence needs
+(9 of the bench scene clip's 43 3-s windows after CRF 28 + half size read their epoch at
+z 6.4-7.0). The embedder refuses times outside that range, so no mark is out of reach.
+Full soft ML needs about 8 dB less signal than Viterbi + tag check (which needs the whole
+64-bit word right); ``viterbi_decode`` with ``ConstPayload.verifies`` stays for keys shared
+by many streamers.
 The counter is decoded the same way over its 2**16 keyed codewords (plus continuity across
 neighbouring seconds, done by the detector), accepted above ``TIME_Z_THRESHOLD``.
 
@@ -38,8 +45,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
+import time
 from dataclasses import dataclass
 from functools import cached_property
+from statistics import NormalDist
 
 import numpy as np
 
@@ -51,7 +60,10 @@ __all__ = [
     "CONST_INFO_BITS",
     "COUNTER_BITS",
     "EPOCH_SECONDS",
+    "ID_FALSE_ACCEPT",
     "ID_Z_THRESHOLD",
+    "MARK_TIME_FLOOR",
+    "MAX_LEAD_S",
     "TAG_BITS",
     "TIME_CODED_BITS",
     "TIME_GROUPS",
@@ -59,8 +71,11 @@ __all__ = [
     "ConstPayload",
     "IdentityCode",
     "TimeCode",
+    "check_mark_time",
     "conv_encode",
     "false_alarm",
+    "id_threshold",
+    "plausible_epochs",
     "streamer_tag",
     "time_false_alarm",
     "viterbi_decode",
@@ -88,6 +103,11 @@ TIME_Z_THRESHOLD = 6.0
 # Identity: 2**16 * Q(7.0) = 8.4e-8 per decode attempt: zero expected false detections in
 # 10,000 windows x a few keys (expected 8e-4 per key).
 ID_Z_THRESHOLD = 7.0
+# Marks carry broadcast times from 2025-01-01T00:00Z (before livetrust's first broadcast) to
+# at most a day ahead of the clock that embeds them (``check_mark_time``); the detector
+# searches only those epochs (``plausible_epochs``).
+MARK_TIME_FLOOR = 1_735_689_600
+MAX_LEAD_S = 86_400
 
 
 @dataclass(frozen=True)
@@ -325,15 +345,17 @@ class IdentityCode:
         book: np.ndarray = (coded * 2.0 - 1.0).astype(np.float32)
         return book
 
-    def decode(self, soft: np.ndarray) -> tuple[int, float]:
-        """(epoch, z) of the best codeword for soft constant bits (210,)."""
+    def decode(self, soft: np.ndarray, epochs: range | None = None) -> tuple[int, float]:
+        """(epoch, z) of the best codeword for soft constant bits (210,), over ``epochs``
+        (consecutive; all 2**16 by default)."""
+        lo, hi = (epochs.start, epochs.stop) if epochs is not None else (0, 1 << EPOCH_BITS)
         s = np.asarray(soft, dtype=np.float32)
         norm = float(np.linalg.norm(s))
         if norm == 0.0:
-            return 0, 0.0
-        scores = self.codebook @ s
+            return lo, 0.0
+        scores = self.codebook[lo:hi] @ s
         e = int(np.argmax(scores))
-        return e, float(scores[e]) / norm
+        return lo + e, float(scores[e]) / norm
 
 
 def false_alarm(z: float, candidates: int = EPOCH_SECONDS) -> float:
@@ -343,3 +365,42 @@ def false_alarm(z: float, candidates: int = EPOCH_SECONDS) -> float:
 
 
 time_false_alarm = false_alarm
+
+# The identity's false-accept bound per decode attempt, whatever the number of epochs
+# searched: 2**16 * Q(7.0) = 8.4e-8, the bound of the full-codebook search.
+ID_FALSE_ACCEPT = false_alarm(ID_Z_THRESHOLD, 1 << EPOCH_BITS)
+
+
+def id_threshold(candidates: int) -> float:
+    """The identity bar for an ML search over ``candidates`` epochs: the z whose union bound
+    ``candidates * Q(z)`` equals ``ID_FALSE_ACCEPT`` (7.0 for all 2**16 epochs, 6.38 for
+    930). Fewer codewords to search leave fewer chances for noise, so a lower bar keeps the
+    same false-accept rate."""
+    if candidates < 1:
+        raise ValueError("at least one candidate epoch")
+    return -NormalDist().inv_cdf(ID_FALSE_ACCEPT / candidates)
+
+
+def plausible_epochs(now: float | None = None) -> range:
+    """Epochs a genuine mark can carry when verified at unix time ``now`` (the clock): from
+    ``MARK_TIME_FLOOR`` to ``MAX_LEAD_S`` past ``now``. A verifier whose clock is set before
+    the floor still searches the floor's epoch."""
+    now = time.time() if now is None else now
+    lo = MARK_TIME_FLOOR >> COUNTER_BITS
+    hi = max(lo, (int(now) + MAX_LEAD_S) >> COUNTER_BITS)
+    return range(lo, min(hi, (1 << EPOCH_BITS) - 1) + 1)
+
+
+def check_mark_time(unix_time: int, now: float | None = None) -> None:
+    """Refuse a broadcast time the detector would not search (see ``plausible_epochs``):
+    a mark nobody can read is worse than a clear error."""
+    now = time.time() if now is None else now
+    if unix_time < MARK_TIME_FLOOR:
+        raise PayloadInvalid(
+            f"broadcast time {unix_time} is before {MARK_TIME_FLOOR} (2025-01-01T00:00Z), "
+            "the earliest time a mark carries"
+        )
+    if unix_time > now + MAX_LEAD_S:
+        raise PayloadInvalid(
+            f"broadcast time {unix_time} is more than a day ahead of this clock ({int(now)})"
+        )

@@ -174,3 +174,17 @@ def test_speed_from_a_climbing_path_but_not_from_one_cut() -> None:
     assert speed is not None and abs(speed[2] - 1.25) < 0.1
     cut = [_sec(t + 0.4, 10 + t + (3 if t >= 4 else 0)) for t in range(9)]
     assert _speed(cut) is None
+
+
+def test_a_mark_dated_a_second_outside_its_manifest_is_still_covered() -> None:
+    """The mark dates a segment to +-1 s: a genuine clip from a broadcast's first second,
+    read one early, is the broadcast's, not an unanchored one; two seconds off is not."""
+    start = 1_767_225_600
+    m = manifest_mod.build_manifest(
+        "alice", b"\x01" * 32, start, [bytes([i]) * FINGERPRINT_BYTES for i in range(14)]
+    )
+    book = clip_mod._Manifests(None, None, None, "alice")  # type: ignore[arg-type]
+    book.manifests.append(m)
+    assert book.covers_mark(start - 1) and book.covers_mark(start + 14)
+    assert not book.covers(start - 1)
+    assert not book.covers_mark(start - 2) and not book.covers_mark(start + 15)

@@ -6,13 +6,23 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from watermark import ConstPayload, PayloadInvalid, StreamerKey, TimeCode
+from watermark._detect import Detector
+from watermark._embed import Embedder
 from watermark._payload import (
     CONST_CODED_BITS,
     CONST_INFO_BITS,
     EPOCH_SECONDS,
+    ID_FALSE_ACCEPT,
+    ID_Z_THRESHOLD,
+    MARK_TIME_FLOOR,
     TIME_CODED_BITS,
     TIME_GROUPS,
+    IdentityCode,
+    check_mark_time,
     conv_encode,
+    false_alarm,
+    id_threshold,
+    plausible_epochs,
     streamer_tag,
     time_false_alarm,
     viterbi_decode,
@@ -131,3 +141,63 @@ def test_pattern_products_match_numpy(rows: int, inner: int, transposed: bool, s
     x = rng.normal(size=(inner, inner)).astype(np.float32)
     want = r.T @ x @ r if transposed else r @ x @ r.T
     assert np.allclose(sandwich(r, x, transposed=transposed), want, rtol=1e-9, atol=1e-9)
+
+
+# --- the epochs a mark can carry, and the identity bar they allow --------------------------
+NOW = 1_796_400_000.0  # 2026-12-04
+
+
+@given(st.integers(1, 1 << 16))
+def test_identity_bar_keeps_the_full_search_false_accept_bound(k: int) -> None:
+    """Whatever the number of epochs searched, the union bound stays 8.4e-8 per attempt; the
+    bar falls as the search narrows (7.0 over all 2**16, lower over fewer)."""
+    z = id_threshold(k)
+    assert false_alarm(z, k) == pytest.approx(ID_FALSE_ACCEPT, rel=1e-6)
+    assert z <= ID_Z_THRESHOLD + 1e-9
+    if k < 1 << 15:
+        assert z < id_threshold(2 * k)
+
+
+def test_plausible_epochs_run_from_the_floor_to_a_day_ahead() -> None:
+    e = plausible_epochs(NOW)
+    assert e.start == MARK_TIME_FLOOR >> 16 and (int(NOW) + 86_400) >> 16 == e.stop - 1
+    assert 900 < len(e) < 1000 and 6.3 < id_threshold(len(e)) < 6.45
+    assert plausible_epochs(0.0) == range(MARK_TIME_FLOOR >> 16, (MARK_TIME_FLOOR >> 16) + 1)
+
+
+def test_the_embedder_refuses_times_the_detector_would_not_search() -> None:
+    check_mark_time(MARK_TIME_FLOOR, NOW)
+    check_mark_time(int(NOW) + 86_000, NOW)
+    with pytest.raises(PayloadInvalid, match="before 1735689600"):
+        check_mark_time(MARK_TIME_FLOOR - 1, NOW)
+    with pytest.raises(PayloadInvalid, match="more than a day ahead"):
+        check_mark_time(int(NOW) + 90_000, NOW)
+    with pytest.raises(PayloadInvalid, match="before"):
+        Embedder(KEY, 0, 64, 64)
+
+
+def _soft_at(epoch: int, z: float, seed: int) -> np.ndarray:
+    """Constant soft bits whose codeword correlation for ``epoch`` is about ``z``."""
+    word = IdentityCode(KEY).codebook[epoch].astype(np.float64)
+    rng = np.random.default_rng(seed)
+    noise = rng.normal(0.0, 1.0, word.size)
+    noise -= word * (noise @ word) / (word @ word)  # orthogonal: the z is exactly set
+    amp = z * np.linalg.norm(noise) / np.sqrt(word.size * (word.size - z * z))
+    return np.asarray(amp * word + noise)
+
+
+def test_detector_accepts_a_weak_identity_only_among_plausible_epochs() -> None:
+    """A z of 6.6 clears the narrowed bar (6.38) but not the full search's 7.0; the same
+    strength on an epoch outside the searched range is never accepted."""
+    det = Detector(KEY, now=NOW)
+    inside = 1_767_225_600 >> 16
+    soft = _soft_at(inside, 6.6, 1)
+    assert IdentityCode(KEY).decode(soft)[1] == pytest.approx(6.6, abs=1e-3)
+    p = det.decode_identity(soft)
+    assert p is not None and p.epoch == inside and p.verifies(KEY)
+    assert IdentityCode(KEY).decode(soft)[1] < ID_Z_THRESHOLD  # the old bar missed it
+    outside = (MARK_TIME_FLOOR >> 16) - 5
+    strong = _soft_at(outside, 12.0, 2)
+    assert IdentityCode(KEY).decode(strong) == (outside, pytest.approx(12.0, abs=1e-3))
+    assert det.decode_identity(strong) is None
+    assert det.decode_identity(_soft_at(inside, 6.2, 3)) is None

@@ -16,6 +16,7 @@ from watermark._detect import (
     _NEAR_JUMP_Z,
     _SLOPE_MIN_Z,
     _SPEED_MARGIN,
+    _SPEED_NEAR_MARGIN,
     SPEED_RATES,
     _slope_agrees,
     choose_rate,
@@ -92,6 +93,22 @@ def test_a_rate_needs_the_margin_over_normal_speed() -> None:
     assert choose_rate(swapped, lambda r, ph: runs[r]) == (1.5, 3)
     # a rate alone over the margin needs no path
     assert choose_rate({**base, 2.0: (9.0, 0)}, lambda r, ph: 1 / 0) == (2.0, 0)
+
+
+def test_a_rate_just_ahead_of_normal_speed_needs_a_path_with_fewer_runs() -> None:
+    base = {1.0: (5.0, 2)}
+    ahead = {**base, 1.5: (5.0 + _SPEED_MARGIN * 0.5, 1)}  # under the margin, over the near one
+    assert choose_rate(ahead, lambda r, ph: {1.0: 3, 1.5: 1}[r]) == (1.5, 1)
+    # as many runs at normal speed (a cut clip that the rate explains no better): not re-timed
+    assert choose_rate(ahead, lambda r, ph: {1.0: 2, 1.5: 2}[r]) == (1.0, 2)
+    # fewer runs do not help a rate the probe does not put ahead (two 1-s cuts look like 1.25x
+    # to the counters, not to the sub-second boundaries the probe scores)
+    behind = {**base, 1.25: (5.0 + _SPEED_NEAR_MARGIN * 0.5, 0), 0.5: (3.0, 4)}
+    assert choose_rate(behind, lambda r, ph: {1.0: 3, 1.25: 1, 0.5: 1}[r]) == (1.0, 2)
+    # near and over the margin together: the fewest runs wins, as among rates over the margin
+    both = {**ahead, 0.5: (5.0 + _SPEED_MARGIN * 1.2, 4)}
+    assert choose_rate(both, lambda r, ph: {1.0: 3, 1.5: 1, 0.5: 3}[r]) == (1.5, 1)
+    assert choose_rate(both, lambda r, ph: {1.0: 1, 1.5: 1, 0.5: 3}[r]) == (0.5, 4)
 
 
 def rows_showing(offsets: list[int | None], z: float) -> list[np.ndarray]:

@@ -171,3 +171,10 @@ def test_cli_register_embed_detect(
     assert r.exit_code == 2 and json.loads(r.output)["error"]["code"] == "video_unreadable"
     r = run(app, ["watermark", "embed", str(src), str(out), "--streamer", "nobody", "--json"])
     assert r.exit_code == 2 and json.loads(r.output)["error"]["code"] == "key_not_found"
+    # a time the detector would never search is refused, not marked unreadably
+    bad = tmp_path / "never.mp4"
+    r = run(app, ["watermark", "embed", str(src), str(bad), "--streamer", "carol",
+                  "--start", "1000", "--json"])  # fmt: skip
+    err = json.loads(r.output)["error"]
+    assert r.exit_code == 2 and err["code"] == "payload_invalid" and "2025-01-01" in err["message"]
+    assert not bad.exists()
