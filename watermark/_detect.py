@@ -26,6 +26,7 @@ Steps for one key (the ``Detector`` runs them in this order):
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -928,22 +929,16 @@ def choose_rate(
     base, base_phase = probe[1.0]
     others = [(score, rate, phase) for rate, (score, phase) in probe.items() if rate != 1.0]
     over = [c for c in others if c[0] > base + _SPEED_MARGIN]
-    counted: dict[float, int] = {}
-
-    def runs_of(rate: float, phase: int) -> int:
-        assert runs is not None
-        if rate not in counted:
-            counted[rate] = runs(rate, phase)
-        return counted[rate]
-
     near = [c for c in others if base + _SPEED_NEAR_MARGIN < c[0] <= base + _SPEED_MARGIN]
-    if runs is not None and near:
-        base_runs = runs_of(1.0, base_phase)
-        over += [c for c in near if runs_of(c[1], c[2]) < base_runs]
+    if runs is not None:
+        runs = functools.cache(runs)  # a path costs a codebook product per second
+        if near:
+            base_runs = runs(1.0, base_phase)
+            over += [c for c in near if runs(c[1], c[2]) < base_runs]
     if not over:
         return 1.0, base_phase
     if runs is not None and len(over) > 1:
-        _, _, rate, phase = min((runs_of(r, ph), -sc, r, ph) for sc, r, ph in over)
+        _, _, rate, phase = min((runs(r, ph), -sc, r, ph) for sc, r, ph in over)
         return rate, phase
     _, rate, phase = max(over)
     return rate, phase
