@@ -149,6 +149,19 @@ class Geometry:
     # there the embedder re-anchors a moving mark to the frame (``pick_samples``); None: a
     # frame-fixed mark, nothing to stabilise
     phase: int | None = None
+    # a re-upload played at another speed was re-anchored every 1 / anchor_rate clip
+    # seconds, at anchor_origin + k / anchor_rate; at rate 1 ``phase`` says where
+    anchor_rate: float = 1.0
+    anchor_origin: float = 0.0
+
+    def anchors(self) -> tuple[float, float] | None:
+        """(rate, origin) of the clip times where the moving mark was re-anchored (the
+        broadcast-second boundaries: origin + k / rate), None for a frame-fixed mark."""
+        if self.phase is None:
+            return None
+        if self.anchor_rate == 1.0:
+            return 1.0, self.phase / SUB_BUCKETS_PER_SECOND
+        return self.anchor_rate, self.anchor_origin
 
 
 @dataclass(frozen=True)
@@ -317,6 +330,12 @@ def pick_samples(
     return samples, phases
 
 
+def broadcast_second(t: float, rate: float, origin: float) -> int:
+    """Index of the broadcast second that clip time ``t`` shows when the boundaries are at
+    clip times ``origin + k / rate`` (at rate 1 and a 0.2 s origin they are bucket starts)."""
+    return math.floor((t - origin) * rate + 1e-6)
+
+
 def fold_frame(y: np.ndarray, period: float) -> np.ndarray:
     """Resample so one period is 96 samples, whiten, fold: (96, 96) unaligned evidence."""
     return _fold(_whiten(_resample(y, period)))
@@ -347,12 +366,15 @@ class Evidence:
         period: float,
         on_flush: Callable[[int, np.ndarray, np.ndarray], None] | None = None,
         phase: int | None = None,
+        anchors: tuple[float, float] | None = None,
     ) -> None:
         """With ``on_flush``, tiles older than ``_OPEN_BUCKETS`` are handed over (and
         forgotten) as the clip goes on, so memory stays constant for any clip length.
         ``phase`` (``Geometry.phase``): which buckets start broadcast seconds; each frame is
         stabilised against the picture's motion since the start of its second, when the
-        embedder last re-anchored the moving mark; None for a frame-fixed mark."""
+        embedder last re-anchored the moving mark; None for a frame-fixed mark.
+        ``anchors`` (``Geometry.anchors``, with ``phase`` set): the (rate, origin) of a
+        re-upload played at another speed, re-anchored every 1 / rate clip seconds."""
         self.period = period
         self.tiles: dict[int, np.ndarray] = {}
         self.time_tiles: dict[int, np.ndarray] = {}
@@ -362,7 +384,12 @@ class Evidence:
         self._on_flush = on_flush
         self.phase = None if phase is None else phase % SUB_BUCKETS_PER_SECOND
         self.motion = None if phase is None else MotionChain()
-        self._bucket = -(10**9)
+        # the broadcast-second boundaries are at clip times origin + k / rate
+        self.anchor_rate, self.anchor_origin = anchors or (
+            1.0,
+            (self.phase or 0) / SUB_BUCKETS_PER_SECOND,
+        )
+        self._second = -(10**9)
         self._anchor = np.eye(3)  # motion at the start of the current second
 
     def flush(self, keep: int = 0) -> None:
@@ -378,13 +405,12 @@ class Evidence:
         display order: the picture's motion is followed from one to the next)."""
         b = math.floor(t * SUB_BUCKETS_PER_SECOND + 1e-6)
         small = _resample(y, self.period)
-        if self.motion is not None and self.phase is not None:
+        if self.motion is not None:
             a = self.motion.update(y)
-            if b != self._bucket:
-                starts = (b - self.phase) % SUB_BUCKETS_PER_SECOND == 0
-                if starts or b - self._bucket >= SUB_BUCKETS_PER_SECOND:
-                    self._anchor = a.copy()
-                self._bucket = b
+            second = broadcast_second(t, self.anchor_rate, self.anchor_origin)
+            if second != self._second:  # the first frame of a broadcast second
+                self._anchor = a.copy()
+                self._second = second
             small = stabilise(small, a @ np.linalg.inv(self._anchor))
         w = _whiten(small)
         _accumulate(self.tiles, b, _fold(w))

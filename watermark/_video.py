@@ -478,25 +478,29 @@ def stream(
         container.close()
 
 
-def evidence_key(g: Geometry) -> tuple[float, int]:
-    """Keys whose tiles share period and phase share one fold."""
-    return (round(g.period, 6), -1 if g.phase is None else g.phase)
+EvidenceKey = tuple[float, int, float, float]
+
+
+def evidence_key(g: Geometry) -> EvidenceKey:
+    """Keys whose tiles share period, phase and re-anchoring share one fold."""
+    rate, origin = g.anchors() or (1.0, 0.0)
+    return (round(g.period, 6), -1 if g.phase is None else g.phase, rate, round(origin, 6))
 
 
 def fan_out_evidence(
     detectors: list[Detector], geos: list[Geometry]
-) -> tuple[list[SoftSeries], dict[tuple[float, int], Evidence]]:
+) -> tuple[list[SoftSeries], dict[EvidenceKey, Evidence]]:
     """One fold (``Evidence``) per distinct tile period and phase, feeding every detector
     with that geometry: folding is the per-frame cost, so keys sharing it share the fold."""
     periods = sorted({evidence_key(g) for g in geos})
     series = [SoftSeries() for _ in detectors]
-    sinks: dict[tuple[float, int], list[Callable[[int, np.ndarray, np.ndarray], None]]] = {
+    sinks: dict[EvidenceKey, list[Callable[[int, np.ndarray, np.ndarray], None]]] = {
         p: [] for p in periods
     }
     for d, g, s in zip(detectors, geos, series, strict=True):
         sinks[evidence_key(g)].append(d.sink(g, s))
 
-    def fan_out(p: tuple[float, int]) -> Callable[[int, np.ndarray, np.ndarray], None]:
+    def fan_out(p: EvidenceKey) -> Callable[[int, np.ndarray, np.ndarray], None]:
         def take(b: int, const_tile: np.ndarray, time_tile: np.ndarray) -> None:
             for sink in sinks[p]:
                 sink(b, const_tile, time_tile)
@@ -504,7 +508,13 @@ def fan_out_evidence(
         return take
 
     return series, {
-        p: Evidence(p[0], on_flush=fan_out(p), phase=None if p[1] < 0 else p[1]) for p in periods
+        p: Evidence(
+            p[0],
+            on_flush=fan_out(p),
+            phase=None if p[1] < 0 else p[1],
+            anchors=None if p[1] < 0 else (p[2], p[3]),
+        )
+        for p in periods
     }
 
 

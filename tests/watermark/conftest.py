@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import io
 from collections.abc import Callable, Iterable, Sequence
 
@@ -42,13 +43,21 @@ def x264_round_trip(
 
 
 def detect_frames(
-    key: StreamerKey, frames: Sequence[np.ndarray], fps: float = 25.0, moving: bool = False
+    key: StreamerKey,
+    frames: Sequence[np.ndarray],
+    fps: float = 25.0,
+    moving: bool = False,
+    anchors: tuple[float, float] | None = None,
 ) -> Detection:
-    """Detect as ``detect_file`` does; ``moving``: the mark moves with the picture."""
+    """Detect as ``detect_file`` does; ``moving``: the mark moves with the picture;
+    ``anchors``: told where it was re-anchored (``Geometry.anchors``) instead of normal
+    speed at the phase the geometry search found."""
     det = Detector(key)
     samples, phases = pick_samples(((i / fps, y) for i, y in enumerate(frames)), 20.0, 24)
     geo = det.geometry(samples, phases if moving else None)
-    ev = Evidence(geo.period, phase=geo.phase)
+    if anchors is not None:
+        geo = dataclasses.replace(geo, anchor_rate=anchors[0], anchor_origin=anchors[1])
+    ev = Evidence(geo.period, phase=geo.phase, anchors=geo.anchors())
     for i, y in enumerate(frames):
         ev.add_frame(y, i / fps)
     return det.detect(ev, geo)
