@@ -26,6 +26,7 @@ Steps for one key (the ``Detector`` runs them in this order):
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections.abc import Callable, Iterable, Sequence
@@ -83,6 +84,27 @@ _SCALE_MIN, _SCALE_MAX = 0.72, 1.25  # period / nominal: crops to ~20%, letterbo
 _COARSE_STEP = 0.01  # 1 %: drift <= half a chip across the 2-period centre window
 _FINE_STEP = 0.0025  # 0.25 %: drift <= 1/3 chip across a 1080p frame (6.7 periods)
 _SYNC_FRAMES = 24  # frames sampled for the geometry search
+# re-anchoring schedule of a moving mark (``AnchorProbe``): every frame of the clip's first
+# seconds; hypotheses' origins every 0.08 s (two frames at 25 fps); a hypothesis scores the sum
+# over its anchors of (the anchor's z - _ANCHOR_COST) at the tile offset that suits it best,
+# and another rate is taken when it scores at least _ANCHOR_MIN_SCORE and beats normal speed
+# by _ANCHOR_MARGIN (measured, 14-s 480p clips at CRF 28: other keys' noise scored 15-37
+# with gaps up to 13; sped-up or slowed marks 59-122 with gaps 18-60, except 2x, whose
+# every second anchor is a normal-speed one: gap ~10, and it reads right at normal speed)
+ANCHOR_SPAN_S = 8.0
+_ANCHOR_STEP_S = 0.08
+_ANCHOR_MARGIN = 12.0
+_ANCHOR_MIN_SCORE = 50.0
+# keys probed: geometry sync z at least this (a moving mark in a slowed clip shows in few
+# samples: 4.7-5.3 measured where the probe then scored 78-86), at most the best two
+ANCHOR_MIN_Z = 4.0
+ANCHOR_MAX_KEYS = 2
+# after a re-encode the moving mark is seen only shortly after each anchor (measured at
+# CRF 28: per-frame sync z 4.5 at the anchor, 3.1 after 0.24 s, 1.2 after 0.4 s, ~0 after
+# 0.5 s): hypotheses are matched against that fade, so one that puts anchors where
+# the mark is not seen loses (otherwise extra anchors cost nothing)
+_ANCHOR_FADE_S = 0.5
+_ANCHOR_COST = 1.5
 # coarse scale search: frames spread over the whole sample (the first few frames can all
 # come from one shot the mark does not survive in, e.g. a flat sky at half size)
 _COARSE_FRAMES = 8
@@ -330,6 +352,16 @@ def pick_samples(
     return samples, phases
 
 
+def _lookup(z: np.ndarray, y: float, x: float) -> float:
+    """Bilinear value of the periodic map ``z`` at (y, x)."""
+    y0, x0 = math.floor(y), math.floor(x)
+    fy, fx = y - y0, x - x0
+    n0, n1 = z.shape
+    a, b, c, d = y0 % n0, x0 % n1, (y0 + 1) % n0, (x0 + 1) % n1
+    top = (1 - fx) * z[a, b] + fx * z[a, d]
+    return float((1 - fy) * top + fy * ((1 - fx) * z[c, b] + fx * z[c, d]))
+
+
 def broadcast_second(t: float, rate: float, origin: float) -> int:
     """Index of the broadcast second that clip time ``t`` shows when the boundaries are at
     clip times ``origin + k / rate`` (at rate 1 and a 0.2 s origin they are bucket starts)."""
@@ -468,6 +500,47 @@ class SoftSeries:
         return const, time, lo
 
 
+@dataclass(frozen=True)
+class AnchorHypothesis:
+    """A re-anchoring schedule (boundaries at origin + k / rate clip seconds), its score
+    (``Detector.anchor_scores``) and the tile offset that gave it."""
+
+    score: float
+    rate: float
+    origin: float
+    offset: tuple[int, int]
+
+
+class AnchorProbe:
+    """Every frame's unstabilised folds and accumulated motion over a clip's first seconds:
+    what ``Detector.anchoring`` needs to tell when a moving mark was re-anchored.
+
+    A re-upload played at rate r re-anchors the mark every 1 / r clip seconds, and the
+    evidence pass has to know where (``Geometry.anchors``). 24 geometry samples are too
+    few to tell (per frame the right anchor scores sync z 2-3 after CRF 28, the others
+    0 +- 1), so this looks at every frame of ``ANCHOR_SPAN_S``: the motion and one
+    (96, 96) fold per frame and period (float32, ~7 MB for 8 s at 30 fps)."""
+
+    def __init__(self, periods: Iterable[float]) -> None:
+        self.times: list[float] = []
+        self.motion: list[np.ndarray] = []
+        self.folds: dict[float, list[np.ndarray]] = {round(p, 6): [] for p in periods}
+        self.shape = (0, 0)
+        self._chain = MotionChain()
+
+    def add_frame(self, y: np.ndarray, t: float) -> None:
+        self.shape = y.shape
+        self.times.append(t)
+        self.motion.append(self._chain.update(y).copy())
+        for p, folds in self.folds.items():
+            folds.append(fold_frame(y, p).astype(np.float32))
+
+    @property
+    def moved(self) -> bool:
+        """Whether the picture moved at all (a still one reads the same at any schedule)."""
+        return self._chain.steps > 0
+
+
 class Detector:
     """Detects one key's marks; see the module docstring for the steps."""
 
@@ -483,6 +556,10 @@ class Detector:
             np.fft.fft2(np.fft.ifft2(np.fft.fft2(self.patterns.sync_samples) * _HP).real)
         )
         self.identity_code = IdentityCode(key)
+        # the last geometry search's best per fine-search centre (coarse peak, nominal
+        # period), best first: a moving mark in a re-upload at another speed is seen in few
+        # samples, so the anchoring probe, which sees every frame, has the last word
+        self.candidates: list[Geometry] = []
 
     # (1) geometry ---------------------------------------------------------------------------
     def _sync_z(self, folded: np.ndarray) -> tuple[float, tuple[int, int]]:
@@ -525,13 +602,21 @@ class Detector:
             r *= 1.0 + _COARSE_STEP
         # fine: whole frames, around the coarse peak and around the nominal period (an
         # unscaled or exactly halved copy sits there; a weak mark's coarse peak can be noise)
-        best_g = Geometry(best[1], (0, 0), -math.inf)
+        found = []
         for centre in sorted({best[1], nominal}):
+            best_g = Geometry(best[1], (0, 0), -math.inf)
             for k in range(-6, 7):
                 p = centre * (1.0 + k * _FINE_STEP)
                 z, off, ph = self._best_group([fold_frame(f, p) for f in frames], phases)
                 if z > best_g.z:
                     best_g = Geometry(p, off, z, ph if moving else None)
+            found.append(best_g)
+        best_g = max(found, key=lambda g: g.z)
+        if moving and all(g.period != nominal for g in found):
+            # an unscaled copy sits exactly here, whatever few samples made the peak
+            z, off, ph = self._best_group([fold_frame(f, nominal) for f in frames], phases)
+            found.append(Geometry(nominal, off, z, ph))
+        self.candidates = [best_g, *(g for g in found if g is not best_g)]
         return best_g
 
     def _best_group(
@@ -552,6 +637,98 @@ class Detector:
             if z > best[0]:
                 best = (z, off, best[2])
         return best
+
+    # (1b) re-anchoring schedule ------------------------------------------------------------
+    def anchoring(
+        self, geo: Geometry, candidates: Sequence[Geometry], probe: AnchorProbe
+    ) -> Geometry:
+        """``geo`` with the re-anchoring schedule of a moving mark played at another speed,
+        if the clip's first frames say so; else ``geo`` (normal speed, its phase).
+
+        A frame shows the mark moved by the picture's motion since its last anchor, so its
+        sync peak sits at the tile offset plus that motion (at the frame's centre, in
+        detector samples). Each (rate, origin) hypothesis names every frame's anchor and is
+        scored per anchor from the frames just after it (``anchor_scores``), on each of the
+        geometry search's ``candidates`` (the mark seen in few samples can put the best
+        one off). The best other rate must score ``_ANCHOR_MIN_SCORE`` and beat the best
+        normal-speed hypothesis on any candidate by ``_ANCHOR_MARGIN``: on a still picture
+        every hypothesis predicts the same peaks, and normal speed stays."""
+        if len(probe.times) < 2 * SUB_BUCKETS_PER_SECOND or not probe.moved:
+            return geo
+        normal = -math.inf
+        best: tuple[float, Geometry] = (-math.inf, geo)
+        for g in candidates:
+            if g.phase is None:
+                continue
+            ranked = self.anchor_scores(g, probe)
+            normal = max(normal, next(a.score for a in ranked if a.rate == 1.0))
+            other = next(a for a in ranked if a.rate != 1.0)
+            if other.score > best[0]:
+                moved = dataclasses.replace(
+                    g, offset=other.offset, anchor_rate=other.rate, anchor_origin=other.origin
+                )
+                best = (other.score, moved)
+        if best[0] < _ANCHOR_MIN_SCORE or best[0] - normal < _ANCHOR_MARGIN:
+            return geo
+        return best[1]
+
+    def anchor_scores(self, geo: Geometry, probe: AnchorProbe) -> list[AnchorHypothesis]:
+        """Every (rate, origin) hypothesis scored on the probe at ``geo.period``, with the
+        tile offset that scores it best (the geometry's own offset can be a few samples
+        off when the mark was seen in few samples), best first."""
+        # estimation pixels -> detector samples; the frame's centre in estimation pixels
+        h, w = probe.shape
+        to_samples = h / EST_HEIGHT * _N / geo.period
+        centre = np.array([(EST_HEIGHT * w / h - 1) / 2, (EST_HEIGHT - 1) / 2, 1.0])
+        zmaps = []
+        for fold in probe.folds[round(geo.period, 6)]:
+            corr = np.fft.ifft2(np.fft.fft2(fold) * self._sync_f).real
+            sd = float(np.std(corr))
+            z = (corr - float(np.mean(corr))) / sd if sd > 0 else np.zeros_like(corr)
+            zmaps.append(z.astype(np.float32))
+        clock = np.asarray(probe.times)
+        inv = [np.linalg.inv(a) for a in probe.motion]
+        shifts: dict[tuple[int, int], tuple[int, int]] = {}
+
+        def shift(i: int, j: int) -> tuple[int, int]:
+            """Where frame i's peak sits relative to the still mark's, anchored at j."""
+            v = shifts.get((i, j))
+            if v is None:
+                d = (probe.motion[i] @ inv[j] @ centre - centre)[:2] * to_samples  # (x, y)
+                v = shifts[i, j] = (round(float(d[1])), round(float(d[0])))
+            return v
+
+        def score(rate: float, origin: float) -> AnchorHypothesis:
+            acc: dict[int, np.ndarray] = {}
+            ww: dict[int, float] = {}
+            for i, t in enumerate(probe.times):
+                start = origin + broadcast_second(t, rate, origin) / rate
+                j = min(i, int(np.searchsorted(clock, start - 1e-6)))
+                wt = 1.0 - (t - clock[j]) * min(1.0, rate) / _ANCHOR_FADE_S
+                if wt <= 0.0:
+                    continue
+                dy, dx = shift(i, j)
+                m = np.roll(zmaps[i], (-dy, -dx), axis=(0, 1)) * np.float32(wt)
+                if j in acc:
+                    acc[j] += m
+                else:
+                    acc[j] = m
+                ww[j] = ww.get(j, 0.0) + wt * wt
+            if not acc:
+                return AnchorHypothesis(-math.inf, rate, origin, geo.offset)
+            total = np.zeros((_N, _N), np.float32)
+            for j, a in acc.items():
+                total += a * np.float32(1.0 / math.sqrt(ww[j]))
+            k = int(np.argmax(total))
+            value = float(total.flat[k]) - _ANCHOR_COST * len(acc)
+            return AnchorHypothesis(value, rate, origin, divmod(k, _N))
+
+        out = [
+            score(rate, float(o))
+            for rate in (1.0, *SPEED_RATES)
+            for o in np.arange(0.0, 1.0 / rate - 1e-9, _ANCHOR_STEP_S)
+        ]
+        return sorted(out, key=lambda a: -a.score)
 
     # (2) evidence -> soft bits ----------------------------------------------------------
     def soft_bits(self, folded: np.ndarray, geo: Geometry) -> tuple[np.ndarray, np.ndarray]:

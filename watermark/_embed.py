@@ -75,8 +75,8 @@ class EmbedSettings:
     masking: bool = True
     # True: the mark moves with the picture and is re-anchored to the frame at every
     # broadcast second (watermark/_motion.py, docs/watermark.md): CRF 23 cost on pans +83 %
-    # -> +30 %, but the detector does not yet read it in sped-up or slowed re-uploads, so
-    # it is opt-in; the file and clip detectors follow this default
+    # -> +30 %; the detector finds where a sped-up or slowed re-upload re-anchored it
+    # (``find_anchors``); the file and clip detectors follow this default
     follow: bool = False
 
 

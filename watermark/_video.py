@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
@@ -20,7 +20,18 @@ import av
 import av.error
 import numpy as np
 
-from watermark._detect import Detection, Detector, Evidence, Geometry, SoftSeries, pick_samples
+from watermark._detect import (
+    ANCHOR_MAX_KEYS,
+    ANCHOR_MIN_Z,
+    ANCHOR_SPAN_S,
+    AnchorProbe,
+    Detection,
+    Detector,
+    Evidence,
+    Geometry,
+    SoftSeries,
+    pick_samples,
+)
 from watermark._embed import Embedder, EmbedSettings, check_frame_size
 from watermark._errors import (
     StreamFailed,
@@ -385,6 +396,7 @@ def detect_file(path: str, keys: list[StreamerKey], progress: Progress | None = 
     samples, phases = sync_samples(path, span, _SYNC_SECONDS, _SYNC_FRAMES)
     detectors = [Detector(k) for k in keys]
     geos = [d.geometry(samples, phases) for d in detectors]
+    geos = find_anchors(lambda: iter_luma(path), detectors, geos)
     del samples
     # (2) evidence: one fold per distinct period
     series, evidence = fan_out_evidence(detectors, geos)
@@ -516,6 +528,40 @@ def fan_out_evidence(
         )
         for p in periods
     }
+
+
+def find_anchors(
+    frames: Callable[[], Iterable[tuple[float, np.ndarray]]],
+    detectors: list[Detector],
+    geos: list[Geometry],
+) -> list[Geometry]:
+    """Each geometry with its mark's re-anchoring schedule (``Detector.anchoring``), from
+    every frame of the clip's first ``ANCHOR_SPAN_S`` (``frames()`` reads the clip again
+    from its start: a second, bounded read; one fold per frame and distinct period).
+
+    A moving mark in a re-upload at another speed shows in few of the geometry samples, so
+    each of the search's candidates (``Detector.candidates``) is probed. Frame-fixed marks,
+    keys without a sync peak and keys past the best ``ANCHOR_MAX_KEYS`` are left as they
+    are."""
+    probed = sorted(range(len(geos)), key=lambda i: -geos[i].z)[:ANCHOR_MAX_KEYS]
+    options = [
+        [g for g in (d.candidates or [geo]) if g.phase is not None]
+        if geo.z >= ANCHOR_MIN_Z and i in probed
+        else []
+        for i, (d, geo) in enumerate(zip(detectors, geos, strict=True))
+    ]
+    periods = {round(g.period, 6) for gs in options for g in gs}
+    if not periods:
+        return geos
+    probe = AnchorProbe(periods)
+    for t, y in frames():
+        if t > ANCHOR_SPAN_S:
+            break
+        probe.add_frame(y, t)
+    return [
+        d.anchoring(geo, gs, probe) if gs else geo
+        for d, geo, gs in zip(detectors, geos, options, strict=True)
+    ]
 
 
 def sync_samples(

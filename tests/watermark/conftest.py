@@ -12,6 +12,7 @@ import pytest
 from watermark import Detection, Detector, Embedder, Evidence, StreamerKey
 from watermark._detect import pick_samples
 from watermark._synth import scene_clip
+from watermark._video import find_anchors
 
 START = 1_767_225_600  # 2026-01-01T00:00:00Z
 
@@ -50,11 +51,13 @@ def detect_frames(
     anchors: tuple[float, float] | None = None,
 ) -> Detection:
     """Detect as ``detect_file`` does; ``moving``: the mark moves with the picture;
-    ``anchors``: told where it was re-anchored (``Geometry.anchors``) instead of normal
-    speed at the phase the geometry search found."""
+    ``anchors``: told where it was re-anchored (``Geometry.anchors``) instead of finding
+    it (``find_anchors``)."""
     det = Detector(key)
     samples, phases = pick_samples(((i / fps, y) for i, y in enumerate(frames)), 20.0, 24)
     geo = det.geometry(samples, phases if moving else None)
+    if moving and anchors is None:  # found blind, as detect_file does
+        [geo] = find_anchors(lambda: ((i / fps, y) for i, y in enumerate(frames)), [det], [geo])
     if anchors is not None:
         geo = dataclasses.replace(geo, anchor_rate=anchors[0], anchor_origin=anchors[1])
     ev = Evidence(geo.period, phase=geo.phase, anchors=geo.anchors())
