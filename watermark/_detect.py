@@ -352,16 +352,6 @@ def pick_samples(
     return samples, phases
 
 
-def _lookup(z: np.ndarray, y: float, x: float) -> float:
-    """Bilinear value of the periodic map ``z`` at (y, x)."""
-    y0, x0 = math.floor(y), math.floor(x)
-    fy, fx = y - y0, x - x0
-    n0, n1 = z.shape
-    a, b, c, d = y0 % n0, x0 % n1, (y0 + 1) % n0, (x0 + 1) % n1
-    top = (1 - fx) * z[a, b] + fx * z[a, d]
-    return float((1 - fy) * top + fy * ((1 - fx) * z[c, b] + fx * z[c, d]))
-
-
 def broadcast_second(t: float, rate: float, origin: float) -> int:
     """Index of the broadcast second that clip time ``t`` shows when the boundaries are at
     clip times ``origin + k / rate`` (at rate 1 and a 0.2 s origin they are bucket starts)."""
@@ -557,8 +547,9 @@ class Detector:
         )
         self.identity_code = IdentityCode(key)
         # the last geometry search's best per fine-search centre (coarse peak, nominal
-        # period), best first: a moving mark in a re-upload at another speed is seen in few
-        # samples, so the anchoring probe, which sees every frame, has the last word
+        # period) and, for a moving mark, the nominal period itself; best first: a moving
+        # mark in a re-upload at another speed is seen in few samples, so the anchoring
+        # probe, which sees every frame, has the last word
         self.candidates: list[Geometry] = []
 
     # (1) geometry ---------------------------------------------------------------------------
