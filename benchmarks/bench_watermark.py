@@ -208,7 +208,7 @@ def evidence(
     det: Detector, frames: list[np.ndarray], fps: float
 ) -> tuple[Geometry, Evidence, float]:
     geo = det.geometry(*samples(frames, fps))
-    ev = Evidence(geo.period, phase=geo.phase)
+    ev = Evidence(geo.period, anchors=geo.anchors())
     t0 = time.perf_counter()
     for i, y in enumerate(frames):
         ev.add_frame(y, i / fps)
@@ -419,7 +419,7 @@ def run() -> Report:
     geo, ev, _ = evidence(det, marked["scene720"], FPS)
 
     def fold_all(frames: list[np.ndarray] = marked["scene720"][:SPEED_FRAMES]) -> None:
-        e = Evidence(geo.period, phase=geo.phase)
+        e = Evidence(geo.period, anchors=geo.anchors())
         for i, y in enumerate(frames):
             e.add_frame(y, i / FPS)
 
@@ -479,7 +479,7 @@ def false_positives(
     probe = Detector(KEY)
     for frames in sources.values():
         g = probe.geometry(*samples(frames, FPS))
-        ev = Evidence(g.period, phase=g.phase)
+        ev = Evidence(g.period, anchors=g.anchors())
         for i, y in enumerate(frames):
             ev.add_frame(y, i / FPS)
         series.append((ev, g))

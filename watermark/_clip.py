@@ -87,7 +87,7 @@ from watermark._payload import COUNTER_BITS, TIME_CODED_BITS
 from watermark._video import (
     evidence_key,
     fan_out_evidence,
-    find_anchors,
+    find_geometries,
     iter_luma,
     sync_samples,
 )
@@ -358,8 +358,7 @@ def _analyse(
     if detectors:
         span = min(SYNC_SECONDS, total or SYNC_SECONDS)
         samples, phases = sync_samples(path, span, SYNC_SECONDS, SYNC_FRAMES)
-        geos = [d.geometry(samples, phases) for d in detectors]
-        geos = find_anchors(lambda: iter_luma(path), detectors, geos)
+        geos = find_geometries(path, detectors, samples, phases)
         size = (samples[0].shape[1], samples[0].shape[0])
         nominal = size[1] / CHIPS_PER_HEIGHT * TILE_CHIPS
         shown = {k.name: nominal / g.period for k, g in zip(keys, geos, strict=True)}

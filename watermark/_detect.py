@@ -387,16 +387,14 @@ class Evidence:
         self,
         period: float,
         on_flush: Callable[[int, np.ndarray, np.ndarray], None] | None = None,
-        phase: int | None = None,
         anchors: tuple[float, float] | None = None,
     ) -> None:
         """With ``on_flush``, tiles older than ``_OPEN_BUCKETS`` are handed over (and
         forgotten) as the clip goes on, so memory stays constant for any clip length.
-        ``phase`` (``Geometry.phase``): which buckets start broadcast seconds; each frame is
-        stabilised against the picture's motion since the start of its second, when the
-        embedder last re-anchored the moving mark; None for a frame-fixed mark.
-        ``anchors`` (``Geometry.anchors``, with ``phase`` set): the (rate, origin) of a
-        re-upload played at another speed, re-anchored every 1 / rate clip seconds."""
+        ``anchors`` (``Geometry.anchors()``): the (rate, origin) of the clip times where the
+        embedder re-anchored a moving mark, origin + k / rate (every broadcast second, so
+        every 1 / rate clip seconds in a re-upload played at another speed); each frame is
+        stabilised against the picture's motion since then. None for a frame-fixed mark."""
         self.period = period
         self.tiles: dict[int, np.ndarray] = {}
         self.time_tiles: dict[int, np.ndarray] = {}
@@ -404,13 +402,8 @@ class Evidence:
         self.duration = 0.0
         self._prev: np.ndarray | None = None
         self._on_flush = on_flush
-        self.phase = None if phase is None else phase % SUB_BUCKETS_PER_SECOND
-        self.motion = None if phase is None else MotionChain()
-        # the broadcast-second boundaries are at clip times origin + k / rate
-        self.anchor_rate, self.anchor_origin = anchors or (
-            1.0,
-            (self.phase or 0) / SUB_BUCKETS_PER_SECOND,
-        )
+        self.motion = None if anchors is None else MotionChain()
+        self.anchor_rate, self.anchor_origin = anchors or (1.0, 0.0)
         self._second = -(10**9)
         self._anchor = np.eye(3)  # motion at the start of the current second
 
@@ -640,17 +633,16 @@ class Detector:
         sync peak sits at the tile offset plus that motion (at the frame's centre, in
         detector samples). Each (rate, origin) hypothesis names every frame's anchor and is
         scored per anchor from the frames just after it (``anchor_scores``), on each of the
-        geometry search's ``candidates`` (the mark seen in few samples can put the best
-        one off). The best other rate must score ``_ANCHOR_MIN_SCORE`` and beat the best
-        normal-speed hypothesis on any candidate by ``_ANCHOR_MARGIN``: on a still picture
-        every hypothesis predicts the same peaks, and normal speed stays."""
+        geometry search's ``candidates`` (all with a phase: a moving mark; seen in few
+        samples, it can put the best one off). The best other rate must score
+        ``_ANCHOR_MIN_SCORE`` and beat the best normal-speed hypothesis on any candidate by
+        ``_ANCHOR_MARGIN``: on a still picture every hypothesis predicts the same peaks, and
+        normal speed stays."""
         if len(probe.times) < 2 * SUB_BUCKETS_PER_SECOND or not probe.moved:
             return geo
         normal = -math.inf
         best: tuple[float, Geometry] = (-math.inf, geo)
         for g in candidates:
-            if g.phase is None:
-                continue
             ranked = self.anchor_scores(g, probe)
             normal = max(normal, next(a.score for a in ranked if a.rate == 1.0))
             other = next(a for a in ranked if a.rate != 1.0)

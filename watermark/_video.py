@@ -395,8 +395,7 @@ def detect_file(path: str, keys: list[StreamerKey], progress: Progress | None = 
         container.close()
     samples, phases = sync_samples(path, span, _SYNC_SECONDS, _SYNC_FRAMES)
     detectors = [Detector(k) for k in keys]
-    geos = [d.geometry(samples, phases) for d in detectors]
-    geos = find_anchors(lambda: iter_luma(path), detectors, geos)
+    geos = find_geometries(path, detectors, samples, phases)
     del samples
     # (2) evidence: one fold per distinct period
     series, evidence = fan_out_evidence(detectors, geos)
@@ -490,21 +489,21 @@ def stream(
         container.close()
 
 
-EvidenceKey = tuple[float, int, float, float]
+EvidenceKey = tuple[float, tuple[float, float] | None]
 
 
 def evidence_key(g: Geometry) -> EvidenceKey:
-    """Keys whose tiles share period, phase and re-anchoring share one fold."""
-    rate, origin = g.anchors() or (1.0, 0.0)
-    return (round(g.period, 6), -1 if g.phase is None else g.phase, rate, round(origin, 6))
+    """Keys whose tiles share period and re-anchoring share one fold."""
+    a = g.anchors()
+    return (round(g.period, 6), None if a is None else (a[0], round(a[1], 6)))
 
 
 def fan_out_evidence(
     detectors: list[Detector], geos: list[Geometry]
 ) -> tuple[list[SoftSeries], dict[EvidenceKey, Evidence]]:
-    """One fold (``Evidence``) per distinct tile period and phase, feeding every detector
+    """One fold (``Evidence``) per distinct tile period and anchoring, feeding every detector
     with that geometry: folding is the per-frame cost, so keys sharing it share the fold."""
-    periods = sorted({evidence_key(g) for g in geos})
+    periods = list(dict.fromkeys(evidence_key(g) for g in geos))
     series = [SoftSeries() for _ in detectors]
     sinks: dict[EvidenceKey, list[Callable[[int, np.ndarray, np.ndarray], None]]] = {
         p: [] for p in periods
@@ -519,15 +518,16 @@ def fan_out_evidence(
 
         return take
 
-    return series, {
-        p: Evidence(
-            p[0],
-            on_flush=fan_out(p),
-            phase=None if p[1] < 0 else p[1],
-            anchors=None if p[1] < 0 else (p[2], p[3]),
-        )
-        for p in periods
-    }
+    return series, {p: Evidence(p[0], on_flush=fan_out(p), anchors=p[1]) for p in periods}
+
+
+def find_geometries(
+    path: str, detectors: list[Detector], samples: list[np.ndarray], phases: list[int] | None
+) -> list[Geometry]:
+    """Each key's geometry in the sampled frames (``sync_samples``), with the re-anchoring
+    schedule of a moving mark read from the clip at ``path`` (``find_anchors``)."""
+    geos = [d.geometry(samples, phases) for d in detectors]
+    return find_anchors(lambda: iter_luma(path), detectors, geos)
 
 
 def find_anchors(

@@ -60,7 +60,7 @@ def detect_frames(
         [geo] = find_anchors(lambda: ((i / fps, y) for i, y in enumerate(frames)), [det], [geo])
     if anchors is not None:
         geo = dataclasses.replace(geo, anchor_rate=anchors[0], anchor_origin=anchors[1])
-    ev = Evidence(geo.period, phase=geo.phase, anchors=geo.anchors())
+    ev = Evidence(geo.period, anchors=geo.anchors())
     for i, y in enumerate(frames):
         ev.add_frame(y, i / fps)
     return det.detect(ev, geo)
