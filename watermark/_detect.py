@@ -104,6 +104,9 @@ ANCHOR_MAX_KEYS = 2
 # 0.5 s): hypotheses are matched against that fade, so one that puts anchors where
 # the mark is not seen loses (otherwise extra anchors cost nothing)
 _ANCHOR_FADE_S = 0.5
+# a frame zoomed this much since its anchor no longer counts (a fold at the anchor's period
+# drifts by ~1.4 chips at a 720p frame's edges at 1 %); linearly less from no zoom on
+_ANCHOR_ZOOM_TOL = 0.01
 _ANCHOR_COST = 1.5
 # coarse scale search: frames spread over the whole sample (the first few frames can all
 # come from one shot the mark does not survive in, e.g. a flat sky at half size)
@@ -640,20 +643,32 @@ class Detector:
         normal speed stays."""
         if len(probe.times) < 2 * SUB_BUCKETS_PER_SECOND or not probe.moved:
             return geo
-        normal = -math.inf
+        normal: tuple[float, Geometry] = (-math.inf, geo)
         best: tuple[float, Geometry] = (-math.inf, geo)
         for g in candidates:
             ranked = self.anchor_scores(g, probe)
-            normal = max(normal, next(a.score for a in ranked if a.rate == 1.0))
+            one = next(a for a in ranked if a.rate == 1.0)
+            if one.score > normal[0]:
+                normal = (one.score, self._at_phase(g, one))
             other = next(a for a in ranked if a.rate != 1.0)
             if other.score > best[0]:
                 moved = dataclasses.replace(
                     g, offset=other.offset, anchor_rate=other.rate, anchor_origin=other.origin
                 )
                 best = (other.score, moved)
-        if best[0] < _ANCHOR_MIN_SCORE or best[0] - normal < _ANCHOR_MARGIN:
-            return geo
+        if best[0] < _ANCHOR_MIN_SCORE or best[0] - normal[0] < _ANCHOR_MARGIN:
+            return normal[1] if normal[0] >= _ANCHOR_MIN_SCORE else geo
         return best[1]
+
+    @staticmethod
+    def _at_phase(geo: Geometry, a: AnchorHypothesis) -> Geometry:
+        """``geo`` at normal speed re-anchored where ``a`` says: the geometry search tells
+        the phase only by which samples' folds add up best, which on a slow pan is a near
+        tie (one in three clips was anchored 0.2-0.6 s off, and a second's first frames
+        then folded away from the mark); the probe scores every frame against each
+        origin."""
+        phase = round(a.origin * SUB_BUCKETS_PER_SECOND) % SUB_BUCKETS_PER_SECOND
+        return dataclasses.replace(geo, offset=a.offset, phase=phase)
 
     def anchor_scores(self, geo: Geometry, probe: AnchorProbe) -> list[AnchorHypothesis]:
         """Every (rate, origin) hypothesis scored on the probe at ``geo.period``, with the
@@ -671,39 +686,65 @@ class Detector:
             zmaps.append(z.astype(np.float32))
         clock = np.asarray(probe.times)
         inv = [np.linalg.inv(a) for a in probe.motion]
-        shifts: dict[tuple[int, int], tuple[int, int]] = {}
+        shifts: dict[tuple[int, int], tuple[int, int, float]] = {}
 
-        def shift(i: int, j: int) -> tuple[int, int]:
-            """Where frame i's peak sits relative to the still mark's, anchored at j."""
+        def shift(i: int, j: int) -> tuple[int, int, float]:
+            """Where frame i's peak sits relative to the still mark's, anchored at j, and
+            how much of it a fold at the anchor's period still sees: a zoom since the
+            anchor puts the frame's mark at another period, which a fixed-period fold
+            smears (without this, a clip that zooms 5 %/s was best explained by a period
+            1.25 % off, the mid-second zoom, anchored 0.6 s off)."""
             v = shifts.get((i, j))
             if v is None:
-                d = (probe.motion[i] @ inv[j] @ centre - centre)[:2] * to_samples  # (x, y)
-                v = shifts[i, j] = (round(float(d[1])), round(float(d[0])))
+                m = probe.motion[i] @ inv[j]
+                d = (m @ centre - centre)[:2] * to_samples  # (x, y)
+                zoom = math.sqrt(abs(float(np.linalg.det(m[:2, :2]))))
+                keep = max(0.0, 1.0 - abs(zoom - 1.0) / _ANCHOR_ZOOM_TOL)
+                v = shifts[i, j] = (round(float(d[1])), round(float(d[0])), keep)
             return v
+
+        def add(
+            acc: dict[int, np.ndarray], ww: dict[int, float], i: int, j: int, wt: float
+        ) -> None:
+            """Frame i's z-map moved to anchor j's still mark, weighted ``wt`` (< 0: it
+            must not show that mark)."""
+            dy, dx, keep = shift(i, j)
+            wt *= keep
+            if wt == 0.0:
+                return
+            m = np.roll(zmaps[i], (-dy, -dx), axis=(0, 1)) * np.float32(wt)
+            if j in acc:
+                acc[j] += m
+            else:
+                acc[j] = m
+            ww[j] = ww.get(j, 0.0) + wt * wt
 
         def score(rate: float, origin: float) -> AnchorHypothesis:
             acc: dict[int, np.ndarray] = {}
             ww: dict[int, float] = {}
+            anchors: set[int] = set()  # those seen after: each costs _ANCHOR_COST
             for i, t in enumerate(probe.times):
                 start = origin + broadcast_second(t, rate, origin) / rate
                 j = min(i, int(np.searchsorted(clock, start - 1e-6)))
                 wt = 1.0 - (t - clock[j]) * min(1.0, rate) / _ANCHOR_FADE_S
-                if wt <= 0.0:
-                    continue
-                dy, dx = shift(i, j)
-                m = np.roll(zmaps[i], (-dy, -dx), axis=(0, 1)) * np.float32(wt)
-                if j in acc:
-                    acc[j] += m
-                else:
-                    acc[j] = m
-                ww[j] = ww.get(j, 0.0) + wt * wt
+                if wt > 0.0:
+                    add(acc, ww, i, j, wt)
+                    anchors.add(j)
+                # the mark jumps at an anchor: the frames just before it show the previous
+                # second's, moved away; a hypothesis whose anchors come late finds its own
+                # mark there (on a steady zoom it is otherwise as good as the right one)
+                nxt = int(np.searchsorted(clock, start + 1.0 / rate - 1e-6))
+                if nxt < len(clock):
+                    wb = 1.0 - (clock[nxt] - t) * min(1.0, rate) / _ANCHOR_FADE_S
+                    if wb > 0.0:
+                        add(acc, ww, i, nxt, -wb)
             if not acc:
                 return AnchorHypothesis(-math.inf, rate, origin, geo.offset)
             total = np.zeros((_N, _N), np.float32)
             for j, a in acc.items():
                 total += a * np.float32(1.0 / math.sqrt(ww[j]))
             k = int(np.argmax(total))
-            value = float(total.flat[k]) - _ANCHOR_COST * len(acc)
+            value = float(total.flat[k]) - _ANCHOR_COST * len(anchors)
             return AnchorHypothesis(value, rate, origin, divmod(k, _N))
 
         out = [

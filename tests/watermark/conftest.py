@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from watermark import Detection, Detector, Embedder, Evidence, StreamerKey
+from watermark import Detection, Detector, Embedder, EmbedSettings, Evidence, StreamerKey
 from watermark._detect import pick_samples
 from watermark._synth import scene_clip
 from watermark._video import find_anchors
@@ -47,12 +47,15 @@ def detect_frames(
     key: StreamerKey,
     frames: Sequence[np.ndarray],
     fps: float = 25.0,
-    moving: bool = False,
+    moving: bool | None = None,
     anchors: tuple[float, float] | None = None,
 ) -> Detection:
-    """Detect as ``detect_file`` does; ``moving``: the mark moves with the picture;
+    """Detect as ``detect_file`` does; ``moving``: the mark moves with the picture (by
+    default as ``EmbedSettings().follow``, which the embedder used);
     ``anchors``: told where it was re-anchored (``Geometry.anchors``) instead of finding
     it (``find_anchors``)."""
+    if moving is None:
+        moving = EmbedSettings().follow
     det = Detector(key)
     samples, phases = pick_samples(((i / fps, y) for i, y in enumerate(frames)), 20.0, 24)
     geo = det.geometry(samples, phases if moving else None)
