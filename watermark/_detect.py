@@ -90,7 +90,9 @@ _SYNC_FRAMES = 24  # frames sampled for the geometry search
 # and another rate is taken when it scores at least _ANCHOR_MIN_SCORE and beats normal speed
 # by _ANCHOR_MARGIN (measured, 14-s 480p clips at CRF 28: other keys' noise scored 15-37
 # with gaps up to 13; sped-up or slowed marks 59-122 with gaps 18-60, except 2x, whose
-# every second anchor is a normal-speed one: gap ~10, and it reads right at normal speed)
+# every second anchor is a normal-speed one: gap ~10, and it reads right at normal speed;
+# measured before frames just before an anchor counted against it, which lowers the scores
+# of late hypotheses most: to be re-measured with the moving mark as default)
 ANCHOR_SPAN_S = 8.0
 _ANCHOR_STEP_S = 0.08
 _ANCHOR_MARGIN = 12.0
