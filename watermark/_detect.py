@@ -665,10 +665,10 @@ class Detector:
     @staticmethod
     def _at_phase(geo: Geometry, a: AnchorHypothesis) -> Geometry:
         """``geo`` at normal speed re-anchored where ``a`` says: the geometry search tells
-        the phase only by which samples' folds add up best, which on a slow pan is a near
-        tie (one in three clips was anchored 0.2-0.6 s off, and a second's first frames
-        then folded away from the mark); the probe scores every frame against each
-        origin."""
+        the phase only by which samples' folds add up best, which on a steady zoom is a
+        near tie (an 8-s scene clip cut 0.2 / 0.4 / 0.6 s into a second was anchored
+        0.2-0.6 s off, and a second's first frames then folded away from the mark); the
+        probe scores every frame against each origin."""
         phase = round(a.origin * SUB_BUCKETS_PER_SECOND) % SUB_BUCKETS_PER_SECOND
         return dataclasses.replace(geo, offset=a.offset, phase=phase)
 
@@ -721,6 +721,10 @@ class Detector:
                 acc[j] = m
             ww[j] = ww.get(j, 0.0) + wt * wt
 
+        def fade(dt: float, rate: float) -> float:
+            """Weight of a frame ``dt`` clip seconds from an anchor (``_ANCHOR_FADE_S``)."""
+            return 1.0 - dt * min(1.0, rate) / _ANCHOR_FADE_S
+
         def score(rate: float, origin: float) -> AnchorHypothesis:
             acc: dict[int, np.ndarray] = {}
             ww: dict[int, float] = {}
@@ -728,7 +732,7 @@ class Detector:
             for i, t in enumerate(probe.times):
                 start = origin + broadcast_second(t, rate, origin) / rate
                 j = min(i, int(np.searchsorted(clock, start - 1e-6)))
-                wt = 1.0 - (t - clock[j]) * min(1.0, rate) / _ANCHOR_FADE_S
+                wt = fade(t - clock[j], rate)
                 if wt > 0.0:
                     add(acc, ww, i, j, wt)
                     anchors.add(j)
@@ -737,7 +741,7 @@ class Detector:
                 # mark there (on a steady zoom it is otherwise as good as the right one)
                 nxt = int(np.searchsorted(clock, start + 1.0 / rate - 1e-6))
                 if nxt < len(clock):
-                    wb = 1.0 - (clock[nxt] - t) * min(1.0, rate) / _ANCHOR_FADE_S
+                    wb = fade(clock[nxt] - t, rate)
                     if wb > 0.0:
                         add(acc, ww, i, nxt, -wb)
             if not acc:
