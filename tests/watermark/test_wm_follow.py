@@ -12,11 +12,14 @@ import io
 import av
 import cv2
 import numpy as np
+import pytest
 
 from tests.watermark.conftest import START, detect_frames, x264_round_trip
 from watermark import Embedder, EmbedSettings, StreamerKey
+from watermark._detect import Detector, pick_samples
 from watermark._motion import EST_HEIGHT, MotionChain
 from watermark._synth import GRAIN_SIGMA, photographs, scene_clip
+from watermark._video import find_anchors
 
 
 def _similarity(zoom: float, dx: float, dy: float, cx: float, cy: float) -> np.ndarray:
@@ -137,3 +140,44 @@ def test_slowed_moving_mark_is_read_blind(alice: StreamerKey) -> None:
     seg = max(found.segments, key=lambda s: s.clip_end - s.clip_start)
     assert seg.rate == 0.75 and seg.clip_end - seg.clip_start >= 12.0, found.segments
     assert abs(seg.broadcast_start - START - 0.75 * seg.clip_start) <= 1, seg
+
+
+def _moving(alice: StreamerKey, h: int, w: int, seconds: float, seed: int) -> list[np.ndarray]:
+    clip = list(scene_clip(h, w, seconds, seed=seed))
+    emb = Embedder(alice, START, h, w, EmbedSettings(follow=True))
+    return [emb.mark(f, i / 25.0) for i, f in enumerate(clip)]
+
+
+def test_clip_cut_mid_second_keeps_the_frames_before_its_first_anchor(
+    alice: StreamerKey,
+) -> None:
+    """A clip starting 0.4 s into a broadcast second: its first 0.6 s were anchored before
+    the clip began, so the mark there sits where the picture had moved it by the clip's
+    first frame; the detector places those buckets by their own sync peak (before, the
+    first segment began at the first anchor, 0.6 s in)."""
+    marked = _moving(alice, 480, 854, 8.0, seed=3)
+    found = detect_frames(alice, x264_round_trip(marked[10:], crf=23), moving=True)
+    assert found.detected and found.rate == 1.0, found
+    first = min(found.segments, key=lambda s: s.clip_start)
+    assert first.clip_start == 0.0 and first.broadcast_start == START, found.segments
+    assert first.clip_origin == pytest.approx(-0.4, abs=0.11), first
+
+
+def test_steady_zoom_is_anchored_at_the_marks_own_period(alice: StreamerKey) -> None:
+    """A 4-s 360p clip zooming out 4.6 %/s: each phase's samples add up at the period the
+    picture had zoomed to by then, and those 0.4 s after the anchors peak about as high as
+    the anchors' own 128 px (1.7 % under it); the search offers the phases with the
+    largest and smallest period, and the probe anchors at the right one (before: 125.9 px
+    at a phase 0.4 s off, every second's first frames folded away from the mark)."""
+    marked = _moving(alice, 360, 640, 4.0, seed=0)
+    frames = x264_round_trip(marked, crf=23)
+    det = Detector(alice)
+    clock = [(i / 25.0, y) for i, y in enumerate(frames)]
+    geo = det.geometry(*pick_samples(iter(clock), 4.0, 24))
+    [geo] = find_anchors(lambda: iter(clock), [det], [geo])
+    assert geo.period == pytest.approx(128.0, rel=0.005) and geo.phase == 0, geo
+    found = detect_frames(alice, frames, moving=True)
+    assert found.detected and len(found.segments) == 1, found.segments
+    seg = found.segments[0]
+    assert seg.broadcast_start == START and seg.clip_origin == pytest.approx(0.0, abs=0.11)
+    assert seg.broadcast_end - seg.broadcast_start == 4
