@@ -576,11 +576,6 @@ class Detector:
             np.fft.fft2(np.fft.ifft2(np.fft.fft2(self.patterns.sync_samples) * _HP).real)
         )
         self.identity_code = IdentityCode(key)
-        # the last geometry search's best per fine-search centre (coarse peak, nominal
-        # period) and, for a moving mark, the nominal period itself; best first: a moving
-        # mark in a re-upload at another speed is seen in few samples, so the anchoring
-        # probe, which sees every frame, has the last word
-        self.candidates: list[Geometry] = []
 
     # (1) geometry ---------------------------------------------------------------------------
     def _sync_z(self, folded: np.ndarray) -> tuple[float, tuple[int, int]]:
@@ -594,10 +589,21 @@ class Detector:
     def geometry(
         self, frames: Sequence[np.ndarray], phases: Sequence[int] | None = None
     ) -> Geometry:
-        """Find period, offset and phase from a few luma frames of the clip (step 1):
-        ``frames`` and ``phases`` as ``pick_samples`` gives them. Folds are summed per
-        phase and over all frames (a still picture's mark adds up in every frame); the best
-        of the six correlation peaks wins."""
+        """Find period, offset and phase from a few luma frames of the clip (step 1): the
+        best of ``geometry_candidates``."""
+        return self.geometry_candidates(frames, phases)[0]
+
+    def geometry_candidates(
+        self, frames: Sequence[np.ndarray], phases: Sequence[int] | None = None
+    ) -> list[Geometry]:
+        """Period, offset and phase candidates from a few luma frames of the clip, best
+        first: ``frames`` and ``phases`` as ``pick_samples`` gives them. Folds are summed
+        per phase and over all frames (a still picture's mark adds up in every frame); the
+        best of the six correlation peaks wins. The others are the best per fine-search
+        centre (coarse peak, nominal period) and, for a moving mark, the nominal period
+        itself and the phases' period extremes: a moving mark in a re-upload at another
+        speed or on a zoom is seen in few samples, so the anchoring probe, which sees every
+        frame, has the last word (``Detector.anchoring``)."""
         moving = phases is not None
         phases = list(phases) if phases is not None else [0] * len(frames)
         h, w = frames[0].shape
@@ -655,11 +661,11 @@ class Detector:
             for g in _period_extremes(per, best_g.z):
                 if all(abs(g.period / f.period - 1.0) > _FINE_STEP / 2 for f in found):
                     found.append(g)
-        self.candidates = [best_g]
+        out = [best_g]
         for g in sorted(found, key=lambda g: -g.z):  # two searches can meet at one peak
-            if all(abs(g.period / c.period - 1.0) > _FINE_STEP / 2 for c in self.candidates):
-                self.candidates.append(g)
-        return best_g
+            if all(abs(g.period / c.period - 1.0) > _FINE_STEP / 2 for c in out):
+                out.append(g)
+        return out
 
     def _best_group(
         self,

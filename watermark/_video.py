@@ -526,29 +526,28 @@ def find_geometries(
 ) -> list[Geometry]:
     """Each key's geometry in the sampled frames (``sync_samples``), with the re-anchoring
     schedule of a moving mark read from the clip at ``path`` (``find_anchors``)."""
-    geos = [d.geometry(samples, phases) for d in detectors]
-    return find_anchors(lambda: iter_luma(path), detectors, geos)
+    candidates = [d.geometry_candidates(samples, phases) for d in detectors]
+    return find_anchors(lambda: iter_luma(path), detectors, candidates)
 
 
 def find_anchors(
     frames: Callable[[], Iterable[tuple[float, np.ndarray]]],
     detectors: list[Detector],
-    geos: list[Geometry],
+    candidates: list[list[Geometry]],
 ) -> list[Geometry]:
-    """Each geometry with its mark's re-anchoring schedule (``Detector.anchoring``), from
-    every frame of the clip's first ``ANCHOR_SPAN_S`` (``frames()`` reads the clip again
-    from its start: a second, bounded read; one fold per frame and distinct period).
+    """Each key's best geometry (``Detector.geometry_candidates``, best first) with its
+    mark's re-anchoring schedule (``Detector.anchoring``), from every frame of the clip's
+    first ``ANCHOR_SPAN_S`` (``frames()`` reads the clip again from its start: a second,
+    bounded read; one fold per frame and distinct period).
 
     A moving mark in a re-upload at another speed shows in few of the geometry samples, so
-    each of the search's candidates (``Detector.candidates``) is probed. Frame-fixed marks,
-    keys without a sync peak and keys past the best ``ANCHOR_MAX_KEYS`` are left as they
-    are."""
+    each of the search's candidates is probed. Frame-fixed marks, keys without a sync peak
+    and keys past the best ``ANCHOR_MAX_KEYS`` are left as they are."""
+    geos = [gs[0] for gs in candidates]
     probed = sorted(range(len(geos)), key=lambda i: -geos[i].z)[:ANCHOR_MAX_KEYS]
     options = [
-        [g for g in (d.candidates or [geo]) if g.phase is not None]
-        if geo.z >= ANCHOR_MIN_Z and i in probed
-        else []
-        for i, (d, geo) in enumerate(zip(detectors, geos, strict=True))
+        [g for g in gs if g.phase is not None] if gs[0].z >= ANCHOR_MIN_Z and i in probed else []
+        for i, gs in enumerate(candidates)
     ]
     periods = {round(g.period, 6) for gs in options for g in gs}
     if not periods:

@@ -58,9 +58,11 @@ def detect_frames(
         moving = EmbedSettings().follow
     det = Detector(key)
     samples, phases = pick_samples(((i / fps, y) for i, y in enumerate(frames)), 20.0, 24)
-    geo = det.geometry(samples, phases if moving else None)
+    candidates = det.geometry_candidates(samples, phases if moving else None)
+    geo = candidates[0]
     if moving and anchors is None:  # found blind, as detect_file does
-        [geo] = find_anchors(lambda: ((i / fps, y) for i, y in enumerate(frames)), [det], [geo])
+        clock = [(i / fps, y) for i, y in enumerate(frames)]
+        [geo] = find_anchors(lambda: iter(clock), [det], [candidates])
     if anchors is not None:
         geo = dataclasses.replace(geo, anchor_rate=anchors[0], anchor_origin=anchors[1])
     ev = Evidence(geo.period, anchors=geo.anchors())

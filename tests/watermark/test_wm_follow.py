@@ -142,20 +142,35 @@ def test_slowed_moving_mark_is_read_blind(alice: StreamerKey) -> None:
     assert abs(seg.broadcast_start - START - 0.75 * seg.clip_start) <= 1, seg
 
 
-def _moving(alice: StreamerKey, h: int, w: int, seconds: float, seed: int) -> list[np.ndarray]:
-    clip = list(scene_clip(h, w, seconds, seed=seed))
+def _moving(alice: StreamerKey, clip: list[np.ndarray]) -> list[np.ndarray]:
+    h, w = clip[0].shape
     emb = Embedder(alice, START, h, w, EmbedSettings(follow=True))
     return [emb.mark(f, i / 25.0) for i, f in enumerate(clip)]
+
+
+def _pan(h: int, w: int, seconds: float, photo: int, v: tuple[float, float]) -> list[np.ndarray]:
+    """A steady pan of ``v`` px per frame over a photograph, with camera grain, no zoom."""
+    base = cv2.resize(photographs()[photo], (w * 2, h * 2), interpolation=cv2.INTER_AREA)
+    rng = np.random.default_rng(photo)
+    out = []
+    for i in range(round(seconds * 25)):
+        m = np.array([[1.0, 0, -w / 2 + v[0] * i], [0, 1.0, -h / 2 + v[1] * i]])
+        f = cv2.warpAffine(base, m, (w, h), flags=cv2.INTER_LINEAR).astype(np.float32)
+        f += rng.normal(0, GRAIN_SIGMA, f.shape).astype(np.float32)
+        out.append(np.clip(f, 0, 255).astype(np.uint8))
+    return out
 
 
 def test_clip_cut_mid_second_keeps_the_frames_before_its_first_anchor(
     alice: StreamerKey,
 ) -> None:
-    """A clip starting 0.4 s into a broadcast second: its first 0.6 s were anchored before
-    the clip began, so the mark there sits where the picture had moved it by the clip's
-    first frame; the detector places those buckets by their own sync peak (before, the
-    first segment began at the first anchor, 0.6 s in)."""
-    marked = _moving(alice, 480, 854, 8.0, seed=3)
+    """A clip starting 0.4 s into a broadcast second of a pan: its first 0.6 s were anchored
+    before the clip began, so the mark there sits where the picture had moved it by the
+    clip's first frame (6 and 3 detector samples here); the detector places those buckets
+    by their own sync peak (measured z 5.8-11.7 over four photographs at CRF 23; before,
+    the first segment began at the first anchor, 0.6 s in). On a zoom the lead's mark is
+    zoomed too and smears at the anchor's period: not placed (docs/watermark.md)."""
+    marked = _moving(alice, _pan(480, 854, 6.0, photo=3, v=(1.2, -0.7)))
     found = detect_frames(alice, x264_round_trip(marked[10:], crf=23), moving=True)
     assert found.detected and found.rate == 1.0, found
     first = min(found.segments, key=lambda s: s.clip_start)
@@ -169,12 +184,12 @@ def test_steady_zoom_is_anchored_at_the_marks_own_period(alice: StreamerKey) -> 
     the anchors' own 128 px (1.7 % under it); the search offers the phases with the
     largest and smallest period, and the probe anchors at the right one (before: 125.9 px
     at a phase 0.4 s off, every second's first frames folded away from the mark)."""
-    marked = _moving(alice, 360, 640, 4.0, seed=0)
+    marked = _moving(alice, list(scene_clip(360, 640, 4.0, seed=0)))
     frames = x264_round_trip(marked, crf=23)
     det = Detector(alice)
     clock = [(i / 25.0, y) for i, y in enumerate(frames)]
-    geo = det.geometry(*pick_samples(iter(clock), 4.0, 24))
-    [geo] = find_anchors(lambda: iter(clock), [det], [geo])
+    candidates = det.geometry_candidates(*pick_samples(iter(clock), 4.0, 24))
+    [geo] = find_anchors(lambda: iter(clock), [det], [candidates])
     assert geo.period == pytest.approx(128.0, rel=0.005) and geo.phase == 0, geo
     found = detect_frames(alice, frames, moving=True)
     assert found.detected and len(found.segments) == 1, found.segments
