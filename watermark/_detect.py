@@ -658,9 +658,7 @@ class Detector:
             z, off, ph = self._best_group([fold_frame(f, nominal) for f in frames], phases)
             found.append(Geometry(nominal, off, z, ph))
         if moving:
-            for g in _period_extremes(per, best_g.z):
-                if all(abs(g.period / f.period - 1.0) > _FINE_STEP / 2 for f in found):
-                    found.append(g)
+            found += _period_extremes(per, best_g.z)
         out = [best_g]
         for g in sorted(found, key=lambda g: -g.z):  # two searches can meet at one peak
             if all(abs(g.period / c.period - 1.0) > _FINE_STEP / 2 for c in out):
@@ -865,9 +863,16 @@ class Detector:
                     held[0][...] += const_tile
                     held[1][...] += time_tile
                 return
-            series.add(b, self.soft_bits(const_tile, geo)[0], self.soft_bits(time_tile, geo)[1])
+            series.add(b, *self._bucket_bits(const_tile, time_tile, geo))
 
         return take
+
+    def _bucket_bits(
+        self, const_tile: np.ndarray, time_tile: np.ndarray, geo: Geometry
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """A bucket's constant soft bits (from all samples) and time soft bits (from the
+        activity-weighted ones, ``Evidence``)."""
+        return self.soft_bits(const_tile, geo)[0], self.soft_bits(time_tile, geo)[1]
 
     def _place_lead(self, geo: Geometry, series: SoftSeries) -> None:
         """Decode the buckets before a moving mark's first anchor in the clip.
@@ -882,9 +887,7 @@ class Detector:
         z, off = self._sync_z(total)
         placed = geo if z < _LEAD_MIN_Z else dataclasses.replace(geo, offset=off)
         for b, (const_tile, time_tile) in sorted(series.lead.items()):
-            series.add(
-                b, self.soft_bits(const_tile, placed)[0], self.soft_bits(time_tile, placed)[1]
-            )
+            series.add(b, *self._bucket_bits(const_tile, time_tile, placed))
         series.lead.clear()
 
     # (3) identity ---------------------------------------------------------------------------
