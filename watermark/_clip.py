@@ -257,16 +257,25 @@ class _Pass:
 @dataclass
 class _EdgeTimes:
     """One key's time soft bits (0.2-s buckets) in the first and last ``EDGE_MARK_S`` of the
-    clip: what the mark alone says of a short piece at a clip end (``_edge_marks``)."""
+    clip: what the mark alone says of a short piece at a clip end (``_edge_marks``).
+
+    A moving mark is re-anchored at every broadcast second, and the evidence was
+    stabilised on the schedule of the clip's main piece (``Geometry.phase``); a piece after
+    a cut of a fraction of a second is re-anchored elsewhere, and on the main schedule its
+    mark smears with the picture's motion (a 1.2-s tail taken 0.5 s into a second: no z at
+    its own offset). The evidence also folds every bucket at the other four phases
+    (``SoftSeries.phases``), and each offset hypothesis is scored on the rows stabilised on
+    the schedule it implies."""
 
     detector: Detector
     base: int  # unix time of counter 0 in the clip's epoch
     rows: dict[int, np.ndarray]  # bucket index (clip time * 5) -> (128,) soft bits
+    phase: int | None = None  # the rows' re-anchoring phase (None: a frame-fixed mark)
+    # other phases' rows of a moving mark (``SoftSeries.phases``), phase -> rows as above
+    phase_rows: dict[int, dict[int, np.ndarray]] = field(default_factory=dict)
 
-    @classmethod
-    def keep(
-        cls, detector: Detector, d: Detection, series: SoftSeries, duration: float
-    ) -> _EdgeTimes:
+    @staticmethod
+    def _edge_rows(series: SoftSeries, duration: float) -> dict[int, np.ndarray]:
         # straight from the series' buckets (its dense arrays() would copy the whole clip's
         # soft bits again); a bucket between the first and last without time bits is zeros,
         # as in arrays()
@@ -274,12 +283,40 @@ class _EdgeTimes:
         span = EDGE_MARK_S * SUB_BUCKETS_PER_SECOND
         last = duration * SUB_BUCKETS_PER_SECOND - span
         zeros = np.zeros(TIME_CODED_BITS, dtype=np.float32)
-        rows = {
+        return {
             b: series.time.get(b, zeros)
             for b in (range(min(buckets), max(buckets) + 1) if buckets else ())
             if b < span or b >= last
         }
-        return cls(detector, d.epochs[0] << COUNTER_BITS, rows)
+
+    @classmethod
+    def keep(
+        cls,
+        detector: Detector,
+        d: Detection,
+        series: SoftSeries,
+        duration: float,
+        geo: Geometry | None = None,
+    ) -> _EdgeTimes:
+        return cls(
+            detector,
+            d.epochs[0] << COUNTER_BITS,
+            cls._edge_rows(series, duration),
+            None if geo is None else geo.phase,
+            {p: cls._edge_rows(s, duration) for p, s in series.phases.items()},
+        )
+
+    def _stack(self, b0: int, b1: int) -> dict[int, np.ndarray] | None:
+        """Rows b0..b1-1 per phase they were stabilised at (-1: the main rows, used for
+        every phase without rows of its own), or None if the main rows miss a bucket."""
+        out: dict[int, np.ndarray] = {}
+        for p, rows in [(-1, self.rows), *self.phase_rows.items()]:
+            if not all(b in rows for b in range(b0, b1)):
+                if p < 0:
+                    return None
+                continue
+            out[p] = np.stack([rows[b] for b in range(b0, b1)]).astype(np.float32)
+        return out
 
     def jump(self, x0: float, x1: float, ref: float) -> tuple[float, float, float]:
         """What the mark says of clip ``[x0, x1)`` as one continuous piece at normal speed,
@@ -293,36 +330,54 @@ class _EdgeTimes:
         Offsets are tried on the 0.2-s grid, and each bucket is scored against the counter it
         shows under that offset (not buckets summed into seconds per phase: with the rolling
         time code a second that mixes two counters still fits either, so every phase scored
-        alike and the best one was noise). The margin is a pairwise test,
-        (S(A) - S(B)) / (sigma * |w(A) - w(B)|): codewords of counters less than 8 apart
-        share groups, so a near offset scores most of a 2-s jump's correlation and a plain
-        difference of the two z grows with only the differing groups' share of the
-        evidence; the pairwise statistic is N(0, 1) under noise whatever the two share, and
-        credits those groups in full. Zeros where no soft bits are kept."""
+        alike and the best one was noise). An offset also says where a moving mark was
+        re-anchored, so it is scored on the rows stabilised there (``phase_rows``). The
+        margin is a pairwise test, (S(A) - S(B)) / (sigma * |w(A) - w(B)|): codewords of
+        counters less than 8 apart share groups, so a near offset scores most of a 2-s
+        jump's correlation and a plain difference of the two z grows with only the differing
+        groups' share of the evidence; the pairwise statistic is N(0, 1) under noise
+        whatever the two share, and credits those groups in full. Two offsets scored on rows
+        of different phases share part of their noise, between none and all of it: the
+        larger of the two variances is taken. Zeros where no soft bits are kept."""
         per = SUB_BUCKETS_PER_SECOND
         b0, b1 = math.ceil(x0 * per - 1e-6), math.floor(x1 * per + 1e-6)
-        if b1 <= b0 or not all(b in self.rows for b in range(b0, b1)):
+        stacks = self._stack(b0, b1) if b1 > b0 else None
+        if stacks is None:
             return 0.0, 0.0, 0.0
-        rows = np.stack([self.rows[b] for b in range(b0, b1)]).astype(np.float32)
-        norm = math.sqrt(float(np.sum(rows**2)))
-        if norm == 0.0:
+        norms = {p: math.sqrt(float(np.sum(r**2))) for p, r in stacks.items()}
+        if norms[-1] == 0.0:
             return 0.0, 0.0, 0.0
-        # offsets in buckets: bucket b shows counter (b + o) // per - base under offset o
+        # offsets in buckets: bucket b shows counter (b + o) // per - base under offset o,
+        # and a moving mark is re-anchored where (b + o) % per == 0
         o_ref = round(ref * per)
         grid = o_ref + np.arange(-(EDGE_SEARCH_S + 1) * per, (EDGE_SEARCH_S + 1) * per + 1)
         buckets = np.arange(b0, b1)
         counters = (buckets[None, :] + grid[:, None]) // per - self.base
         words = self.detector.time_code.codebook[counters % (1 << COUNTER_BITS)]
-        raw = np.einsum("kir,ir->k", words, rows)
+        phase = np.array([self._phase_of(int(-o % per), stacks) for o in grid])
+        z = np.zeros(len(grid))
+        for p, rows in stacks.items():
+            at = np.flatnonzero(phase == p)
+            if at.size and norms[p] > 0.0:
+                z[at] = np.einsum("kir,ir->k", words[at], rows) / norms[p]
         dist = np.abs(grid / per - ref)
         near = np.flatnonzero(dist <= EDGE_SAME_S)
         far = np.flatnonzero((dist >= EDGE_JUMP_S) & (dist <= EDGE_SEARCH_S))
-        a = int(far[np.argmax(raw[far])])
-        sigma = norm / math.sqrt(rows.size)  # signal included: errs on the safe side
-        apart = np.sqrt(np.sum((words[a] - words[near]) ** 2, axis=(1, 2)))
-        pair = (raw[a] - raw[near]) / (sigma * np.maximum(apart, 1e-9))
-        margin = float(np.min(np.where(apart > 0, pair, 0.0)))
-        return float(grid[a] / per), float(raw[a]) / norm, margin
+        a = int(far[np.argmax(z[far])])
+        # z is N(0, 1) under noise (codewords are +-1, and the norm includes the signal: errs
+        # on the safe side); z(A) - z(B) has variance |w(A) - w(B)|^2 / n on the same rows,
+        # about 2 on rows whose noise is unrelated
+        n = words.shape[1] * words.shape[2]
+        apart = np.sqrt(np.sum((words[a] - words[near]) ** 2, axis=(1, 2)) / n)
+        same = phase[near] == phase[a]
+        scale = np.where(same, apart, np.maximum(apart, math.sqrt(2.0)))
+        pair = (z[a] - z[near]) / np.maximum(scale, 1e-9)
+        margin = float(np.min(np.where(scale > 0, pair, 0.0)))
+        return float(grid[a] / per), float(z[a]), margin
+
+    def _phase_of(self, p: int, stacks: dict[int, np.ndarray]) -> int:
+        """Which rows score an offset that re-anchors at phase ``p`` (-1: the main ones)."""
+        return p if p != self.phase and p in stacks else -1
 
 
 def _probe(path: str) -> tuple[float, float]:
@@ -389,8 +444,8 @@ def _analyse(
     ]
     dur = last + 1.0 / fps
     edges = {
-        d.streamer: _EdgeTimes.keep(det, d, s, dur)
-        for det, d, s in zip(detectors, detections, series, strict=True)
+        d.streamer: _EdgeTimes.keep(det, d, s, dur, g)
+        for det, d, s, g in zip(detectors, detections, series, geos, strict=True)
         if d.detected and d.streamer is not None and d.epochs
     }
     env = audio_envelopes(path, max(1, math.ceil(dur)))

@@ -121,9 +121,20 @@ _COARSE_FRAMES = 12
 # a moving mark's phases' own peaks count as period extremes within this much sync z of the
 # best (``_period_extremes``): on a 360p CRF 23 clip the five were within 0.4
 _PHASE_CANDIDATE_MARGIN = 4.0
-# a lead's own sync peak (``Detector._place_lead``) must stand out this far: the best of
+# a lead's own sync peak (``Detector.place_lead``) must stand out this far: the best of
 # the tile's 9216 offsets is z ~3.9 on pure noise
 _LEAD_MIN_Z = 5.0
+# a piece after a cut is read at another re-anchoring phase when that phase's per-bucket
+# identity z beats the current one's by this much over the piece (``Detector._piece_rows``)
+_PHASE_SWITCH_Z = 4.0
+# ... and per bucket by this much: without the mark a picture's fold correlates with the
+# codeword for as long as the picture lasts, so one phase's noise can lead another's by
+# ~1.7 per bucket for seconds (a 3-s foreign splice; genuine pieces after a cut led by
+# 2.3-7 per bucket at 480p CRF 28)
+_PHASE_OFF_MAIN_Z = 1.5
+# the other phases' folds are the main fold shifted while their relative zoom moves no point
+# of the frame by more than this (samples) beyond the shift at its centre (``_fold_shift``)
+_FOLD_ZOOM_SAMPLES = 0.5
 _OPEN_BUCKETS = 10  # tiles kept before handing over: 2 s, more than any B-frame reorder
 _ACTIVITY_SIGMA = 3.0  # samples (one chip): a block that changed, not a pixel
 _ACTIVITY_REF = 0.5  # grey levels of change that count as fully re-coded (camera grain ~0.7)
@@ -340,6 +351,36 @@ def stabilise(y: np.ndarray, motion: np.ndarray) -> np.ndarray:
     return out
 
 
+def _fold_shift(motion: np.ndarray, shape: tuple[int, ...]) -> tuple[float, float] | None:
+    """The (x, y) shift in samples by which ``stabilise(w, motion)`` moves a frame of
+    ``shape``, if its zoom moves no point of the frame by more than ``_FOLD_ZOOM_SAMPLES``
+    beyond that shift (else None): then folding first and shifting the fold cyclically is
+    the same as warping the frame and folding it, for 1/100 of the cost."""
+    m = MotionChain.rescaled(motion, shape[0] / EST_HEIGHT)
+    s = math.sqrt(abs(float(np.linalg.det(m[:2, :2]))))
+    h, w = shape[0], shape[1]
+    if abs(s - 1.0) * math.hypot(w, h) / 2.0 > _FOLD_ZOOM_SAMPLES:
+        return None
+    cx, cy = (w - 1) / 2.0, (h - 1) / 2.0
+    x, y, _ = m @ np.array([cx, cy, 1.0])
+    return float(x - cx), float(y - cy)
+
+
+def _shift_fold(folded: np.ndarray, shift: tuple[float, float]) -> np.ndarray:
+    """``folded`` read at ``u + shift``, cyclically (a translated frame's fold)."""
+    if shift == (0.0, 0.0):
+        return folded.copy()
+    m = np.array([[1.0, 0.0, shift[0]], [0.0, 1.0, shift[1]]])
+    out: np.ndarray = cv2.warpAffine(
+        folded,
+        m,
+        (_N, _N),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_WRAP,
+    )
+    return out
+
+
 def pick_samples(
     frames: Iterable[tuple[float, np.ndarray]], span: float, max_frames: int
 ) -> tuple[list[np.ndarray], list[int]]:
@@ -404,13 +445,25 @@ class Evidence:
         period: float,
         on_flush: Callable[[int, np.ndarray, np.ndarray], None] | None = None,
         anchors: tuple[float, float] | None = None,
+        on_phase_flush: Callable[[int, int, np.ndarray, np.ndarray], None] | None = None,
+        other_phases: bool = True,
     ) -> None:
         """With ``on_flush``, tiles older than ``_OPEN_BUCKETS`` are handed over (and
         forgotten) as the clip goes on, so memory stays constant for any clip length.
         ``anchors`` (``Geometry.anchors()``): the (rate, origin) of the clip times where the
         embedder re-anchored a moving mark, origin + k / rate (every broadcast second, so
         every 1 / rate clip seconds in a re-upload played at another speed); each frame is
-        stabilised against the picture's motion since then. None for a frame-fixed mark."""
+        stabilised against the picture's motion since then. None for a frame-fixed mark.
+
+        A cut of a fraction of a second moves that schedule: the piece after it was
+        re-anchored at another 0.2 s phase, and on the first piece's schedule its mark smears
+        with the picture's motion (a 7.7-s piece after a cut 0.3 s into a second read as
+        unmarked). So at rate 1 (``other_phases``) the frames are also folded as if
+        re-anchored at each of the other four phases (``phase_tiles``, handed to
+        ``on_phase_flush(phase, b, ...)``); the detector picks each piece's
+        (``Detector.detect``). Those folds warp the whitened frame instead of whitening a
+        warped one (one whitening per frame), and are the main fold itself while nothing has
+        moved between the two anchors."""
         self.period = period
         self.tiles: dict[int, np.ndarray] = {}
         self.time_tiles: dict[int, np.ndarray] = {}
@@ -418,40 +471,75 @@ class Evidence:
         self.duration = 0.0
         self._prev: np.ndarray | None = None
         self._on_flush = on_flush
+        self._on_phase_flush = on_phase_flush
         self.motion = None if anchors is None else MotionChain()
         self.anchor_rate, self.anchor_origin = anchors or (1.0, 0.0)
         self._second = -(10**9)
         self._anchor = np.eye(3)  # motion at the start of the current second
+        # other phase -> (tiles, time tiles, its current second, its anchor's motion)
+        self.phase_tiles: dict[int, tuple[dict[int, np.ndarray], dict[int, np.ndarray]]] = {}
+        self._phase_anchor: dict[int, list[Any]] = {}
+        if anchors is not None and self.anchor_rate == 1.0 and other_phases:
+            main = round(self.anchor_origin * SUB_BUCKETS_PER_SECOND) % SUB_BUCKETS_PER_SECOND
+            for p in range(SUB_BUCKETS_PER_SECOND):
+                if p != main:
+                    self.phase_tiles[p] = ({}, {})
+                    self._phase_anchor[p] = [-(10**9), np.eye(3)]
 
     def flush(self, keep: int = 0) -> None:
-        """Hand all but the newest ``keep`` buckets to ``on_flush``."""
-        if self._on_flush is None:
-            return
-        for b in sorted(self.tiles)[: max(0, len(self.tiles) - keep)]:
-            empty = np.zeros((_N, _N))
-            self._on_flush(b, self.tiles.pop(b), self.time_tiles.pop(b, empty))
+        """Hand all but the newest ``keep`` buckets to ``on_flush`` (``on_phase_flush``)."""
+        if self._on_flush is not None:
+            for b in sorted(self.tiles)[: max(0, len(self.tiles) - keep)]:
+                empty = np.zeros((_N, _N))
+                self._on_flush(b, self.tiles.pop(b), self.time_tiles.pop(b, empty))
+        if self._on_phase_flush is not None:
+            for p, (tiles, time_tiles) in self.phase_tiles.items():
+                for b in sorted(tiles)[: max(0, len(tiles) - keep)]:
+                    empty = np.zeros((_N, _N))
+                    self._on_phase_flush(p, b, tiles.pop(b), time_tiles.pop(b, empty))
 
     def add_frame(self, y: np.ndarray, t: float) -> None:
         """Fold one luma frame shown at clip time ``t`` into the evidence (frames in
         display order: the picture's motion is followed from one to the next)."""
         b = math.floor(t * SUB_BUCKETS_PER_SECOND + 1e-6)
         small = _resample(y, self.period)
+        a = rel = np.eye(3)
         if self.motion is not None:
             a = self.motion.update(y)
             second = broadcast_second(t, self.anchor_rate, self.anchor_origin)
             if second != self._second:  # the first frame of a broadcast second
                 self._anchor = a.copy()
                 self._second = second
-            small = stabilise(small, a @ np.linalg.inv(self._anchor))
+            rel = a @ np.linalg.inv(self._anchor)
+            small = stabilise(small, rel)
         w = _whiten(small)
-        _accumulate(self.tiles, b, _fold(w))
+        folded = _fold(w)
+        _accumulate(self.tiles, b, folded)
         if self._prev is None or self._prev.shape != small.shape:
             active = w  # the first frame of a clip is intra-coded: all of it is current
         else:
             diff = cv2.absdiff(small, self._prev).astype(np.float32)
             act = cv2.GaussianBlur(diff, (0, 0), _ACTIVITY_SIGMA)
             active = w * np.minimum(act * np.float32(1.0 / _ACTIVITY_REF), np.float32(1.0))
-        _accumulate(self.time_tiles, b, _fold(active))
+        folded_active = _fold(active)
+        _accumulate(self.time_tiles, b, folded_active)
+        if self.phase_tiles:
+            back = np.linalg.inv(rel)
+            for p, (tiles, time_tiles) in self.phase_tiles.items():
+                anchor = self._phase_anchor[p]
+                second = broadcast_second(t, 1.0, p / SUB_BUCKETS_PER_SECOND)
+                if second != anchor[0]:
+                    anchor[0], anchor[1] = second, a.copy()
+                # stabilised at phase p = the main stabilisation, warped from its anchor's
+                # motion to phase p's
+                to_p = back @ a @ np.linalg.inv(anchor[1])
+                shift = _fold_shift(to_p, w.shape)
+                if shift is not None:
+                    _accumulate(tiles, b, _shift_fold(folded, shift))
+                    _accumulate(time_tiles, b, _shift_fold(folded_active, shift))
+                else:
+                    _accumulate(tiles, b, _fold(stabilise(w, to_p)))
+                    _accumulate(time_tiles, b, _fold(stabilise(active, to_p)))
         self._prev = small
         self.frames += 1
         self.duration = max(self.duration, t)
@@ -495,6 +583,9 @@ class SoftSeries:
         # tiles of the buckets before a moving mark's first anchor in the clip, until the
         # detector places them (``Detector.soft_series``)
         self.lead: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        # a moving mark's soft bits as if re-anchored at each other 0.2 s phase
+        # (``Evidence.phase_tiles``), for pieces after a cut (``Detector.detect``)
+        self.phases: dict[int, SoftSeries] = {}
 
     def add(self, b: int, const: np.ndarray | None, time: np.ndarray | None) -> None:
         """Soft bits are linear in the tiles, so partial buckets simply add up."""
@@ -844,8 +935,29 @@ class Detector:
         empty = np.zeros((_N, _N))
         for b, tile in ev.tiles.items():
             take(b, tile, ev.time_tiles.get(b, empty))
-        self._place_lead(geo, series)
+        self.place_lead(geo, series)
+        take_phase = self.phase_sink(geo, series)
+        for p, (tiles, time_tiles) in ev.phase_tiles.items():
+            for b, tile in tiles.items():
+                take_phase(p, b, tile, time_tiles.get(b, empty))
+        for p, s in series.phases.items():
+            self.place_lead(dataclasses.replace(geo, phase=p), s)
         return series.arrays()
+
+    def phase_sink(
+        self, geo: Geometry, series: SoftSeries
+    ) -> Callable[[int, int, np.ndarray, np.ndarray], None]:
+        """An ``Evidence.on_phase_flush``: ``sink`` for the tiles folded at another
+        phase, into ``series.phases``."""
+        takers: dict[int, Callable[[int, np.ndarray, np.ndarray], None]] = {}
+
+        def take(p: int, b: int, const_tile: np.ndarray, time_tile: np.ndarray) -> None:
+            if p not in takers:
+                at = series.phases.setdefault(p, SoftSeries())
+                takers[p] = self.sink(dataclasses.replace(geo, phase=p), at)
+            takers[p](b, const_tile, time_tile)
+
+        return take
 
     def sink(
         self, geo: Geometry, series: SoftSeries
@@ -874,7 +986,7 @@ class Detector:
         activity-weighted ones, ``Evidence``)."""
         return self.soft_bits(const_tile, geo)[0], self.soft_bits(time_tile, geo)[1]
 
-    def _place_lead(self, geo: Geometry, series: SoftSeries) -> None:
+    def place_lead(self, geo: Geometry, series: SoftSeries) -> None:
         """Decode the buckets before a moving mark's first anchor in the clip.
 
         Their second was anchored before the clip began, so the evidence stabilised them
@@ -1096,12 +1208,22 @@ class Detector:
 
     # (5) whole clip -----------------------------------------------------------------------
     def detect(self, ev: Evidence, geo: Geometry, series: SoftSeries | None = None) -> Detection:
+        series = series if series is not None else SoftSeries()
         const_sub, time_sub, lo = self.soft_series(ev, geo, series)
         duration = ev.duration + (1.0 / 25.0 if ev.frames else 0.0)
         none = Detection(False, None, sync_z=geo.z, frames=ev.frames, duration=duration)
         if const_sub.shape[0] == 0:
             return none
         payloads = self._identities(const_sub)
+        if series.phases:
+            for p_series in series.phases.values():
+                if payloads:
+                    break
+                payloads = self._identities(_aligned(p_series, lo, const_sub.shape[0])[0])
+            if payloads:
+                const_sub, time_sub = self._piece_rows(
+                    const_sub, time_sub, lo, series, payloads[0].epoch
+                )
         if not payloads:
             return none
         # playback rate and phase, then each second decoded with its neighbours
@@ -1144,6 +1266,33 @@ class Detector:
             rate,
             marks,
         )
+
+    def _piece_rows(
+        self, const_sub: np.ndarray, time_sub: np.ndarray, lo: int, series: SoftSeries, epoch: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Each bucket's soft bits from the re-anchoring phase its piece was marked at.
+
+        Every bucket was folded at all five phases (``Evidence.phase_tiles``); the one that
+        stabilised the mark right shows the identity codeword strongest. The per-bucket
+        identity z of each phase is followed as a path that pays ``_PHASE_SWITCH_Z`` per
+        change (a change is a cut, a piece lasts seconds; the phases share their frames,
+        so their noise mostly cancels in the comparison); a still picture scores every
+        phase alike, and the path stays on the main one."""
+        n = const_sub.shape[0]
+        order = [-1, *sorted(series.phases)]
+        rows = [(const_sub, time_sub)] + [_aligned(series.phases[p], lo, n) for p in order[1:]]
+        codeword = self.identity_code.codebook[epoch].astype(np.float64)
+        z = np.zeros((len(order), n))
+        for k, (c, _) in enumerate(rows):
+            norms = np.linalg.norm(c, axis=1)
+            z[k] = np.where(norms > 0, c @ codeword / np.maximum(norms, 1e-12), 0.0)
+        z[1:] -= _PHASE_OFF_MAIN_Z  # ties and picture noise: the main phase
+        path = best_states(z, _PHASE_SWITCH_Z)
+        if not np.any(path):
+            return const_sub, time_sub
+        const = np.stack([rows[k][0][b] for b, k in enumerate(path)]) if n else const_sub
+        time = np.stack([rows[k][1][b] for b, k in enumerate(path)]) if n else time_sub
+        return const, time
 
     def _decode_seconds(self, secs: np.ndarray) -> list[tuple[int, float]]:
         """Counter and z for every second: the offsets (counter - second) come from the
@@ -1195,6 +1344,38 @@ class Detector:
             if p is not None:
                 found.setdefault(p.epoch, p)
         return list(found.values())
+
+
+def _aligned(series: SoftSeries, lo: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``series``' soft bits for buckets lo .. lo + n - 1 (zeros where it has none)."""
+    const = np.zeros((n, CONST_CODED_BITS))
+    time = np.zeros((n, TIME_CODED_BITS))
+    for store, out in ((series.const, const), (series.time, time)):
+        for b, v in store.items():
+            if lo <= b < lo + n:
+                out[b - lo] = v
+    return const, time
+
+
+def best_states(score: np.ndarray, switch: float) -> np.ndarray:
+    """The state per step (``score``: states x steps) maximising the summed score less
+    ``switch`` per change of state (Viterbi)."""
+    k, n = score.shape
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    back = np.zeros((n, k), dtype=np.int64)
+    total = score[:, 0].copy()
+    for j in range(1, n):
+        stay = total
+        best = int(np.argmax(total))
+        move = total[best] - switch
+        back[j] = np.where(stay >= move, np.arange(k), best)
+        total = np.maximum(stay, move) + score[:, j]
+    path = np.zeros(n, dtype=np.int64)
+    path[-1] = int(np.argmax(total))
+    for j in range(n - 1, 0, -1):
+        path[j - 1] = back[j, path[j]]
+    return path
 
 
 def counter_slope(

@@ -508,8 +508,12 @@ def fan_out_evidence(
     sinks: dict[EvidenceKey, list[Callable[[int, np.ndarray, np.ndarray], None]]] = {
         p: [] for p in periods
     }
+    phase_sinks: dict[EvidenceKey, list[Callable[[int, int, np.ndarray, np.ndarray], None]]] = {
+        p: [] for p in periods
+    }
     for d, g, s in zip(detectors, geos, series, strict=True):
         sinks[evidence_key(g)].append(d.sink(g, s))
+        phase_sinks[evidence_key(g)].append(d.phase_sink(g, s))
 
     def fan_out(p: EvidenceKey) -> Callable[[int, np.ndarray, np.ndarray], None]:
         def take(b: int, const_tile: np.ndarray, time_tile: np.ndarray) -> None:
@@ -518,7 +522,17 @@ def fan_out_evidence(
 
         return take
 
-    return series, {p: Evidence(p[0], on_flush=fan_out(p), anchors=p[1]) for p in periods}
+    def fan_out_phase(p: EvidenceKey) -> Callable[[int, int, np.ndarray, np.ndarray], None]:
+        def take(q: int, b: int, const_tile: np.ndarray, time_tile: np.ndarray) -> None:
+            for sink in phase_sinks[p]:
+                sink(q, b, const_tile, time_tile)
+
+        return take
+
+    return series, {
+        p: Evidence(p[0], on_flush=fan_out(p), anchors=p[1], on_phase_flush=fan_out_phase(p))
+        for p in periods
+    }
 
 
 def find_geometries(

@@ -13,10 +13,21 @@ import av
 import cv2
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from tests.watermark.conftest import START, detect_frames, x264_round_trip
 from watermark import Embedder, EmbedSettings, StreamerKey
-from watermark._detect import Detector, pick_samples
+from watermark._detect import (
+    Detector,
+    _fold,
+    _fold_shift,
+    _shift_fold,
+    best_states,
+    pick_samples,
+    stabilise,
+)
 from watermark._motion import EST_HEIGHT, MotionChain
 from watermark._synth import GRAIN_SIGMA, photographs, scene_clip
 from watermark._video import find_anchors
@@ -196,3 +207,59 @@ def test_steady_zoom_is_anchored_at_the_marks_own_period(alice: StreamerKey) -> 
     seg = found.segments[0]
     assert seg.broadcast_start == START and seg.clip_origin == pytest.approx(0.0, abs=0.11)
     assert seg.broadcast_end - seg.broadcast_start == 4
+
+
+def test_pieces_after_a_sub_second_cut_are_each_read_at_their_own_phase(
+    alice: StreamerKey,
+) -> None:
+    """2.88 s cut out of a pan: the piece after the cut was re-anchored 0.88 s off the first
+    piece's schedule, and stabilised on that schedule its mark smeared with the pan (before:
+    the second piece read as unmarked; cuts of 2.4 and 2.6 s happened to survive it). The
+    evidence folds every bucket at all five phases and each piece is read at the one that
+    shows the identity strongest: both are dated, in whole seconds."""
+    marked = _moving(alice, _pan(480, 854, 12.0, photo=3, v=(1.2, -0.7)))
+    clip = marked[:100] + marked[172:]  # broadcast 0-4 s, then 6.88-12 s
+    found = detect_frames(alice, x264_round_trip(clip, crf=23), moving=True)
+    assert found.detected and found.rate == 1.0, found
+    first, second = sorted(found.segments, key=lambda s: s.clip_start)
+    assert first.clip_start == 0.0 and abs(first.broadcast_start - START) <= 1, found.segments
+    assert abs(first.clip_end - 4.0) <= 1.0, found.segments
+    # the second piece shows broadcast = clip + 2.88 s
+    assert abs(second.broadcast_start - START - second.clip_start - 2.88) <= 1.0, found.segments
+    assert abs(second.clip_end - 9.12) <= 0.5 and abs(second.broadcast_end - START - 12) <= 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    arrays(np.float64, st.tuples(st.integers(1, 4), st.integers(1, 12)), elements=st.floats(-5, 5)),
+    st.floats(0.0, 20.0),
+)
+def test_phase_path_is_the_best_path(score: np.ndarray, switch: float) -> None:
+    """The piece phases' path (``best_states``) is the best over all paths, by brute force."""
+    import itertools
+
+    def value(path: tuple[int, ...]) -> float:
+        gain = sum(score[k, j] for j, k in enumerate(path))
+        return float(gain - switch * sum(a != b for a, b in itertools.pairwise(path)))
+
+    k, n = score.shape
+    best = max(value(p) for p in itertools.product(range(k), repeat=n))
+    assert value(tuple(int(x) for x in best_states(score, switch))) == pytest.approx(best)
+
+
+@pytest.mark.parametrize("motion", [(2.4, -1.7, 1.0), (-7.0, 3.0, 1.0), (1.0, 1.0, 1.0008)])
+def test_other_phase_fold_is_the_main_fold_shifted(motion: tuple[float, float, float]) -> None:
+    """While the picture has only panned between two phases' anchors, the other phase's fold
+    is the main fold shifted (not a second warp of the frame): the same tile, not another."""
+    rng = np.random.default_rng(1)
+    tile = rng.normal(size=(96, 96)).astype(np.float32)
+    w = np.tile(tile, (3, 5))[:240, :427] + rng.normal(size=(240, 427)).astype(np.float32)
+    tx, ty, zoom = motion
+    m = np.array([[zoom, 0.0, tx], [0.0, zoom, ty], [0.0, 0.0, 1.0]])
+    shift = _fold_shift(m, w.shape)
+    assert shift is not None
+    warped, shifted = _fold(stabilise(w, m)), _shift_fold(_fold(w), shift)
+    assert np.corrcoef(warped.ravel(), shifted.ravel())[0, 1] > 0.97
+    assert abs(np.corrcoef(warped.ravel(), _fold(w).ravel())[0, 1]) < 0.3  # it did move
+    # a zoom that moves the frame's corners by samples is warped instead
+    assert _fold_shift(np.diag([1.01, 1.01, 1.0]), w.shape) is None
