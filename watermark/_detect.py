@@ -575,7 +575,8 @@ def _accumulate(tiles: dict[int, np.ndarray], b: int, tile: np.ndarray) -> None:
 
 class SoftSeries:
     """Soft bits per 0.2 s bucket (what is left of a clip once tiles are decoded): 338
-    floats per bucket, ~6 MB per hour of clip and key."""
+    floats per bucket, ~6 MB per hour of clip and key (five times that for a moving mark at
+    normal speed: one series per re-anchoring phase, ``phases``)."""
 
     def __init__(self) -> None:
         self.const: dict[int, np.ndarray] = {}
