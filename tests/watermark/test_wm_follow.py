@@ -231,7 +231,7 @@ def test_pieces_after_a_sub_second_cut_are_each_read_at_their_own_phase(
 
 @settings(max_examples=60, deadline=None)
 @given(
-    arrays(np.float64, st.tuples(st.integers(1, 4), st.integers(1, 12)), elements=st.floats(-5, 5)),
+    arrays(np.float64, st.tuples(st.integers(1, 3), st.integers(1, 8)), elements=st.floats(-5, 5)),
     st.floats(0.0, 20.0),
 )
 def test_phase_path_is_the_best_path(score: np.ndarray, switch: float) -> None:
