@@ -457,13 +457,13 @@ class Evidence:
 
         A cut of a fraction of a second moves that schedule: the piece after it was
         re-anchored at another 0.2 s phase, and on the first piece's schedule its mark smears
-        with the picture's motion (a 7.7-s piece after a cut 0.3 s into a second read as
+        with the picture's motion (a 6.7-s piece after a cut 0.3 s into a second read as
         unmarked). So at rate 1 (``other_phases``) the frames are also folded as if
         re-anchored at each of the other four phases (``phase_tiles``, handed to
         ``on_phase_flush(phase, b, ...)``); the detector picks each piece's
         (``Detector.detect``). Those folds warp the whitened frame instead of whitening a
-        warped one (one whitening per frame), and are the main fold itself while nothing has
-        moved between the two anchors."""
+        warped one (one whitening per frame), and are the main fold shifted while the picture
+        only panned between the two anchors (``_fold_shift``)."""
         self.period = period
         self.tiles: dict[int, np.ndarray] = {}
         self.time_tiles: dict[int, np.ndarray] = {}
@@ -476,7 +476,7 @@ class Evidence:
         self.anchor_rate, self.anchor_origin = anchors or (1.0, 0.0)
         self._second = -(10**9)
         self._anchor = np.eye(3)  # motion at the start of the current second
-        # other phase -> (tiles, time tiles, its current second, its anchor's motion)
+        # other phase -> (tiles, time tiles); and -> [its current second, its anchor's motion]
         self.phase_tiles: dict[int, tuple[dict[int, np.ndarray], dict[int, np.ndarray]]] = {}
         self._phase_anchor: dict[int, list[Any]] = {}
         if anchors is not None and self.anchor_rate == 1.0 and other_phases:
