@@ -446,7 +446,6 @@ class Evidence:
         on_flush: Callable[[int, np.ndarray, np.ndarray], None] | None = None,
         anchors: tuple[float, float] | None = None,
         on_phase_flush: Callable[[int, int, np.ndarray, np.ndarray], None] | None = None,
-        other_phases: bool = True,
     ) -> None:
         """With ``on_flush``, tiles older than ``_OPEN_BUCKETS`` are handed over (and
         forgotten) as the clip goes on, so memory stays constant for any clip length.
@@ -458,7 +457,7 @@ class Evidence:
         A cut of a fraction of a second moves that schedule: the piece after it was
         re-anchored at another 0.2 s phase, and on the first piece's schedule its mark smears
         with the picture's motion (a 6.7-s piece after a cut 0.3 s into a second read as
-        unmarked). So at rate 1 (``other_phases``) the frames are also folded as if
+        unmarked). So at rate 1 the frames are also folded as if
         re-anchored at each of the other four phases (``phase_tiles``, handed to
         ``on_phase_flush(phase, b, ...)``); the detector picks each piece's
         (``Detector.detect``). Those folds warp the whitened frame instead of whitening a
@@ -476,10 +475,11 @@ class Evidence:
         self.anchor_rate, self.anchor_origin = anchors or (1.0, 0.0)
         self._second = -(10**9)
         self._anchor = np.eye(3)  # motion at the start of the current second
-        # other phase -> (tiles, time tiles); and -> [its current second, its anchor's motion]
+        # other phase -> (tiles, time tiles); and -> [its current second, the inverse of its
+        # anchor's motion]
         self.phase_tiles: dict[int, tuple[dict[int, np.ndarray], dict[int, np.ndarray]]] = {}
         self._phase_anchor: dict[int, list[Any]] = {}
-        if anchors is not None and self.anchor_rate == 1.0 and other_phases:
+        if anchors is not None and self.anchor_rate == 1.0:
             main = round(self.anchor_origin * SUB_BUCKETS_PER_SECOND) % SUB_BUCKETS_PER_SECOND
             for p in range(SUB_BUCKETS_PER_SECOND):
                 if p != main:
@@ -529,10 +529,10 @@ class Evidence:
                 anchor = self._phase_anchor[p]
                 second = broadcast_second(t, 1.0, p / SUB_BUCKETS_PER_SECOND)
                 if second != anchor[0]:
-                    anchor[0], anchor[1] = second, a.copy()
+                    anchor[0], anchor[1] = second, np.linalg.inv(a)
                 # stabilised at phase p = the main stabilisation, warped from its anchor's
                 # motion to phase p's
-                to_p = back @ a @ np.linalg.inv(anchor[1])
+                to_p = back @ a @ anchor[1]
                 shift = _fold_shift(to_p, w.shape)
                 if shift is not None:
                     _accumulate(tiles, b, _shift_fold(folded, shift))
