@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ import numpy as np
 
 from benchmarks._common import Report
 from watermark import Detector, Embedder, EmbedSettings, Evidence, Geometry, StreamerKey
-from watermark._detect import SUB_BUCKETS_PER_SECOND, pick_samples
+from watermark._detect import SUB_BUCKETS_PER_SECOND
 from watermark._embed import DEFAULT_PSNR_DB
 from watermark._payload import (
     COUNTER_BITS,
@@ -40,7 +40,7 @@ from watermark._payload import (
     false_alarm,
 )
 from watermark._synth import scene_clip, talking_head_clip
-from watermark._video import find_anchors
+from watermark._video import frame_geometries
 
 SECONDS = float(os.environ.get("WM_BENCH_SECONDS", "20"))  # issue 4: >= 20 s
 FPS = 25
@@ -201,22 +201,9 @@ def attacks() -> dict[str, Attack]:
 MOVING = EmbedSettings().follow
 
 
-def samples(frames: list[np.ndarray], fps: float) -> tuple[list[np.ndarray], list[int] | None]:
-    """The geometry search's frames, as ``detect_file`` picks them (first 20 s); with their
-    re-anchoring phases when the default mark moves with the picture."""
-    s, phases = pick_samples(((i / fps, y) for i, y in enumerate(frames)), 20.0, 24)
-    return s, phases if MOVING else None
-
-
 def geometry(det: Detector, frames: list[np.ndarray], fps: float) -> Geometry:
-    """The key's geometry as ``detect_file`` finds it: the search's candidates, then a
-    moving mark's re-anchoring schedule from the clip's first seconds (``find_anchors``)."""
-    candidates = det.geometry_candidates(*samples(frames, fps))
-
-    def timed() -> Iterator[tuple[float, np.ndarray]]:
-        return ((i / fps, y) for i, y in enumerate(frames))
-
-    return find_anchors(timed, [det], [candidates])[0]
+    """The key's geometry as ``detect_file`` finds it (``frame_geometries``)."""
+    return frame_geometries(frames, fps, [det])[0]
 
 
 def evidence(

@@ -413,7 +413,7 @@ def _analyse(
     if detectors:
         span = min(SYNC_SECONDS, total or SYNC_SECONDS)
         samples, phases = sync_samples(path, span, SYNC_SECONDS, SYNC_FRAMES)
-        geos = find_geometries(path, detectors, samples, phases)
+        geos = find_geometries(lambda: iter_luma(path), detectors, samples, phases)
         size = (samples[0].shape[1], samples[0].shape[0])
         nominal = size[1] / CHIPS_PER_HEIGHT * TILE_CHIPS
         shown = {k.name: nominal / g.period for k, g in zip(keys, geos, strict=True)}

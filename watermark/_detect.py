@@ -83,7 +83,6 @@ _WHITE_CLIP = 3.0  # clip whitened samples at 3 sigma: edges must not dominate t
 _SCALE_MIN, _SCALE_MAX = 0.72, 1.25  # period / nominal: crops to ~20%, letterbox to 28%
 _COARSE_STEP = 0.01  # 1 %: drift <= half a chip across the 2-period centre window
 _FINE_STEP = 0.0025  # 0.25 %: drift <= 1/3 chip across a 1080p frame (6.7 periods)
-_SYNC_FRAMES = 24  # frames sampled for the geometry search
 # re-anchoring schedule of a moving mark (``AnchorProbe``): every frame of the clip's first
 # seconds; hypotheses' origins every 0.08 s (two frames at 25 fps); a hypothesis scores the sum
 # over its anchors of (the anchor's z - _ANCHOR_COST) at the tile offset that suits it best,
@@ -599,17 +598,23 @@ class SoftSeries:
                 store[b] = np.asarray(v, dtype=np.float32)
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, int]:
+        """Dense (const, time) rows from the first bucket to the last, and that first one."""
         keys = set(self.const) | set(self.time)
         if not keys:
             return np.zeros((0, CONST_CODED_BITS)), np.zeros((0, TIME_CODED_BITS)), 0
         lo, hi = min(keys), max(keys)
-        const = np.zeros((hi - lo + 1, CONST_CODED_BITS))
-        time = np.zeros((hi - lo + 1, TIME_CODED_BITS))
-        for b, v in self.const.items():
-            const[b - lo] = v
-        for b, v in self.time.items():
-            time[b - lo] = v
-        return const, time, lo
+        return (*self.span(lo, hi - lo + 1), lo)
+
+    def span(self, lo: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Dense (const, time) rows for buckets ``lo .. lo + n - 1``, zeros where none (the
+        other phases' series are read on the main one's buckets)."""
+        const = np.zeros((n, CONST_CODED_BITS))
+        time = np.zeros((n, TIME_CODED_BITS))
+        for store, out in ((self.const, const), (self.time, time)):
+            for b, v in store.items():
+                if lo <= b < lo + n:
+                    out[b - lo] = v
+        return const, time
 
 
 @dataclass(frozen=True)
@@ -1220,7 +1225,7 @@ class Detector:
             for p_series in series.phases.values():
                 if payloads:
                     break
-                payloads = self._identities(_aligned(p_series, lo, const_sub.shape[0])[0])
+                payloads = self._identities(p_series.span(lo, const_sub.shape[0])[0])
             if payloads:
                 const_sub, time_sub = self._piece_rows(
                     const_sub, time_sub, lo, series, payloads[0].epoch
@@ -1281,7 +1286,7 @@ class Detector:
         phase alike, and the path stays on the main one."""
         n = const_sub.shape[0]
         order = [-1, *sorted(series.phases)]
-        rows = [(const_sub, time_sub)] + [_aligned(series.phases[p], lo, n) for p in order[1:]]
+        rows = [(const_sub, time_sub)] + [series.phases[p].span(lo, n) for p in order[1:]]
         codeword = self.identity_code.codebook[epoch].astype(np.float64)
         z = np.zeros((len(order), n))
         for k, (c, _) in enumerate(rows):
@@ -1345,17 +1350,6 @@ class Detector:
             if p is not None:
                 found.setdefault(p.epoch, p)
         return list(found.values())
-
-
-def _aligned(series: SoftSeries, lo: int, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """``series``' soft bits for buckets lo .. lo + n - 1 (zeros where it has none)."""
-    const = np.zeros((n, CONST_CODED_BITS))
-    time = np.zeros((n, TIME_CODED_BITS))
-    for store, out in ((series.const, const), (series.time, time)):
-        for b, v in store.items():
-            if lo <= b < lo + n:
-                out[b - lo] = v
-    return const, time
 
 
 def best_states(score: np.ndarray, switch: float) -> np.ndarray:

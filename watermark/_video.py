@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
@@ -395,7 +395,7 @@ def detect_file(path: str, keys: list[StreamerKey], progress: Progress | None = 
         container.close()
     samples, phases = sync_samples(path, span, _SYNC_SECONDS, _SYNC_FRAMES)
     detectors = [Detector(k) for k in keys]
-    geos = find_geometries(path, detectors, samples, phases)
+    geos = find_geometries(lambda: iter_luma(path), detectors, samples, phases)
     del samples
     # (2) evidence: one fold per distinct period
     series, evidence = fan_out_evidence(detectors, geos)
@@ -536,12 +536,32 @@ def fan_out_evidence(
 
 
 def find_geometries(
-    path: str, detectors: list[Detector], samples: list[np.ndarray], phases: list[int] | None
+    frames: Callable[[], Iterable[tuple[float, np.ndarray]]],
+    detectors: list[Detector],
+    samples: list[np.ndarray],
+    phases: list[int] | None,
 ) -> list[Geometry]:
     """Each key's geometry in the sampled frames (``sync_samples``), with the re-anchoring
-    schedule of a moving mark read from the clip at ``path`` (``find_anchors``)."""
+    schedule of a moving mark read from the clip ``frames()`` reads (``find_anchors``)."""
     candidates = [d.geometry_candidates(samples, phases) for d in detectors]
-    return find_anchors(lambda: iter_luma(path), detectors, candidates)
+    return find_anchors(frames, detectors, candidates)
+
+
+def frame_geometries(
+    frames: Sequence[np.ndarray],
+    fps: float,
+    detectors: list[Detector],
+    moving: bool | None = None,
+) -> list[Geometry]:
+    """``detect_file``'s geometry pass on decoded luma frames (tests and benchmarks), for
+    a moving mark if ``moving`` (by default as ``EmbedSettings().follow``)."""
+
+    def clock() -> Iterator[tuple[float, np.ndarray]]:
+        return ((i / fps, y) for i, y in enumerate(frames))
+
+    samples, phases = pick_samples(clock(), min(_SYNC_SECONDS, len(frames) / fps), _SYNC_FRAMES)
+    moving = EmbedSettings().follow if moving is None else moving
+    return find_geometries(clock, detectors, samples, phases if moving else None)
 
 
 def find_anchors(

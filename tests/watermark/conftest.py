@@ -9,10 +9,10 @@ import cv2
 import numpy as np
 import pytest
 
-from watermark import Detection, Detector, Embedder, EmbedSettings, Evidence, StreamerKey
+from watermark import Detection, Detector, Embedder, Evidence, StreamerKey
 from watermark._detect import pick_samples
 from watermark._synth import scene_clip
-from watermark._video import find_anchors
+from watermark._video import frame_geometries
 
 START = 1_767_225_600  # 2026-01-01T00:00:00Z
 
@@ -54,16 +54,12 @@ def detect_frames(
     default as ``EmbedSettings().follow``, which the embedder used);
     ``anchors``: told where it was re-anchored (``Geometry.anchors``) instead of finding
     it (``find_anchors``)."""
-    if moving is None:
-        moving = EmbedSettings().follow
     det = Detector(key)
-    samples, phases = pick_samples(((i / fps, y) for i, y in enumerate(frames)), 20.0, 24)
-    candidates = det.geometry_candidates(samples, phases if moving else None)
-    geo = candidates[0]
-    if moving and anchors is None:  # found blind, as detect_file does
-        clock = [(i / fps, y) for i, y in enumerate(frames)]
-        [geo] = find_anchors(lambda: iter(clock), [det], [candidates])
-    if anchors is not None:
+    if anchors is None:  # found blind, as detect_file does
+        [geo] = frame_geometries(frames, fps, [det], moving)
+    else:
+        samples, phases = pick_samples(((i / fps, y) for i, y in enumerate(frames)), 20.0, 24)
+        geo = det.geometry_candidates(samples, phases)[0]
         geo = dataclasses.replace(geo, anchor_rate=anchors[0], anchor_origin=anchors[1])
     ev = Evidence(geo.period, anchors=geo.anchors())
     for i, y in enumerate(frames):
