@@ -46,10 +46,14 @@ demo: install
 system-deps:
 	command -v chromium >/dev/null || (apt-get update && apt-get install -y --no-install-recommends chromium)
 
+# One worker per core (pytest-xdist), a test module per worker at a time so its fixtures are
+# built once; TEST_WORKERS=0 runs in this process (a debugger, -x).
+TEST_WORKERS ?= auto
 test: install anvil system-deps
 	LIVETRUST_TEST_PG=$${LIVETRUST_TEST_PG:-postgresql+psycopg://postgres@127.0.0.1:5432/test} \
 	LIVETRUST_ANVIL=$(CURDIR)/$(ANVIL) \
-	$(BIN)/python -m pytest -q -m "not bench and not soak" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -m "not bench and not soak" -n $(TEST_WORKERS) --dist loadfile \
+	  $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check contracts provenance watermark services tests benchmarks
