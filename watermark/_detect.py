@@ -820,9 +820,49 @@ class Detector:
                     g, offset=other.offset, anchor_rate=other.rate, anchor_origin=other.origin
                 )
                 best = (other.score, moved)
-        if best[0] < _ANCHOR_MIN_SCORE or best[0] - normal[0] < _ANCHOR_MARGIN:
+        if (
+            best[0] < _ANCHOR_MIN_SCORE
+            or best[0] - normal[0] < _ANCHOR_MARGIN
+            or (
+                best[1].anchor_rate > 1.0
+                and not self._faster_throughout(best[1], candidates, probe)
+            )
+        ):
             return normal[1] if normal[0] >= _ANCHOR_NORMAL_MIN_SCORE else geo
         return best[1]
+
+    def _faster_throughout(
+        self, fast: Geometry, candidates: Sequence[Geometry], probe: AnchorProbe
+    ) -> bool:
+        """Whether the faster schedule of ``fast`` also beats normal speed in each half of
+        the probe on its own.
+
+        A cut of a fraction of a second moves the normal-speed schedule: before it the
+        mark was re-anchored at whole seconds from one origin, after it from another, and
+        a faster schedule (2x: every 0.5 s) holds both within a step of the search. So a
+        normal-speed clip cut 2.4 s, 1.4 s or 2.88 s within its first 8 s read as 2x and
+        was stabilised on anchors half of which were never there, and its pieces could
+        not be read at their own phases (``SoftSeries.phases`` are folded at normal speed
+        only). A clip that really was sped up shows the faster schedule before and after
+        any point; a cut clip shows one piece's normal schedule on at least one side."""
+        times = probe.times
+        if len(times) < 4 * SUB_BUCKETS_PER_SECOND:
+            return True  # halves too short to tell: the whole probe decides
+        mid = times[len(times) // 2]
+        for window in ((-math.inf, mid), (mid, math.inf)):
+            normal = max(
+                a.score
+                for g in candidates
+                for a in self.anchor_scores(g, probe, window, rates=(1.0,))
+            )
+            [faster] = [
+                a
+                for a in self.anchor_scores(fast, probe, window, rates=(fast.anchor_rate,))
+                if abs(a.origin - fast.anchor_origin) < 1e-9
+            ]
+            if faster.score <= normal:
+                return False
+        return True
 
     @staticmethod
     def _at_phase(geo: Geometry, a: AnchorHypothesis) -> Geometry:
@@ -834,10 +874,17 @@ class Detector:
         phase = round(a.origin * SUB_BUCKETS_PER_SECOND) % SUB_BUCKETS_PER_SECOND
         return dataclasses.replace(geo, offset=a.offset, phase=phase)
 
-    def anchor_scores(self, geo: Geometry, probe: AnchorProbe) -> list[AnchorHypothesis]:
+    def anchor_scores(
+        self,
+        geo: Geometry,
+        probe: AnchorProbe,
+        window: tuple[float, float] = (-math.inf, math.inf),
+        rates: Sequence[float] = (1.0, *SPEED_RATES),
+    ) -> list[AnchorHypothesis]:
         """Every (rate, origin) hypothesis scored on the probe at ``geo.period``, with the
         tile offset that scores it best (the geometry's own offset can be a few samples
-        off when the mark was seen in few samples), best first."""
+        off when the mark was seen in few samples), best first; on the frames of clip
+        times in ``window`` only, if given."""
         # estimation pixels -> detector samples; the frame's centre in estimation pixels
         h, w = probe.shape
         to_samples = h / EST_HEIGHT * _N / geo.period
@@ -892,6 +939,8 @@ class Detector:
             ww: dict[int, float] = {}
             anchors: set[int] = set()  # those seen after: each costs _ANCHOR_COST
             for i, t in enumerate(probe.times):
+                if not window[0] <= t < window[1]:
+                    continue
                 start = origin + broadcast_second(t, rate, origin) / rate
                 j = min(i, int(np.searchsorted(clock, start - 1e-6)))
                 wt = fade(t - clock[j], rate)
@@ -917,7 +966,7 @@ class Detector:
 
         out = [
             score(rate, float(o))
-            for rate in (1.0, *SPEED_RATES)
+            for rate in rates
             for o in np.arange(0.0, 1.0 / rate - 1e-9, _ANCHOR_STEP_S)
         ]
         return sorted(out, key=lambda a: -a.score)
@@ -1221,14 +1270,15 @@ class Detector:
         if const_sub.shape[0] == 0:
             return none
         payloads = self._identities(const_sub)
+        pieces = None  # each bucket's re-anchoring phase, where a cut moved it
         if series.phases:
             for p_series in series.phases.values():
                 if payloads:
                     break
                 payloads = self._identities(p_series.span(lo, const_sub.shape[0])[0])
-            if payloads:
-                const_sub, time_sub = self._piece_rows(
-                    const_sub, time_sub, lo, series, payloads[0].epoch
+            if payloads and geo.phase is not None:
+                const_sub, time_sub, pieces = self._piece_rows(
+                    const_sub, time_sub, lo, series, payloads[0].epoch, geo.phase
                 )
         if not payloads:
             return none
@@ -1244,6 +1294,8 @@ class Detector:
         epoch = payloads[0].epoch
         origin = self._origin(lo, rate, phase)
         segments = _segments(decoded, origin, duration, epoch, rate)
+        if pieces is not None and rate == 1.0 and geo.phase is not None:
+            segments = _place_pieces(segments, pieces, lo, duration)
         # per-second strength of the identity mark (this second alone)
         const_secs = self.rebucket(const_sub, rate, phase)
         codeword = self.identity_code.codebook[epoch].astype(np.float64)
@@ -1274,9 +1326,16 @@ class Detector:
         )
 
     def _piece_rows(
-        self, const_sub: np.ndarray, time_sub: np.ndarray, lo: int, series: SoftSeries, epoch: int
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Each bucket's soft bits from the re-anchoring phase its piece was marked at.
+        self,
+        const_sub: np.ndarray,
+        time_sub: np.ndarray,
+        lo: int,
+        series: SoftSeries,
+        epoch: int,
+        main: int,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Each bucket's soft bits from the re-anchoring phase its piece was marked at, and
+        that phase per bucket (None: all at the ``main`` one).
 
         Every bucket was folded at all five phases (``Evidence.phase_tiles``); the one that
         stabilised the mark right shows the identity codeword strongest. The per-bucket
@@ -1295,10 +1354,10 @@ class Detector:
         z[1:] -= _PHASE_OFF_MAIN_Z  # ties and picture noise: the main phase
         path = best_states(z, _PHASE_SWITCH_Z)
         if not np.any(path):
-            return const_sub, time_sub
-        const = np.stack([rows[k][0][b] for b, k in enumerate(path)]) if n else const_sub
-        time = np.stack([rows[k][1][b] for b, k in enumerate(path)]) if n else time_sub
-        return const, time
+            return const_sub, time_sub, None
+        const = np.stack([rows[k][0][b] for b, k in enumerate(path)])
+        time = np.stack([rows[k][1][b] for b, k in enumerate(path)])
+        return const, time, np.array([main, *order[1:]])[path]
 
     def _decode_seconds(self, secs: np.ndarray) -> list[tuple[int, float]]:
         """Counter and z for every second: the offsets (counter - second) come from the
@@ -1544,6 +1603,99 @@ def _run_bounds(offsets: Sequence[int]) -> list[tuple[int, int]]:
             out[-1] = (out[-1][0], j)
         else:
             out.append((j, j))
+    return out
+
+
+def _place_pieces(
+    segments: list[Segment], pieces: np.ndarray, lo: int, duration: float
+) -> list[Segment]:
+    """Segments put on the second boundaries of the piece each second was re-anchored in
+    (``pieces``: that phase per bucket from ``lo``, ``Detector._piece_rows``), split and
+    ended where the phase changes: there is the cut, to 0.2 s.
+
+    The time decode sums buckets into seconds on one grid; a piece after a cut of a
+    fraction of a second has its own, ``d`` buckets off (|d| <= 2 by taking the nearer
+    way). Each grid second holds 5 - |d| buckets of the piece's second that starts ``d``
+    buckets later, so that second is the one decoded and only the clip times move. A cut
+    of 1.4 s reads at 1-s resolution as one offset either side (one segment) and still
+    shows as a change of phase, and a grid second straddling a cut belongs to the piece
+    holding most of it."""
+    per = SUB_BUCKETS_PER_SECOND
+    n = pieces.shape[0]
+    runs: list[list[int]] = []  # [first bucket, end bucket, phase]
+    for r, p in enumerate(pieces.tolist()):
+        if runs and runs[-1][2] == p:
+            runs[-1][1] = lo + r + 1
+        else:
+            runs.append([lo + r, lo + r + 1, int(p)])
+    while len(runs) > 1:  # a run under 1 s is not a piece: it joins its longer neighbour
+        i = min(range(len(runs)), key=lambda i: runs[i][1] - runs[i][0])
+        if runs[i][1] - runs[i][0] >= per:
+            break
+        left = i > 0 and (
+            i == len(runs) - 1 or runs[i - 1][1] - runs[i - 1][0] >= runs[i + 1][1] - runs[i + 1][0]
+        )
+        j = i - 1 if left else i + 1
+        runs[j] = [min(runs[i][0], runs[j][0]), max(runs[i][1], runs[j][1]), runs[j][2]]
+        del runs[i]
+        k = min(i, j)  # the merged run may now meet a neighbour of its own phase
+        for a in (k - 1, k):
+            if 0 <= a < len(runs) - 1 and runs[a][2] == runs[a + 1][2]:
+                runs[a] = [runs[a][0], runs[a + 1][1], runs[a][2]]
+                del runs[a + 1]
+                break
+
+    def run_at(t: float) -> int:
+        b = math.floor(t * per)
+        return next((i for i, (b0, b1, _) in enumerate(runs) if b < b1), len(runs) - 1)
+
+    out: list[Segment] = []
+    for seg in segments:
+        o = seg.clip_origin
+        seconds = seg.broadcast_end - seg.broadcast_start
+        owner = [run_at(max(seg.clip_start, o + j + 0.5 / seg.rate)) for j in range(seconds)]
+        j = 0
+        while j < seconds:
+            k = j
+            while k + 1 < seconds and owner[k + 1] == owner[j]:
+                k += 1
+            b0, b1, p = runs[owner[j]]
+            d = (p - round(o * per)) % per
+            grid = o + ((d + 2) % per - 2) / per
+            start = 0.0 if j == 0 and seg.clip_start == 0.0 else max(0.0, grid + j)
+            if b0 > lo and abs(b0 / per - start) <= 1.0:
+                start = b0 / per  # the cut
+            end = min(duration, grid + k + 1)
+            if b1 < lo + n and abs(b1 / per - end) <= 1.0:
+                end = b1 / per
+            if end - start < 1e-6:  # a clip-end second moved out of the clip: nothing left
+                j = k + 1
+                continue
+            first, last = j, k  # seconds moved wholly out of the piece's span are not in it
+            while first < last and grid + first + 1 <= start + 1e-6:
+                first += 1
+            while last > first and grid + last >= end - 1e-6:
+                last -= 1
+            out.append(
+                dataclasses.replace(
+                    seg,
+                    clip_start=start,
+                    clip_end=end,
+                    broadcast_start=seg.broadcast_start + first,
+                    broadcast_end=seg.broadcast_start + last + 1,
+                    clip_origin=grid + first,
+                    strengths=seg.strengths[first : last + 1]
+                    if len(seg.strengths) == seconds
+                    else seg.strengths,
+                )
+            )
+            j = k + 1
+    for i in range(len(out) - 1):
+        a, b = out[i], out[i + 1]
+        if a.clip_end > b.clip_start:  # moved into each other with no cut seen: meet halfway
+            t = 0.5 * (a.clip_end + b.clip_start)
+            out[i] = dataclasses.replace(a, clip_end=t)
+            out[i + 1] = dataclasses.replace(b, clip_start=t)
     return out
 
 

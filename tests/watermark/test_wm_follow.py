@@ -1,6 +1,6 @@
 """The mark that moves with the picture (``EmbedSettings(follow=True)``, watermark/_motion.py).
 
-Opt-in: it cuts x264's cost of the mark on pans and zooms, and the detector, told with
+The default: it cuts x264's cost of the mark on pans and zooms, and the detector, told with
 ``Geometry.phase``, undoes the same motion before folding (docs/watermark.md). A re-upload
 played at another speed was re-anchored every 1 / rate clip seconds (``Geometry.anchors``),
 which the detector finds from every frame of the clip's first seconds (``AnchorProbe``)."""
@@ -8,6 +8,8 @@ which the detector finds from every frame of the clip's first seconds (``AnchorP
 from __future__ import annotations
 
 import io
+import itertools
+import math
 
 import av
 import cv2
@@ -18,11 +20,12 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from tests.watermark.conftest import START, detect_frames, x264_round_trip
-from watermark import Embedder, EmbedSettings, StreamerKey
+from watermark import Embedder, EmbedSettings, Segment, StreamerKey
 from watermark._detect import (
     Detector,
     _fold,
     _fold_shift,
+    _place_pieces,
     _shift_fold,
     best_states,
     pick_samples,
@@ -209,24 +212,82 @@ def test_steady_zoom_is_anchored_at_the_marks_own_period(alice: StreamerKey) -> 
     assert seg.broadcast_end - seg.broadcast_start == 4
 
 
+@pytest.fixture(scope="module")
+def marked_pan(alice: StreamerKey) -> list[np.ndarray]:
+    return _moving(alice, _pan(480, 854, 12.0, photo=3, v=(1.2, -0.7)))
+
+
+@pytest.mark.parametrize(
+    ("at", "removed"),
+    [(100, 72), (100, 60), (60, 35)],
+    ids=["2.88s-at-4s", "2.4s-at-4s", "1.4s-at-2.4s"],
+)
 def test_pieces_after_a_sub_second_cut_are_each_read_at_their_own_phase(
-    alice: StreamerKey,
+    alice: StreamerKey, marked_pan: list[np.ndarray], at: int, removed: int
 ) -> None:
-    """2.88 s cut out of a pan: the piece after the cut was re-anchored 0.88 s off the first
-    piece's schedule, and stabilised on that schedule its mark smeared with the pan (before:
-    the second piece read as unmarked; cuts of 2.4 and 2.6 s happened to survive it). The
-    evidence folds every bucket at all five phases and each piece is read at the one that
-    shows the identity strongest: both are dated, in whole seconds."""
-    marked = _moving(alice, _pan(480, 854, 12.0, photo=3, v=(1.2, -0.7)))
-    clip = marked[:100] + marked[172:]  # broadcast 0-4 s, then 6.88-12 s
+    """A cut of a fraction of a second out of a pan: the piece after it was re-anchored off
+    the first piece's schedule, and stabilised on that schedule its mark smeared with the
+    pan (before session 13 the second piece read as unmarked). The evidence folds every
+    bucket at all five phases and each piece is read at the one that shows the identity
+    strongest; the pieces are dated on their own second boundaries and end at the cut.
+    Before session 14 the 2.4-s and 1.4-s cuts also read as a 2x re-upload (a 0.5-s
+    schedule holds both pieces' anchors), the 1.4-s one as one segment, and the
+    boundaries sat on the first piece's whole seconds, up to 0.6 s off."""
+    cut, gap = at / 25.0, removed / 25.0
+    clip = marked_pan[:at] + marked_pan[at + removed :]
     found = detect_frames(alice, x264_round_trip(clip, crf=23), moving=True)
     assert found.detected and found.rate == 1.0, found
     first, second = sorted(found.segments, key=lambda s: s.clip_start)
-    assert first.clip_start == 0.0 and abs(first.broadcast_start - START) <= 1, found.segments
-    assert abs(first.clip_end - 4.0) <= 1.0, found.segments
-    # the second piece shows broadcast = clip + 2.88 s
-    assert abs(second.broadcast_start - START - second.clip_start - 2.88) <= 1.0, found.segments
-    assert abs(second.clip_end - 9.12) <= 0.5 and abs(second.broadcast_end - START - 12) <= 1
+    # clip time t shows broadcast START + t before the cut, START + t + gap after it
+    assert first.clip_start == 0.0 and first.broadcast_start == START, found.segments
+    assert first.clip_origin == pytest.approx(0.0, abs=0.21), found.segments
+    assert first.clip_end == pytest.approx(cut, abs=0.21), found.segments
+    assert second.clip_start == pytest.approx(cut, abs=0.21), found.segments
+    truth = second.broadcast_start - START - gap  # clip time its first second began
+    assert second.clip_origin == pytest.approx(truth, abs=0.21), found.segments
+    assert second.clip_end == pytest.approx(len(clip) / 25.0, abs=0.05)
+    assert second.broadcast_end - START == pytest.approx(12.0, abs=1.0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(0, 4),
+    st.lists(st.tuples(st.integers(1, 30), st.integers(0, 4)), min_size=1, max_size=5),
+    st.lists(st.integers(1, 6), min_size=1, max_size=4),
+    st.integers(0, 3),
+)
+def test_placed_pieces_stay_in_their_segments(
+    q: int, runs: list[tuple[int, int]], lengths: list[int], lo: int
+) -> None:
+    """Whatever the phase path, moving segments onto their pieces' seconds keeps them in
+    order, apart, inside the clip and inside the seconds they were decoded as; each moved
+    origin stays on its grid to within 0.4 s; a path that never leaves the grid's own
+    phase changes nothing."""
+    pieces = np.concatenate([np.full(n, p) for n, p in runs])
+    duration = (lo + len(pieces)) / 5.0
+    segments, j = [], 0
+    for i, n in enumerate(lengths):  # the decode's seconds start q buckets before lo
+        origin = (lo - q) / 5.0 + j
+        n = min(n, math.ceil(duration - origin - 1e-9))  # the last second starts in the clip
+        if n <= 0:
+            break
+        end = min(duration, origin + n)
+        seg = Segment(max(0.0, origin), end, 100 * i + j, 100 * i + j + n, 1.0, origin)
+        segments.append(seg)
+        j += n
+    out = _place_pieces(segments, pieces, lo, duration)
+    for a, b in itertools.pairwise(out):
+        assert a.clip_end <= b.clip_start + 1e-9
+    for seg in out:
+        assert 0.0 <= seg.clip_start < seg.clip_end <= duration + 1e-9
+        home = next(
+            s for s in segments if s.broadcast_start <= seg.broadcast_start < s.broadcast_end
+        )
+        assert seg.broadcast_end <= home.broadcast_end
+        moved = seg.clip_origin - (home.clip_origin + seg.broadcast_start - home.broadcast_start)
+        assert abs(moved) <= 0.4 + 1e-9
+    if all(p == (lo - q) % 5 for p in pieces.tolist()):
+        assert out == segments
 
 
 @settings(max_examples=60, deadline=None)
