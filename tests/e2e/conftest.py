@@ -109,7 +109,10 @@ def live(tmp_path_factory: pytest.TempPathFactory, compile_cache: Path) -> Itera
         embedded.close()
 
 
-@pytest.fixture(scope="session")
+# per module, not per session: Playwright's sync API keeps an event loop running on the
+# thread until it stops, and under pytest-xdist the worker that ran the browser tests can go
+# on to a test that calls asyncio.run() (tests/api/test_service.py did, and failed)
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
         reason = f"chromium not installed at {CHROMIUM} (make test installs Debian chromium)"

@@ -237,16 +237,19 @@ def test_pieces_after_a_sub_second_cut_are_each_read_at_their_own_phase(
     clip = marked_pan[:at] + marked_pan[at + removed :]
     found = detect_frames(alice, x264_round_trip(clip, crf=23), moving=True)
     assert found.detected and found.rate == 1.0, found
-    first, second = sorted(found.segments, key=lambda s: s.clip_start)
-    # clip time t shows broadcast START + t before the cut, START + t + gap after it
-    assert first.clip_start == 0.0 and first.broadcast_start == START, found.segments
-    assert first.clip_origin == pytest.approx(0.0, abs=0.21), found.segments
-    assert first.clip_end == pytest.approx(cut, abs=0.21), found.segments
-    assert second.clip_start == pytest.approx(cut, abs=0.21), found.segments
-    truth = second.broadcast_start - START - gap  # clip time its first second began
-    assert second.clip_origin == pytest.approx(truth, abs=0.21), found.segments
-    assert second.clip_end == pytest.approx(len(clip) / 25.0, abs=0.05)
-    assert second.broadcast_end - START == pytest.approx(12.0, abs=1.0)
+    segments = sorted(found.segments, key=lambda s: s.clip_start)
+    for seg in segments:  # clip time t shows START + t before the cut, START + t + gap after
+        mid = 0.5 * (seg.clip_start + seg.clip_end)
+        shown = seg.broadcast_start - START + mid - seg.clip_origin
+        assert shown == pytest.approx(mid + (gap if mid > cut else 0.0), abs=0.21), segments
+        assert not seg.clip_start < cut - 0.21 < cut + 0.21 < seg.clip_end, segments
+    first = segments[0]
+    assert first.clip_start == 0.0 and first.broadcast_start == START, segments
+    assert first.clip_origin == pytest.approx(0.0, abs=0.21), segments
+    assert any(abs(s.clip_end - cut) <= 0.21 for s in segments), segments
+    assert any(abs(s.clip_start - cut) <= 0.21 for s in segments), segments
+    assert segments[-1].clip_end == pytest.approx(len(clip) / 25.0, abs=0.05), segments
+    assert sum(s.clip_end - s.clip_start for s in segments) >= 0.9 * len(clip) / 25.0
 
 
 @settings(max_examples=200, deadline=None)
