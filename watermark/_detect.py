@@ -1696,11 +1696,11 @@ def _place_pieces(
             )
             j = k + 1
     for i in range(len(out) - 1):
-        a, b = out[i], out[i + 1]
-        if a.clip_end > b.clip_start:  # moved into each other with no cut seen: meet halfway
-            t = 0.5 * (a.clip_end + b.clip_start)
-            out[i] = dataclasses.replace(a, clip_end=t)
-            out[i + 1] = dataclasses.replace(b, clip_start=t)
+        before, after = out[i], out[i + 1]
+        if before.clip_end > after.clip_start:  # moved into each other, no cut seen between
+            t = 0.5 * (before.clip_end + after.clip_start)
+            out[i] = dataclasses.replace(before, clip_end=t)
+            out[i + 1] = dataclasses.replace(after, clip_start=t)
     return out
 
 
