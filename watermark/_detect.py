@@ -860,11 +860,10 @@ class Detector:
                 for g in candidates
                 for a in self.anchor_scores(g, probe, window, rates=(1.0,))
             )
-            [faster] = [
-                a
-                for a in self.anchor_scores(fast, probe, window, rates=(fast.anchor_rate,))
-                if abs(a.origin - fast.anchor_origin) < 1e-9
-            ]
+            faster = min(
+                self.anchor_scores(fast, probe, window, rates=(fast.anchor_rate,)),
+                key=lambda a: abs(a.origin - fast.anchor_origin),
+            )
             if faster.score <= normal:
                 return False
         return True
