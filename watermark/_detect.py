@@ -1302,7 +1302,7 @@ class Detector:
             segments = _place_pieces(segments, pieces, lo, duration)
         # per-second strength of the identity mark (this second alone)
         const_secs = self.rebucket(const_sub, rate, phase)
-        codeword = self.identity_code.codebook[epoch].astype(np.float64)
+        codeword = self.identity_code.codeword(epoch).astype(np.float64)
         norms = np.linalg.norm(const_secs, axis=1)
         id_z = np.where(norms > 0, const_secs @ codeword / np.maximum(norms, 1e-12), 0.0)
         base = epoch << COUNTER_BITS
@@ -1350,7 +1350,7 @@ class Detector:
         n = const_sub.shape[0]
         order = [-1, *sorted(series.phases)]
         rows = [(const_sub, time_sub)] + [series.phases[p].span(lo, n) for p in order[1:]]
-        codeword = self.identity_code.codebook[epoch].astype(np.float64)
+        codeword = self.identity_code.codeword(epoch).astype(np.float64)
         z = np.zeros((len(order), n))
         for k, (c, _) in enumerate(rows):
             norms = np.linalg.norm(c, axis=1)

@@ -201,3 +201,18 @@ def test_detector_accepts_a_weak_identity_only_among_plausible_epochs() -> None:
     assert IdentityCode(KEY).decode(strong) == (outside, pytest.approx(12.0, abs=1e-3))
     assert det.decode_identity(strong) is None
     assert det.decode_identity(_soft_at(inside, 6.2, 3)) is None
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, (1 << 16) - 40), st.integers(1, 40))
+def test_identity_rows_are_the_codebook_s(lo: int, n: int) -> None:
+    """The detector builds only the epochs it searches (``IdentityCode.rows``); they are the
+    whole book's rows, and a single codeword read from them or afresh is the same."""
+    book = _FULL_BOOK.codebook
+    code = IdentityCode(KEY)
+    assert np.array_equal(code.rows(lo, lo + n), book[lo : lo + n])
+    assert np.array_equal(code.codeword(lo + n - 1), book[lo + n - 1])
+    assert np.array_equal(IdentityCode(KEY).codeword(lo), book[lo])
+
+
+_FULL_BOOK = IdentityCode(KEY)
