@@ -37,7 +37,7 @@ import cv2
 import numpy as np
 
 from watermark._keys import StreamerKey
-from watermark._motion import EST_HEIGHT, MotionChain
+from watermark._motion import EST_HEIGHT, MotionChain, area_resize
 from watermark._patterns import (
     CHIPS_PER_HEIGHT,
     SAMPLES_PER_CHIP,
@@ -332,9 +332,7 @@ def _fold(w: np.ndarray) -> np.ndarray:
 def _resample(y: np.ndarray, period: float) -> np.ndarray:
     f = _N / period
     h, w = y.shape
-    size = (max(1, round(w * f)), max(1, round(h * f)))
-    interp = cv2.INTER_AREA if f < 1.0 else cv2.INTER_LINEAR
-    return cv2.resize(y, size, fx=f, fy=f, interpolation=interp)
+    return area_resize(y, (max(1, round(w * f)), max(1, round(h * f))), f)
 
 
 def stabilise(y: np.ndarray, motion: np.ndarray) -> np.ndarray:

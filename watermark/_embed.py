@@ -27,7 +27,7 @@ import numpy as np
 
 from watermark._errors import PayloadInvalid, VideoTooLarge, VideoTooSmall
 from watermark._keys import StreamerKey
-from watermark._motion import EST_HEIGHT, MotionChain
+from watermark._motion import EST_HEIGHT, MotionChain, area_resize
 from watermark._patterns import TILE_CHIPS, KeyPatterns, chip_pixels, render_matrix, sandwich
 from watermark._payload import ConstPayload, TimeCode, check_mark_time, conv_encode
 
@@ -223,7 +223,7 @@ class Embedder:
                 f"frame is {y.shape}, embedder built for {self.height, self.width}"
             )
         second = max(0, math.floor(t))
-        small8 = cv2.resize(y, self._quarter, interpolation=cv2.INTER_AREA)
+        small8 = area_resize(y, self._quarter)
         cp, tp = self._moved(small8, second, *self._patterns_for(second))
         small = small8.astype(np.float32)
         act = self.activity(small)

@@ -25,7 +25,7 @@ import math
 import cv2
 import numpy as np
 
-__all__ = ["EST_HEIGHT", "MAX_SCALE", "MotionChain", "scaled"]
+__all__ = ["EST_HEIGHT", "MAX_SCALE", "MotionChain", "area_resize", "scaled"]
 
 EST_HEIGHT = 180  # rows the motion is estimated at (a quarter of 720p)
 MAX_SCALE = 1.5  # accumulated zoom beyond which the chain restarts
@@ -49,8 +49,32 @@ _LK = {
 def scaled(y: np.ndarray) -> np.ndarray:
     """The frame at the estimation size (area-averaged, uint8)."""
     h, w = y.shape
-    size = (max(8, round(w * EST_HEIGHT / h)), EST_HEIGHT)
-    out: np.ndarray = cv2.resize(y, size, interpolation=cv2.INTER_AREA)
+    return area_resize(y, (max(8, round(w * EST_HEIGHT / h)), EST_HEIGHT))
+
+
+def area_resize(y: np.ndarray, size: tuple[int, int], scale: float | None = None) -> np.ndarray:
+    """``cv2.resize(y, size, fx=scale, fy=scale, interpolation=INTER_AREA)``, reached by
+    exact halvings while the picture is still at least twice too big.
+
+    OpenCV halves an image by area averaging ten to twenty times faster than it averages
+    by any other factor (720p: 0.03 ms to halve, 0.38 ms to quarter, 1.2 ms to a third),
+    and a box of boxes is the same average up to the halves' rounding (at most one grey
+    level). The embedder's quarter-resolution frame, the motion estimate's and the
+    detector's resampling all take this road, so both sides see the same pictures."""
+    w, h = size
+    src = y
+    while src.shape[0] >= 2 * h and src.shape[1] >= 2 * w and (scale is None or scale <= 0.5):
+        hh, ww = src.shape[0] // 2, src.shape[1] // 2
+        src = cv2.resize(src[: 2 * hh, : 2 * ww], (ww, hh), interpolation=cv2.INTER_AREA)
+        if scale is not None:
+            scale *= 2.0
+    if src.shape == (h, w) and scale in (None, 1.0):
+        return src
+    if scale is None:
+        out: np.ndarray = cv2.resize(src, size, interpolation=cv2.INTER_AREA)
+    else:
+        interp = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR
+        out = cv2.resize(src, size, fx=scale, fy=scale, interpolation=interp)
     return out
 
 
