@@ -1,6 +1,6 @@
 """The mark that moves with the picture (``EmbedSettings(follow=True)``, watermark/_motion.py).
 
-The default: it cuts x264's cost of the mark on pans and zooms, and the detector, told with
+Opt-in: it cuts x264's cost of the mark on pans and zooms, and the detector, told with
 ``Geometry.phase``, undoes the same motion before folding (docs/watermark.md). A re-upload
 played at another speed was re-anchored every 1 / rate clip seconds (``Geometry.anchors``),
 which the detector finds from every frame of the clip's first seconds (``AnchorProbe``)."""
