@@ -31,7 +31,7 @@ from watermark._detect import (
     pick_samples,
     stabilise,
 )
-from watermark._motion import EST_HEIGHT, MotionChain
+from watermark._motion import EST_HEIGHT, MotionChain, area_resize
 from watermark._synth import GRAIN_SIGMA, photographs, scene_clip
 from watermark._video import find_anchors
 
@@ -327,3 +327,18 @@ def test_other_phase_fold_is_the_main_fold_shifted(motion: tuple[float, float, f
     assert abs(np.corrcoef(warped.ravel(), _fold(w).ravel())[0, 1]) < 0.3  # it did move
     # a zoom that moves the frame's corners by samples is warped instead
     assert _fold_shift(np.diag([1.01, 1.01, 1.0]), w.shape) is None
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(30, 200), st.integers(30, 200), st.sampled_from([1.0, 0.5, 0.4, 0.3, 0.2]))
+def test_area_resize_gives_a_new_array_of_the_size(h: int, w: int, f: float) -> None:
+    """``area_resize`` always returns a new array of the asked size (a detector keeps the
+    previous resampled frame, and the decoder reuses the buffer of the frame it was given),
+    and a halving of even sizes is OpenCV's direct area average up to rounding."""
+    y = (np.random.default_rng(h * w).random((h, w)) * 255).astype(np.uint8)
+    size = (max(1, round(w * f)), max(1, round(h * f)))
+    got = area_resize(y, size, f)
+    assert got is not y and got.shape == (size[1], size[0])
+    even = y[: h // 2 * 2, : w // 2 * 2]
+    half = cv2.resize(even, (w // 2, h // 2), interpolation=cv2.INTER_AREA).astype(int)
+    assert np.abs(area_resize(even, (w // 2, h // 2), 0.5).astype(int) - half).max() == 0
