@@ -1296,7 +1296,7 @@ class Detector:
         epoch = payloads[0].epoch
         origin = self._origin(lo, rate, phase)
         segments = _segments(decoded, origin, duration, epoch, rate)
-        if pieces is not None and rate == 1.0 and geo.phase is not None:
+        if pieces is not None and rate == 1.0:
             segments = _place_pieces(segments, pieces, lo, duration)
         # per-second strength of the identity mark (this second alone)
         const_secs = self.rebucket(const_sub, rate, phase)
