@@ -150,6 +150,7 @@ EDGE_Z = 4.5  # its z over those 2 * 30 * 5 offsets (0.2-s grid): union bound 1e
 EDGE_MARGIN_Z = 2.0  # ... and beats each offset near the content's by this pairwise z
 EDGE_MARK_S = 3.0  # clip seconds at either end whose time soft bits are kept for that
 EDGE_SHIFTS = 5  # 0.2-s steps the stretch is moved off the matched piece (a straddling window)
+EDGE_NULL_S = 40  # seconds of offsets beyond the search, each side, that measure its noise
 _MARK_TOLERANCE_S = 0.6  # the mark's time is at 0.2-s phase resolution
 CROP_MIN = 0.03  # the mark's period says the clip shows < 97 % of the broadcast's height
 CROP_REFS = 5  # clip seconds the crop's place is searched on
@@ -373,7 +374,33 @@ class _EdgeTimes:
         scale = np.where(same, apart, np.maximum(apart, math.sqrt(2.0)))
         pair = (z[a] - z[near]) / np.maximum(scale, 1e-9)
         margin = float(np.min(np.where(scale > 0, pair, 0.0)))
-        return float(grid[a] / per), float(z[a]), margin
+        rows_a = stacks[int(phase[a])]
+        fit = float(np.sum(words[a] * rows_a)) / float(words[a].size)
+        spread = self._null_spread(rows_a - fit * words[a], buckets, o_ref)
+        return float(grid[a] / per), float(z[a]) / spread, margin / spread
+
+    def _null_spread(self, rows: np.ndarray, buckets: np.ndarray, o_ref: int) -> float:
+        """How far the z of codewords the stretch cannot show spreads on ``rows``, at least 1:
+        the RMS z of offsets 10 to 10 + ``EDGE_NULL_S`` s beyond either end of the search
+        (their counters share no group with any searched one).
+
+        z is N(0, 1) under noise only if the buckets' rows are independent; the buckets of
+        one second score the same codeword, and where their rows share a component (a still
+        picture's interference, the same smeared mark in every bucket before a clip's first
+        anchor) it adds up coherently: a cropped genuine clip's first 0.64 s (moving mark)
+        had rows 98 % alike, and an offset 28 s off reached z 4.66 with margin 3.8 over the
+        content's, a cut that was not there. ``jump`` divides its z and margin by this,
+        measured on the rows less the best hypothesis' own codeword (a real mark is the same
+        in every bucket of a second too, and would otherwise count as noise), which keeps
+        the bound of ``EDGE_Z`` (a constant false-alarm rate) whatever the rows share."""
+        per = SUB_BUCKETS_PER_SECOND
+        lo, hi = (EDGE_SEARCH_S + 10) * per, (EDGE_SEARCH_S + 10 + EDGE_NULL_S) * per
+        side = np.arange(lo, hi, dtype=np.int64)
+        grid = o_ref + np.concatenate([-side, side])
+        counters = (buckets[None, :] + grid[:, None]) // per - self.base
+        words = self.detector.time_code.codebook[counters % (1 << COUNTER_BITS)]
+        z = np.einsum("kir,ir->k", words, rows) / math.sqrt(float(np.sum(rows**2)))
+        return max(1.0, math.sqrt(float(np.mean(z**2))))
 
     def _phase_of(self, p: int, stacks: dict[int, np.ndarray]) -> int:
         """Which rows score an offset that re-anchors at phase ``p`` (-1: the main ones)."""

@@ -17,6 +17,8 @@ from tests.clip.conftest import START, Broadcast
 from tests.clip.test_clip_geometry import _cropped
 from tests.clip.test_clip_verify import codes, near
 from watermark._clip import (
+    EDGE_MARGIN_Z,
+    EDGE_Z,
     ClipSegment,
     _align,
     _analyse,
@@ -217,6 +219,43 @@ def test_edge_marks_only_where_the_mark_disagrees_with_unjudged_edges() -> None:
     assert _edge_marks(pieces, _edges(unmarked, base), 6.2) == pieces
     # nothing matched: nothing to measure a jump against
     assert _edge_marks(pieces[1:], _edges(cut, base), 6.2) == pieces[1:]
+
+
+def test_edge_marks_do_not_read_a_jump_into_rows_that_share_a_component() -> None:
+    """Rows alike in every bucket (a still picture's interference, or the smeared mark of
+    a moving-mark clip's frames before its first anchor: a cropped genuine clip's first
+    0.64 s had rows 98 % alike) add up coherently on any codeword, so wrong counters' z
+    spreads wider than N(0, 1); read at face value, one 28 s off cleared EDGE_Z with a
+    wide margin and a genuine clip was reported cut. No stretch of such rows without a
+    mark may read as a jump; a mark under the same interference still does."""
+    det = Detector(StreamerKey("alice", b"\x01" * 32))
+    base = START - 1000
+    ref = base + 1001.8  # broadcast minus clip time of the matched content
+    read = 0
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        common = rng.normal(0.0, 20.0, TIME_CODED_BITS)
+        rows = {
+            b: (common + rng.normal(0.0, 3.0, TIME_CODED_BITS)).astype(np.float32)
+            for b in range(31)
+        }
+        _, z, margin = _EdgeTimes(det, base, rows).jump(0.0, 0.8, ref)
+        read += z >= EDGE_Z and margin >= EDGE_MARGIN_Z
+    assert read == 0
+    # a 4-s jump at the clip's start, under the same interference, is still read
+    rng = np.random.default_rng(1)
+    common = rng.normal(0.0, 20.0, TIME_CODED_BITS)
+    rows = {
+        b: (
+            common
+            + 8.0 * det.time_code.codebook[1001 + (b + 4) // 5 - 4]
+            + rng.normal(0.0, 3.0, TIME_CODED_BITS)
+        ).astype(np.float32)
+        for b in range(31)
+    }
+    off, z, margin = _EdgeTimes(det, base, rows).jump(0.0, 1.0, ref)
+    assert z >= EDGE_Z and margin >= EDGE_MARGIN_Z, (z, margin)
+    assert off == pytest.approx(ref - 4.0, abs=0.3)
 
 
 def test_edge_marks_see_a_short_cut_through_the_rolling_codes_shared_groups() -> None:
