@@ -676,6 +676,7 @@ class Detector:
             np.fft.fft2(np.fft.ifft2(np.fft.fft2(self.patterns.sync_samples) * _HP).real)
         )
         self.identity_code = IdentityCode(key)
+        self._probe_z: tuple[AnchorProbe | None, dict[float, list[np.ndarray]]] = (None, {})
 
     # (1) geometry ---------------------------------------------------------------------------
     def _sync_z(self, folded: np.ndarray) -> tuple[float, tuple[int, int]]:
@@ -810,6 +811,14 @@ class Detector:
         normal speed stays."""
         if len(probe.times) < 2 * SUB_BUCKETS_PER_SECOND or not probe.moved:
             return geo
+        try:
+            return self._anchoring(geo, candidates, probe)
+        finally:
+            self._probe_z = (None, {})  # the probe's z-maps are not needed after this
+
+    def _anchoring(
+        self, geo: Geometry, candidates: Sequence[Geometry], probe: AnchorProbe
+    ) -> Geometry:
         normal: tuple[float, Geometry] = (-math.inf, geo)
         best: tuple[float, Geometry] = (-math.inf, geo)
         for g in candidates:
@@ -876,6 +885,23 @@ class Detector:
         phase = round(a.origin * SUB_BUCKETS_PER_SECOND) % SUB_BUCKETS_PER_SECOND
         return dataclasses.replace(geo, offset=a.offset, phase=phase)
 
+    def _zmaps(self, probe: AnchorProbe, period: float) -> list[np.ndarray]:
+        """Every probe frame's sync z-map at ``period``, kept for the probe: ``anchoring``
+        and ``_faster_throughout`` score many hypotheses on the same frames."""
+        if self._probe_z[0] is not probe:
+            self._probe_z = (probe, {})
+        cache = self._probe_z[1]
+        key = round(period, 6)
+        if key not in cache:
+            zmaps = []
+            for fold in probe.folds[key]:
+                corr = np.fft.ifft2(np.fft.fft2(fold) * self._sync_f).real
+                sd = float(np.std(corr))
+                z = (corr - float(np.mean(corr))) / sd if sd > 0 else np.zeros_like(corr)
+                zmaps.append(z.astype(np.float32))
+            cache[key] = zmaps
+        return cache[key]
+
     def anchor_scores(
         self,
         geo: Geometry,
@@ -891,13 +917,10 @@ class Detector:
         h, w = probe.shape
         to_samples = h / EST_HEIGHT * _N / geo.period
         centre = np.array([(EST_HEIGHT * w / h - 1) / 2, (EST_HEIGHT - 1) / 2, 1.0])
-        zmaps = []
-        for fold in probe.folds[round(geo.period, 6)]:
-            corr = np.fft.ifft2(np.fft.fft2(fold) * self._sync_f).real
-            sd = float(np.std(corr))
-            z = (corr - float(np.mean(corr))) / sd if sd > 0 else np.zeros_like(corr)
-            zmaps.append(z.astype(np.float32))
+        # each frame's z-map tiled 2 x 2: a moved copy is then a view (np.roll copied twice)
+        zmaps = [np.tile(z, (2, 2)) for z in self._zmaps(probe, geo.period)]
         clock = np.asarray(probe.times)
+        inside = (clock >= window[0]) & (clock < window[1])
         inv = [np.linalg.inv(a) for a in probe.motion]
         shifts: dict[tuple[int, int], tuple[int, int, float]] = {}
 
@@ -925,11 +948,12 @@ class Detector:
             wt *= keep
             if wt == 0.0:
                 return
-            m = np.roll(zmaps[i], (-dy, -dx), axis=(0, 1)) * np.float32(wt)
+            dy, dx = dy % _N, dx % _N
+            moved = zmaps[i][dy : dy + _N, dx : dx + _N]  # np.roll(z, (-dy, -dx))
             if j in acc:
-                acc[j] += m
+                cv2.scaleAdd(moved, wt, acc[j], dst=acc[j])
             else:
-                acc[j] = m
+                acc[j] = moved * np.float32(wt)
             ww[j] = ww.get(j, 0.0) + wt * wt
 
         def fade(dt: float, rate: float) -> float:
@@ -940,21 +964,24 @@ class Detector:
             acc: dict[int, np.ndarray] = {}
             ww: dict[int, float] = {}
             anchors: set[int] = set()  # those seen after: each costs _ANCHOR_COST
-            for i, t in enumerate(probe.times):
-                if not window[0] <= t < window[1]:
-                    continue
-                start = origin + broadcast_second(t, rate, origin) / rate
-                j = min(i, int(np.searchsorted(clock, start - 1e-6)))
-                wt = fade(t - clock[j], rate)
+            # per frame: the start of the broadcast second it shows (broadcast_second), the
+            # frame that anchored it and the next anchor's frame
+            starts = origin + np.floor((clock - origin) * rate + 1e-6) / rate
+            firsts = np.minimum(np.arange(len(clock)), np.searchsorted(clock, starts - 1e-6))
+            nexts = np.searchsorted(clock, starts + 1.0 / rate - 1e-6)
+            for i in np.flatnonzero(inside).tolist():
+                t = probe.times[i]
+                j = int(firsts[i])
+                wt = fade(t - probe.times[j], rate)
                 if wt > 0.0:
                     add(acc, ww, i, j, wt)
                     anchors.add(j)
                 # the mark jumps at an anchor: the frames just before it show the previous
                 # second's, moved away; a hypothesis whose anchors come late finds its own
                 # mark there (on a steady zoom it is otherwise as good as the right one)
-                nxt = int(np.searchsorted(clock, start + 1.0 / rate - 1e-6))
+                nxt = int(nexts[i])
                 if nxt < len(clock):
-                    wb = fade(clock[nxt] - t, rate)
+                    wb = fade(probe.times[nxt] - t, rate)
                     if wb > 0.0:
                         add(acc, ww, i, nxt, -wb)
             if not acc:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from watermark import Detection, Detector, Embedder, Evidence, StreamerKey
-from watermark._detect import pick_samples
+from watermark._detect import ANCHOR_SPAN_S, AnchorProbe, pick_samples
 from watermark._synth import scene_clip
 from watermark._video import frame_geometries
 
@@ -58,9 +58,25 @@ def detect_frames(
     if anchors is None:  # found blind, as detect_file does
         [geo] = frame_geometries(frames, fps, [det], moving)
     else:
-        samples, phases = pick_samples(((i / fps, y) for i, y in enumerate(frames)), 20.0, 24)
-        geo = det.geometry_candidates(samples, phases)[0]
-        geo = dataclasses.replace(geo, anchor_rate=anchors[0], anchor_origin=anchors[1])
+        # as find_anchors, but the schedule is told: each candidate is scored on the probe
+        # at that schedule only, which also gives the tile offset the anchors imply
+        span = min(20.0, len(frames) / fps)  # as frame_geometries
+        samples, phases = pick_samples(((i / fps, y) for i, y in enumerate(frames)), span, 24)
+        candidates = [g for g in det.geometry_candidates(samples, phases) if g.phase is not None]
+        probe = AnchorProbe({round(g.period, 6) for g in candidates})
+        for i, y in enumerate(frames[: int(ANCHOR_SPAN_S * fps) + 1]):
+            probe.add_frame(y, i / fps)
+        rate, origin = anchors
+        _, geo = max(
+            (
+                (a.score, dataclasses.replace(g, offset=a.offset))
+                for g in candidates
+                for a in det.anchor_scores(g, probe, rates=(rate,))
+                if abs(a.origin - origin) < 1e-6
+            ),
+            key=lambda sg: sg[0],
+        )
+        geo = dataclasses.replace(geo, anchor_rate=rate, anchor_origin=origin)
     ev = Evidence(geo.period, anchors=geo.anchors())
     for i, y in enumerate(frames):
         ev.add_frame(y, i / fps)
