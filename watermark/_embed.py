@@ -77,8 +77,8 @@ class EmbedSettings:
     # broadcast second (watermark/_motion.py, docs/watermark.md): CRF 23 cost on pans +79 %
     # -> +30 %, CRF 28 + 50 % scene 88 / 76 % -> 95 / 94 %; the detector finds where a
     # sped-up or slowed re-upload re-anchored it (``find_anchors``); the file and clip
-    # detectors follow this default. Still opt-in: with it the clip bench judged 5 of 20
-    # genuine cropped clips not authentic and verified 60 s in 17 s CPU (session 14)
+    # detectors follow this default. Still opt-in: a piece of 1.2-1.4 s left at a clip end
+    # by a cut is read too weakly to date (docs/watermark.md, session 15)
     follow: bool = False
 
 
