@@ -399,7 +399,10 @@ class _EdgeTimes:
         grid = o_ref + np.concatenate([-side, side])
         counters = (buckets[None, :] + grid[:, None]) // per - self.base
         words = self.detector.time_code.codebook[counters % (1 << COUNTER_BITS)]
-        z = np.einsum("kir,ir->k", words, rows) / math.sqrt(float(np.sum(rows**2)))
+        energy = float(np.sum(rows**2))
+        if energy == 0.0:
+            return 1.0
+        z = np.einsum("kir,ir->k", words, rows) / math.sqrt(energy)
         return max(1.0, math.sqrt(float(np.mean(z**2))))
 
     def _phase_of(self, p: int, stacks: dict[int, np.ndarray]) -> int:
