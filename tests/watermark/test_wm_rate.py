@@ -11,6 +11,7 @@ import math
 import numpy as np
 import pytest
 
+from watermark import StreamerKey
 from watermark._detect import (
     _JUMP_Z,
     _NEAR_JUMP_Z,
@@ -18,6 +19,10 @@ from watermark._detect import (
     _SPEED_MARGIN,
     _SPEED_NEAR_MARGIN,
     SPEED_RATES,
+    AnchorHypothesis,
+    AnchorProbe,
+    Detector,
+    Geometry,
     _slope_agrees,
     choose_rate,
     counter_slope,
@@ -159,3 +164,34 @@ def test_a_1s_cut_near_the_clip_start_is_found_by_the_near_price() -> None:
     offsets = [0, 0] + [1] * 5
     assert track_offsets(near_rows(offsets, 10.0), _JUMP_Z) == [1] * 7
     assert track_offsets(near_rows(offsets, 10.0), _JUMP_Z, _NEAR_JUMP_Z) == offsets
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "taken"),
+    [
+        (3.9, 4.7, False),  # a normal-speed piece after a cut at 2.92 s (clip bench, slow pan)
+        (11.7, 13.9, True),  # the weakest halves of the clip bench's 1.25x / 1.5x re-uploads
+        (30.0, 0.0, False),  # a cut clip: one side keeps the normal schedule
+    ],
+)
+def test_a_faster_schedule_must_clear_half_the_margin_in_each_half(
+    alice: StreamerKey, first: float, second: float, taken: bool
+) -> None:
+    """``_faster_throughout`` takes a faster schedule only if it beats normal speed by half
+    the whole probe's margin in each half of the probe on its own (winning is not enough:
+    on a slow pan a 2x schedule gathers frames that normal speed fades out)."""
+    det = Detector(alice)
+    probe = AnchorProbe([])
+    probe.times = [i / 25.0 for i in range(200)]
+    mid = probe.times[100]
+    fast = Geometry(100.0, (0, 0), 9.0, 0, anchor_rate=2.0, anchor_origin=0.48)
+
+    def scores(
+        geo: Geometry, probe: AnchorProbe, window: tuple[float, float], rates: tuple[float, ...]
+    ) -> list[AnchorHypothesis]:
+        lead = first if window[1] <= mid else second
+        s = 40.0 + (lead if rates == (2.0,) else 0.0)
+        return [AnchorHypothesis(s, rates[0], 0.48, (0, 0))]
+
+    det.anchor_scores = scores  # type: ignore[method-assign]
+    assert det._faster_throughout(fast, [fast], probe) is taken
