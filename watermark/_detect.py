@@ -645,6 +645,8 @@ class AnchorProbe:
         self.times: list[float] = []
         self.motion: list[np.ndarray] = []
         self.folds: dict[float, list[np.ndarray]] = {round(p, 6): [] for p in periods}
+        # per detector (id) and period: the folds' sync z-maps (``Detector._zmaps``)
+        self.zmaps: dict[int, dict[float, list[np.ndarray]]] = {}
         self.shape = (0, 0)
         self._chain = MotionChain()
 
@@ -676,7 +678,6 @@ class Detector:
             np.fft.fft2(np.fft.ifft2(np.fft.fft2(self.patterns.sync_samples) * _HP).real)
         )
         self.identity_code = IdentityCode(key)
-        self._probe_z: tuple[AnchorProbe | None, dict[float, list[np.ndarray]]] = (None, {})
 
     # (1) geometry ---------------------------------------------------------------------------
     def _sync_z(self, folded: np.ndarray) -> tuple[float, tuple[int, int]]:
@@ -811,14 +812,6 @@ class Detector:
         normal speed stays."""
         if len(probe.times) < 2 * SUB_BUCKETS_PER_SECOND or not probe.moved:
             return geo
-        try:
-            return self._anchoring(geo, candidates, probe)
-        finally:
-            self._probe_z = (None, {})  # the probe's z-maps are not needed after this
-
-    def _anchoring(
-        self, geo: Geometry, candidates: Sequence[Geometry], probe: AnchorProbe
-    ) -> Geometry:
         normal: tuple[float, Geometry] = (-math.inf, geo)
         best: tuple[float, Geometry] = (-math.inf, geo)
         for g in candidates:
@@ -893,12 +886,10 @@ class Detector:
         return dataclasses.replace(geo, offset=a.offset, phase=phase)
 
     def _zmaps(self, probe: AnchorProbe, period: float) -> list[np.ndarray]:
-        """Every probe frame's sync z-map at ``period``, kept for the probe: ``anchoring``
-        and ``_faster_throughout`` score many hypotheses on the same frames."""
-        if self._probe_z[0] is not probe:
-            self._probe_z = (probe, {})
-        cache = self._probe_z[1]
+        """Every probe frame's sync z-map at ``period``, kept on the probe (it goes with it):
+        ``anchoring`` and ``_faster_throughout`` score many hypotheses on the same frames."""
         key = round(period, 6)
+        cache = probe.zmaps.setdefault(id(self), {})
         if key not in cache:
             zmaps = []
             for fold in probe.folds[key]:
