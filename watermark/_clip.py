@@ -353,8 +353,7 @@ class _EdgeTimes:
         o_ref = round(ref * per)
         grid = o_ref + np.arange(-(EDGE_SEARCH_S + 1) * per, (EDGE_SEARCH_S + 1) * per + 1)
         buckets = np.arange(b0, b1)
-        counters = (buckets[None, :] + grid[:, None]) // per - self.base
-        words = self.detector.time_code.codebook[counters % (1 << COUNTER_BITS)]
+        words = self._words(grid, buckets)
         phase = np.array([self._phase_of(int(-o % per), stacks) for o in grid])
         z = np.zeros(len(grid))
         for p, rows in stacks.items():
@@ -379,6 +378,13 @@ class _EdgeTimes:
         spread = self._null_spread(rows_a - fit * words[a], buckets, o_ref)
         return float(grid[a] / per), float(z[a]) / spread, margin / spread
 
+    def _words(self, grid: np.ndarray, buckets: np.ndarray) -> np.ndarray:
+        """(offsets, buckets, 128) codewords: bucket b shows counter (b + o) // per - base
+        under offset o (both in buckets)."""
+        counters = (buckets[None, :] + grid[:, None]) // SUB_BUCKETS_PER_SECOND - self.base
+        out: np.ndarray = self.detector.time_code.codebook[counters % (1 << COUNTER_BITS)]
+        return out
+
     def _null_spread(self, rows: np.ndarray, buckets: np.ndarray, o_ref: int) -> float:
         """How far the z of codewords the stretch cannot show spreads on ``rows``, at least 1:
         the RMS z of offsets 10 to 10 + ``EDGE_NULL_S`` s beyond either end of the search
@@ -393,15 +399,13 @@ class _EdgeTimes:
         measured on the rows less the best hypothesis' own codeword (a real mark is the same
         in every bucket of a second too, and would otherwise count as noise), which keeps
         the bound of ``EDGE_Z`` (a constant false-alarm rate) whatever the rows share."""
-        per = SUB_BUCKETS_PER_SECOND
-        lo, hi = (EDGE_SEARCH_S + 10) * per, (EDGE_SEARCH_S + 10 + EDGE_NULL_S) * per
-        side = np.arange(lo, hi, dtype=np.int64)
-        grid = o_ref + np.concatenate([-side, side])
-        counters = (buckets[None, :] + grid[:, None]) // per - self.base
-        words = self.detector.time_code.codebook[counters % (1 << COUNTER_BITS)]
         energy = float(np.sum(rows**2))
         if energy == 0.0:
             return 1.0
+        per = SUB_BUCKETS_PER_SECOND
+        lo, hi = (EDGE_SEARCH_S + 10) * per, (EDGE_SEARCH_S + 10 + EDGE_NULL_S) * per
+        side = np.arange(lo, hi, dtype=np.int64)
+        words = self._words(o_ref + np.concatenate([-side, side]), buckets)
         z = np.einsum("kir,ir->k", words, rows) / math.sqrt(energy)
         return max(1.0, math.sqrt(float(np.mean(z**2))))
 
