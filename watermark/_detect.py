@@ -650,6 +650,18 @@ class AnchorProbe:
         self.shape = (0, 0)
         self._chain = MotionChain()
 
+    @classmethod
+    def read(
+        cls, periods: Iterable[float], frames: Iterable[tuple[float, np.ndarray]]
+    ) -> AnchorProbe:
+        """The probe of ``frames`` (clip time, luma) up to ``ANCHOR_SPAN_S``."""
+        probe = cls(periods)
+        for t, y in frames:
+            if t > ANCHOR_SPAN_S:
+                break
+            probe.add_frame(y, t)
+        return probe
+
     def add_frame(self, y: np.ndarray, t: float) -> None:
         self.shape = y.shape
         self.times.append(t)

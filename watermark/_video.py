@@ -23,7 +23,6 @@ import numpy as np
 from watermark._detect import (
     ANCHOR_MAX_KEYS,
     ANCHOR_MIN_Z,
-    ANCHOR_SPAN_S,
     AnchorProbe,
     Detection,
     Detector,
@@ -586,11 +585,7 @@ def find_anchors(
     periods = {round(g.period, 6) for gs in options for g in gs}
     if not periods:
         return geos
-    probe = AnchorProbe(periods)
-    for t, y in frames():
-        if t > ANCHOR_SPAN_S:
-            break
-        probe.add_frame(y, t)
+    probe = AnchorProbe.read(periods, frames())
     return [
         d.anchoring(geo, gs, probe) if gs else geo
         for d, geo, gs in zip(detectors, geos, options, strict=True)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from watermark import Detection, Detector, Embedder, Evidence, StreamerKey
-from watermark._detect import ANCHOR_SPAN_S, AnchorProbe, pick_samples
+from watermark._detect import AnchorProbe, pick_samples
 from watermark._synth import scene_clip
 from watermark._video import frame_geometries
 
@@ -63,9 +63,9 @@ def detect_frames(
         span = min(20.0, len(frames) / fps)  # as frame_geometries
         samples, phases = pick_samples(((i / fps, y) for i, y in enumerate(frames)), span, 24)
         candidates = [g for g in det.geometry_candidates(samples, phases) if g.phase is not None]
-        probe = AnchorProbe({round(g.period, 6) for g in candidates})
-        for i, y in enumerate(frames[: int(ANCHOR_SPAN_S * fps) + 1]):
-            probe.add_frame(y, i / fps)
+        probe = AnchorProbe.read(
+            {round(g.period, 6) for g in candidates}, ((i / fps, y) for i, y in enumerate(frames))
+        )
         rate, origin = anchors
         _, geo = max(
             (
