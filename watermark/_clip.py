@@ -51,7 +51,15 @@ import cv2
 import numpy as np
 
 from provenance._registry import AnchorLedger, KeyDirectory
-from watermark._detect import SUB_BUCKETS_PER_SECOND, Detection, Detector, Geometry, SoftSeries
+from watermark._detect import (
+    SUB_BUCKETS_PER_SECOND,
+    Detection,
+    Detector,
+    Geometry,
+    KeptFrame,
+    SoftSeries,
+    refold,
+)
 from watermark._errors import VideoUnreadable, WatermarkError
 from watermark._fingerprint import (
     AUDIO_TOL_DB,
@@ -151,6 +159,8 @@ EDGE_MARGIN_Z = 2.0  # ... and beats each offset near the content's by this pair
 EDGE_MARK_S = 3.0  # clip seconds at either end whose time soft bits are kept for that
 EDGE_SHIFTS = 5  # 0.2-s steps the stretch is moved off the matched piece (a straddling window)
 EDGE_NULL_S = 40  # seconds of offsets beyond the search, each side, that measure its noise
+EDGE_FINE_ANCHORS = 25  # a moving mark's clip end is re-read anchored every 0.04 s of a second
+EDGE_FINE_Z = 4.85  # ... its z over those 25 * 2 * 28.5 offsets: union bound 9e-4
 _MARK_TOLERANCE_S = 0.6  # the mark's time is at 0.2-s phase resolution
 CROP_MIN = 0.03  # the mark's period says the clip shows < 97 % of the broadcast's height
 CROP_REFS = 5  # clip seconds the crop's place is searched on
@@ -264,16 +274,16 @@ class _EdgeTimes:
     stabilised on the schedule of the clip's main piece (``Geometry.phase``); a piece after
     a cut of a fraction of a second is re-anchored elsewhere, and on the main schedule its
     mark smears with the picture's motion (a 1.2-s tail taken 0.5 s into a second: no z at
-    its own offset). The evidence also folds every bucket at the other four phases
-    (``SoftSeries.phases``), and each offset hypothesis is scored on the rows stabilised on
-    the schedule it implies."""
+    its own offset). For a moving mark the frames of the clip's ends are kept (``kept``)
+    and the stretch is folded again at every anchor on a 0.04-s grid (``fine_rows``,
+    ``jump_fine``): the five 0.2-s phases the main pass folds at left a tail 0.1 s off any
+    of them at z 3.1 (session 15), read at 5.1 on its own anchor."""
 
     detector: Detector
     base: int  # unix time of counter 0 in the clip's epoch
     rows: dict[int, np.ndarray]  # bucket index (clip time * 5) -> (128,) soft bits
-    phase: int | None = None  # the rows' re-anchoring phase (None: a frame-fixed mark)
-    # other phases' rows of a moving mark (``SoftSeries.phases``), phase -> rows as above
-    phase_rows: dict[int, dict[int, np.ndarray]] = field(default_factory=dict)
+    geo: Geometry | None = None  # the key's geometry, for a moving mark (else None)
+    kept: list[KeptFrame] = field(default_factory=list)  # a moving mark's end frames
 
     @staticmethod
     def _edge_rows(series: SoftSeries, duration: float) -> dict[int, np.ndarray]:
@@ -298,26 +308,16 @@ class _EdgeTimes:
         series: SoftSeries,
         duration: float,
         geo: Geometry | None = None,
+        kept: Sequence[KeptFrame] = (),
     ) -> _EdgeTimes:
+        moving = geo is not None and geo.phase is not None
         return cls(
             detector,
             d.epochs[0] << COUNTER_BITS,
             cls._edge_rows(series, duration),
-            None if geo is None else geo.phase,
-            {p: cls._edge_rows(s, duration) for p, s in series.phases.items()},
+            geo if moving else None,
+            list(kept) if moving else [],
         )
-
-    def _stack(self, b0: int, b1: int) -> dict[int, np.ndarray] | None:
-        """Rows b0..b1-1 per phase they were stabilised at (-1: the main rows, used for
-        every phase without rows of its own), or None if the main rows miss a bucket."""
-        out: dict[int, np.ndarray] = {}
-        for p, rows in [(-1, self.rows), *self.phase_rows.items()]:
-            if not all(b in rows for b in range(b0, b1)):
-                if p < 0:
-                    return None
-                continue
-            out[p] = np.stack([rows[b] for b in range(b0, b1)]).astype(np.float32)
-        return out
 
     def jump(self, x0: float, x1: float, ref: float) -> tuple[float, float, float]:
         """What the mark says of clip ``[x0, x1)`` as one continuous piece at normal speed,
@@ -331,52 +331,107 @@ class _EdgeTimes:
         Offsets are tried on the 0.2-s grid, and each bucket is scored against the counter it
         shows under that offset (not buckets summed into seconds per phase: with the rolling
         time code a second that mixes two counters still fits either, so every phase scored
-        alike and the best one was noise). An offset also says where a moving mark was
-        re-anchored, so it is scored on the rows stabilised there (``phase_rows``). The
-        margin is a pairwise test, (S(A) - S(B)) / (sigma * |w(A) - w(B)|): codewords of
-        counters less than 8 apart share groups, so a near offset scores most of a 2-s
-        jump's correlation and a plain difference of the two z grows with only the differing
-        groups' share of the evidence; the pairwise statistic is N(0, 1) under noise
-        whatever the two share, and credits those groups in full. Two offsets scored on rows
-        of different phases share part of their noise, between none and all of it: the
-        larger of the two variances is taken. Zeros where no soft bits are kept."""
+        alike and the best one was noise). The margin is a pairwise test,
+        (S(A) - S(B)) / (sigma * |w(A) - w(B)|): codewords of counters less than 8 apart
+        share groups, so a near offset scores most of a 2-s jump's correlation and a plain
+        difference of the two z grows with only the differing groups' share of the
+        evidence; the pairwise statistic is N(0, 1) under noise whatever the two share, and
+        credits those groups in full. Zeros where no soft bits are kept."""
         per = SUB_BUCKETS_PER_SECOND
         b0, b1 = math.ceil(x0 * per - 1e-6), math.floor(x1 * per + 1e-6)
-        stacks = self._stack(b0, b1) if b1 > b0 else None
-        if stacks is None:
+        if b1 <= b0 or not all(b in self.rows for b in range(b0, b1)):
             return 0.0, 0.0, 0.0
-        norms = {p: math.sqrt(float(np.sum(r**2))) for p, r in stacks.items()}
-        if norms[-1] == 0.0:
-            return 0.0, 0.0, 0.0
-        # offsets in buckets: bucket b shows counter (b + o) // per - base under offset o,
-        # and a moving mark is re-anchored where (b + o) % per == 0
+        rows = np.stack([self.rows[b] for b in range(b0, b1)]).astype(np.float32)
+        # offsets in buckets: bucket b shows counter (b + o) // per - base under offset o
         o_ref = round(ref * per)
         grid = o_ref + np.arange(-(EDGE_SEARCH_S + 1) * per, (EDGE_SEARCH_S + 1) * per + 1)
-        buckets = np.arange(b0, b1)
-        words = self._words(grid, buckets)
-        phase = np.array([self._phase_of(int(-o % per), stacks) for o in grid])
-        z = np.zeros(len(grid))
-        for p, rows in stacks.items():
-            at = np.flatnonzero(phase == p)
-            if at.size and norms[p] > 0.0:
-                z[at] = np.einsum("kir,ir->k", words[at], rows) / norms[p]
-        dist = np.abs(grid / per - ref)
-        near = np.flatnonzero(dist <= EDGE_SAME_S)
-        far = np.flatnonzero((dist >= EDGE_JUMP_S) & (dist <= EDGE_SEARCH_S))
-        a = int(far[np.argmax(z[far])])
+        return self._best([(0.0, np.arange(b0, b1), rows, grid)], ref)
+
+    def fine_rows(self, lo: float, hi: float) -> dict[float, dict[int, np.ndarray]]:
+        """A moving mark's time soft bits of clip ``[lo, hi)`` folded again as if
+        re-anchored at clip times ``origin + k``, for ``EDGE_FINE_ANCHORS`` origins a
+        second: origin -> bucket on that origin's clock (``refold``) -> (128,). Empty for a
+        frame-fixed mark or where no frames were kept."""
+        frames = [f for f in self.kept if lo - 1e-6 <= f.t < hi]
+        if self.geo is None or not frames:
+            return {}
+        geo = self.geo
+        tiles = refold(frames, [k / EDGE_FINE_ANCHORS for k in range(EDGE_FINE_ANCHORS)])
+        return {
+            o: {b: self.detector.soft_bits(t, geo)[1].astype(np.float32) for b, t in at.items()}
+            for o, at in tiles.items()
+        }
+
+    def jump_fine(
+        self, x0: float, x1: float, ref: float, fine: dict[float, dict[int, np.ndarray]]
+    ) -> tuple[float, float, float]:
+        """``jump`` on ``fine_rows``: each offset is scored on the rows folded at the anchor
+        it implies (broadcast seconds start at clip times ``origin + k``: offsets
+        ``K - origin``), on that origin's clock, where no bucket straddles a second."""
+        per = SUB_BUCKETS_PER_SECOND
+        reads = []
+        for o, rows in fine.items():
+            b0, b1 = math.ceil((x0 - o) * per - 1e-6), math.floor((x1 - o) * per + 1e-6)
+            if b1 <= b0 or not all(b in rows for b in range(b0, b1)):
+                continue
+            ks = np.arange(
+                math.floor(ref + o) - EDGE_SEARCH_S - 1, math.ceil(ref + o) + EDGE_SEARCH_S + 2
+            )
+            stack = np.stack([rows[b] for b in range(b0, b1)])
+            reads.append((o, np.arange(b0, b1), stack, ks * per))
+        return self._best(reads, ref) if reads else (0.0, 0.0, 0.0)
+
+    def _best(
+        self, reads: list[tuple[float, np.ndarray, np.ndarray, np.ndarray]], ref: float
+    ) -> tuple[float, float, float]:
+        """The best offset of ``reads`` (origin, buckets on its clock, their rows, offsets
+        in buckets: bucket b shows counter (b + o) // 5 - base) EDGE_JUMP_S to
+        EDGE_SEARCH_S from ``ref``, its z and its margin (pairwise, ``jump``) over every
+        offset on the 0.2-s grid within EDGE_SAME_S of ``ref``, both over the null spread of
+        its rows (``_null_z``).
+
+        The margin scores those near offsets on the best offset's own rows, whichever
+        origin they imply: the two z then share all their noise and the pairwise statistic
+        is exact. Scored on the rows of their own origins (session 15's five phases) they
+        share part of it, an unknown part: the unrelated-rows bound (variance 2) left a
+        1.2-s tail at margin 1.87 (bar 2.0; 3.5-3.8 on its own rows), and measuring the
+        share from null codewords (0.36 to 0.99 for rows 0.04 s apart) only 2.0-2.2. Under
+        a genuine stretch the near offsets still win on any rows: the best far one scores
+        there only through the codeword groups it shares with them."""
+        per = SUB_BUCKETS_PER_SECOND
+        best: tuple[float, int, np.ndarray, float] | None = None  # z / spread, offset, ...
+        for o, buckets, rows, grid in reads:
+            norm = math.sqrt(float(np.sum(rows**2)))
+            off = grid / per - o
+            dist = np.abs(off - ref)
+            far = grid[(dist >= EDGE_JUMP_S) & (dist <= EDGE_SEARCH_S)]
+            if norm == 0.0 or not far.size:
+                continue
+            z = np.einsum("kir,ir->k", self._words(far, buckets), rows) / norm
+            g = int(far[np.argmax(z)])
+            w = self._words(np.array([g]), buckets)[0]
+            fit = float(np.sum(w * rows)) / float(w.size)
+            null = self._null_z(rows - fit * w, buckets, round((ref + o) * per))
+            spread = max(1.0, math.sqrt(float(np.mean(null**2)))) if null.size else 1.0
+            if best is None or float(np.max(z)) / spread > best[0]:
+                best = (float(np.max(z)) / spread, g, rows, spread)
+                at = (o, buckets, norm)
+        if best is None:
+            return 0.0, 0.0, 0.0
+        z_a, g, rows, spread = best
+        o, buckets, norm = at
+        o_ref = round((ref + o) * per)
+        near = np.arange(o_ref - per, o_ref + per + 1)
+        near = near[np.abs(near / per - o - ref) <= EDGE_SAME_S + 1e-9]
+        w_a = self._words(np.array([g]), buckets)[0]
+        w_near = self._words(near, buckets)
+        z_near = np.einsum("kir,ir->k", w_near, rows) / norm
         # z is N(0, 1) under noise (codewords are +-1, and the norm includes the signal: errs
-        # on the safe side); z(A) - z(B) has variance |w(A) - w(B)|^2 / n on the same rows,
-        # about 2 on rows whose noise is unrelated
-        n = words.shape[1] * words.shape[2]
-        apart = np.sqrt(np.sum((words[a] - words[near]) ** 2, axis=(1, 2)) / n)
-        same = phase[near] == phase[a]
-        scale = np.where(same, apart, np.maximum(apart, math.sqrt(2.0)))
-        pair = (z[a] - z[near]) / np.maximum(scale, 1e-9)
-        margin = float(np.min(np.where(scale > 0, pair, 0.0)))
-        rows_a = stacks[int(phase[a])]
-        fit = float(np.sum(words[a] * rows_a)) / float(words[a].size)
-        spread = self._null_spread(rows_a - fit * words[a], buckets, o_ref)
-        return float(grid[a] / per), float(z[a]) / spread, margin / spread
+        # on the safe side); on the same rows z(A) - z(B) has variance |w(A) - w(B)|^2 / n
+        apart = np.sqrt(np.sum((w_a - w_near) ** 2, axis=(1, 2)) / w_a.size)
+        pair = (z_a * spread - z_near) / np.maximum(apart, 1e-9)
+        margin = float(np.min(np.where(apart > 0, pair, 0.0)))
+        return float(g / per - o), z_a, margin / spread
 
     def _words(self, grid: np.ndarray, buckets: np.ndarray) -> np.ndarray:
         """(offsets, buckets, 128) codewords: bucket b shows counter (b + o) // per - base
@@ -385,33 +440,30 @@ class _EdgeTimes:
         out: np.ndarray = self.detector.time_code.codebook[counters % (1 << COUNTER_BITS)]
         return out
 
-    def _null_spread(self, rows: np.ndarray, buckets: np.ndarray, o_ref: int) -> float:
-        """How far the z of codewords the stretch cannot show spreads on ``rows``, at least 1:
-        the RMS z of offsets 10 to 10 + ``EDGE_NULL_S`` s beyond either end of the search
-        (their counters share no group with any searched one).
+    def _null_z(self, rows: np.ndarray, buckets: np.ndarray, o_ref: int) -> np.ndarray:
+        """The z on ``rows`` of codewords the stretch cannot show, offsets 10 to 10 +
+        ``EDGE_NULL_S`` s beyond either end of the search (their counters share no group
+        with any searched one); empty for rows without energy. Their RMS, at least 1, is
+        how far the z of a wrong offset spreads.
 
         z is N(0, 1) under noise only if the buckets' rows are independent; the buckets of
         one second score the same codeword, and where their rows share a component (a still
         picture's interference, the same smeared mark in every bucket before a clip's first
         anchor) it adds up coherently: a cropped genuine clip's first 0.64 s (moving mark)
         had rows 98 % alike, and an offset 28 s off reached z 4.66 with margin 3.8 over the
-        content's, a cut that was not there. ``jump`` divides its z and margin by this,
-        measured on the rows less the best hypothesis' own codeword (a real mark is the same
-        in every bucket of a second too, and would otherwise count as noise), which keeps
-        the bound of ``EDGE_Z`` (a constant false-alarm rate) whatever the rows share."""
+        content's, a cut that was not there. ``_best`` divides its z and margin by that
+        spread, measured on the rows less the best hypothesis' own codeword (a real mark is
+        the same in every bucket of a second too, and would otherwise count as noise), which
+        keeps the bound of ``EDGE_Z`` (a constant false-alarm rate) whatever the rows share."""
         energy = float(np.sum(rows**2))
         if energy == 0.0:
-            return 1.0
+            return np.zeros(0)
         per = SUB_BUCKETS_PER_SECOND
         lo, hi = (EDGE_SEARCH_S + 10) * per, (EDGE_SEARCH_S + 10 + EDGE_NULL_S) * per
         side = np.arange(lo, hi, dtype=np.int64)
         words = self._words(o_ref + np.concatenate([-side, side]), buckets)
-        z = np.einsum("kir,ir->k", words, rows) / math.sqrt(energy)
-        return max(1.0, math.sqrt(float(np.mean(z**2))))
-
-    def _phase_of(self, p: int, stacks: dict[int, np.ndarray]) -> int:
-        """Which rows score an offset that re-anchors at phase ``p`` (-1: the main ones)."""
-        return p if p != self.phase and p in stacks else -1
+        z: np.ndarray = np.einsum("kir,ir->k", words, rows) / math.sqrt(energy)
+        return z
 
 
 def _probe(path: str) -> tuple[float, float]:
@@ -453,7 +505,7 @@ def _analyse(
         shown = {k.name: nominal / g.period for k, g in zip(keys, geos, strict=True)}
         del samples
     # (2) one pass
-    series, evidence = fan_out_evidence(detectors, geos)
+    series, evidence = fan_out_evidence(detectors, geos, keep_s=EDGE_MARK_S + 0.2)
     windows = WindowFeatures()
     last = -1.0
     n = 0
@@ -478,7 +530,7 @@ def _analyse(
     ]
     dur = last + 1.0 / fps
     edges = {
-        d.streamer: _EdgeTimes.keep(det, d, s, dur, g)
+        d.streamer: _EdgeTimes.keep(det, d, s, dur, g, evidence[evidence_key(g)].kept())
         for det, d, s, g in zip(detectors, detections, series, geos, strict=True)
         if d.detected and d.streamer is not None and d.epochs
     }
@@ -1280,7 +1332,9 @@ def _edge_marks(pieces: list[ClipSegment], edges: _EdgeTimes, dur: float) -> lis
     time, so the timeline reports the cut or re-order. The window next to the matched piece
     may straddle the cut, so the stretch is also tried up to ``EDGE_SHIFTS`` 0.2-s steps
     further in. A smaller offset difference is within the mark's phase tolerance (genuine
-    clips: the mark agrees with the content).
+    clips: the mark agrees with the content). A moving mark's stretch is read on its frames
+    folded again at 25 anchors a second (``_EdgeTimes.fine_rows``), five times the offsets,
+    so its bar is ``EDGE_FINE_Z``.
     """
     matched = [p for p in pieces if p.status == "original" and p.broadcast_start is not None]
     if not matched:
@@ -1296,12 +1350,18 @@ def _edge_marks(pieces: list[ClipSegment], edges: _EdgeTimes, dur: float) -> lis
         ref_t = (ref.broadcast_end if tail else ref.broadcast_start) or 0
         ref_off = ref_t - (ref.clip_end if tail else ref.clip_start)
         best: tuple[float, float, float, float] | None = None  # (z, offset, x0, x1)
+        fine: dict[float, dict[int, np.ndarray]] | None = None
         for k in range(EDGE_SHIFTS):
             x0, x1 = (lo + k * step, hi) if tail else (lo, hi - k * step)
             if x1 - x0 < EDGE_MARK_MIN_S:
                 break
-            off, z, margin = edges.jump(x0, x1, ref_off)
-            if z >= EDGE_Z and margin >= EDGE_MARGIN_Z and (best is None or z > best[0]):
+            if fine is None:
+                fine = edges.fine_rows(lo, hi)
+            if fine:
+                (off, z, margin), bar = edges.jump_fine(x0, x1, ref_off, fine), EDGE_FINE_Z
+            else:
+                (off, z, margin), bar = edges.jump(x0, x1, ref_off), EDGE_Z
+            if z >= bar and margin >= EDGE_MARGIN_Z and (best is None or z > best[0]):
                 best = (z, off, x0, x1)
         if best is None:
             continue

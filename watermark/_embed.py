@@ -78,7 +78,7 @@ class EmbedSettings:
     # -> +30 %, CRF 28 + 50 % scene 88 / 76 % -> 95 / 94 %; the detector finds where a
     # sped-up or slowed re-upload re-anchored it (``find_anchors``); the file and clip
     # detectors follow this default. Still opt-in: a piece of 1.2-1.4 s left at a clip end
-    # by a cut is read too weakly to date (docs/watermark.md, session 15)
+    # by a cut is read too weakly to date (docs/watermark.md, sessions 15-16)
     follow: bool = False
 
 

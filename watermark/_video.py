@@ -498,10 +498,11 @@ def evidence_key(g: Geometry) -> EvidenceKey:
 
 
 def fan_out_evidence(
-    detectors: list[Detector], geos: list[Geometry]
+    detectors: list[Detector], geos: list[Geometry], keep_s: float = 0.0
 ) -> tuple[list[SoftSeries], dict[EvidenceKey, Evidence]]:
     """One fold (``Evidence``) per distinct tile period and anchoring, feeding every detector
-    with that geometry: folding is the per-frame cost, so keys sharing it share the fold."""
+    with that geometry: folding is the per-frame cost, so keys sharing it share the fold
+    (and the frames it keeps at the clip's ends, ``keep_s``)."""
     periods = list(dict.fromkeys(evidence_key(g) for g in geos))
     series = [SoftSeries() for _ in detectors]
     sinks: dict[EvidenceKey, list[Callable[[int, np.ndarray, np.ndarray], None]]] = {
@@ -529,7 +530,13 @@ def fan_out_evidence(
         return take
 
     return series, {
-        p: Evidence(p[0], on_flush=fan_out(p), anchors=p[1], on_phase_flush=fan_out_phase(p))
+        p: Evidence(
+            p[0],
+            on_flush=fan_out(p),
+            anchors=p[1],
+            on_phase_flush=fan_out_phase(p),
+            keep_s=keep_s,
+        )
         for p in periods
     }
 

@@ -7,6 +7,7 @@ less than a window's worth of clip at either end is read from the mark."""
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import pytest
@@ -16,8 +17,14 @@ from services._clip_demo import Edit
 from tests.clip.conftest import START, Broadcast
 from tests.clip.test_clip_geometry import _cropped
 from tests.clip.test_clip_verify import codes, near
+from tests.watermark.conftest import START as MARK_START
+from tests.watermark.conftest import x264_round_trip
+from tests.watermark.test_wm_follow import _moving, _pan
 from watermark._clip import (
+    EDGE_FINE_ANCHORS,
+    EDGE_FINE_Z,
     EDGE_MARGIN_Z,
+    EDGE_MARK_S,
     EDGE_Z,
     ClipSegment,
     _align,
@@ -35,6 +42,7 @@ from watermark._fingerprint import FINGERPRINT_BYTES, GRID_COLS, GRID_ROWS, THUM
 from watermark._keys import StreamerKey
 from watermark._manifest import build_manifest
 from watermark._payload import TIME_CODED_BITS
+from watermark._video import evidence_key, fan_out_evidence, frame_geometries
 
 
 def test_an_engine_rate_the_content_contradicts_is_not_used(
@@ -275,3 +283,101 @@ def test_edge_marks_see_a_short_cut_through_the_rolling_codes_shared_groups() ->
     assert out[1].broadcast_start - out[1].clip_start == pytest.approx(START + 3.8, abs=0.5)
     assert [f.code for f in _jumps(out)] == ["cut"]
     assert _edge_marks(pieces, _edges(genuine, base, noise=3.0), 6.2) == pieces
+
+
+def _fine(
+    det: Detector, base: int, s: float | None, amp: float, rho: float, seed: int
+) -> dict[float, dict[int, np.ndarray]]:
+    """``_EdgeTimes.fine_rows`` of clip 8.0-9.2 s as a moving mark gives them: broadcast =
+    clip + ``s`` (None: no mark), re-anchored where that is a whole second; a bucket shows
+    the counter at its middle, at ``amp`` on the origin the mark was anchored at, fading to
+    nothing 0.2 s of anchor away. Noise is unit per bit; ``rho`` of its variance is common
+    to every origin's read of the same 0.04 s of clip (origins 0.04 apart share 4 of a
+    bucket's 5 slots, as the frames they fold)."""
+    rng = np.random.default_rng(seed)
+    slots = {k: rng.normal(0.0, 1.0, TIME_CODED_BITS) for k in range(180, 260)}
+    out: dict[float, dict[int, np.ndarray]] = {}
+    for o in (k / EDGE_FINE_ANCHORS for k in range(EDGE_FINE_ANCHORS)):
+        d = 1.0 if s is None else abs((o + s + 0.5) % 1.0 - 0.5)
+        rows = {}
+        for b in range(math.ceil((8.0 - o) * 5 - 1e-6), math.floor((9.2 - o) * 5 + 1e-6)):
+            slot = round((o + b / 5) * 25)
+            common = sum(slots[slot + j] for j in range(5)) / math.sqrt(5)
+            noise = math.sqrt(rho) * common + math.sqrt(1 - rho) * rng.normal(0, 1, 128)
+            word = 0.0
+            if s is not None:
+                word = det.time_code.codebook[math.floor(o + b / 5 + 0.1 + s) - base]
+            rows[b] = (max(0.0, 1.0 - d / 0.2) * amp * word + noise).astype(np.float32)
+        out[o] = rows
+    return out
+
+
+def test_fine_edge_reading_dates_a_piece_anchored_off_the_grid() -> None:
+    """A 1.2-s tail after a cut, re-anchored 0.08 s off the main pass's 0.2-s phases, is read
+    on the rows folded at its own anchor: its offset to the 0.04 s, past EDGE_FINE_Z and the
+    margin, with the content's own offset 2.52 s away (counters sharing groups)."""
+    det = Detector(StreamerKey("alice", b"\x01" * 32))
+    base = START - 1000
+    ref = base + 1001.0  # the content: broadcast seconds start at whole clip seconds
+    edges = _EdgeTimes(det, base, {})
+    off, z, margin = edges.jump_fine(8.0, 9.2, ref, _fine(det, base, ref + 2.52, 0.3, 0.8, 1))
+    assert off == pytest.approx(ref + 2.52, abs=0.02)
+    assert z >= EDGE_FINE_Z and margin >= EDGE_MARGIN_Z, (z, margin)
+
+
+def test_fine_edge_reading_reads_no_jump_where_the_mark_agrees_or_is_absent() -> None:
+    """25 origins times 57 offsets: a genuine tail (the mark on the content's offset, strong,
+    its codewords sharing groups with every offset a few seconds off) and a tail without a
+    mark, with most of their noise common to neighbouring origins, never read as a jump."""
+    det = Detector(StreamerKey("alice", b"\x01" * 32))
+    base = START - 1000
+    ref = base + 1001.6
+    pieces = [
+        ClipSegment(0.0, 8.0, "original", START + 2, START + 10),
+        ClipSegment(8.0, 9.2, "unknown", START + 10, START + 11),
+    ]
+    read = []
+    for seed in range(30):
+        for s, amp in ((ref, 0.6), (None, 0.0)):
+            edges = _EdgeTimes(det, base, {})
+            fine = _fine(det, base, s, amp, 0.8, seed)
+            _, z, margin = edges.jump_fine(8.0, 9.2, ref, fine)
+            read.append(z >= EDGE_FINE_Z and margin >= EDGE_MARGIN_Z)
+            # and _edge_marks takes these rows for a moving mark's clip end
+            object.__setattr__(edges, "fine_rows", lambda lo, hi, f=fine: f)
+            assert _edge_marks(pieces, edges, 9.2) == pieces or read[-1]
+    assert not any(read)
+
+
+def test_a_moving_marks_clip_end_is_dated_at_its_own_anchor() -> None:
+    """The fine reading on real frames: 0-8 s and then 1.6 s from 14.52 s of a moving mark
+    on a 480p pan (x264 CRF 23), read as ``_analyse`` does. The tail was re-anchored at clip
+    8.48 s, 0.08 s off the main pass's nearest phase; its frames, kept by the evidence, are
+    folded again at every 0.04 s and dated 6.52 s ahead of the content (z 8.1, margin 5.1
+    when written), where the main pass's rows show nothing (z 1.7). Shorter jumps and
+    pieces on this picture: 2.52 s after 1.2 s dated at z 6.4 but margin 1.7 (the
+    codewords share 6 of 8 groups with the content's), 4.52 s after 1.2 s at z 4.6."""
+    alice = StreamerKey("alice", b"\x11" * 32)
+    marked = _moving(alice, _pan(480, 854, 16.2, photo=3, v=(1.2, -0.7)))
+    frames = x264_round_trip(marked[:200] + marked[363:403], crf=23)
+    det = Detector(alice)
+    [geo] = frame_geometries(frames, 25.0, [det], True)
+    [series], evidence = fan_out_evidence([det], [geo], keep_s=EDGE_MARK_S + 0.2)
+    ev = evidence[evidence_key(geo)]
+    for i, y in enumerate(frames):
+        ev.add_frame(y, i / 25)
+    ev.flush()
+    found = det.detect(ev, geo, series)
+    assert found.detected and found.streamer == "alice"
+    edges = _EdgeTimes.keep(det, found, series, len(frames) / 25, geo, ev.kept())
+    assert edges.kept[0].t == 0.0 and edges.kept[-1].t == pytest.approx(9.56)
+    fine = edges.fine_rows(8.0, 9.6)
+    assert len(fine) == EDGE_FINE_ANCHORS
+    off, z, margin = edges.jump_fine(8.0, 9.6, float(MARK_START), fine)
+    assert off == pytest.approx(MARK_START + 6.52, abs=0.05), (off, z, margin)
+    assert z >= EDGE_FINE_Z and margin >= EDGE_MARGIN_Z, (z, margin)
+    assert edges.jump(8.0, 9.6, float(MARK_START))[1] < EDGE_Z  # what the fine reading adds
+    # the content's own stretch before the cut: a far offset sharing most groups with the
+    # content's scores on its strong mark, but the content's offsets beat it (no jump)
+    _, z_in, margin_in = edges.jump_fine(6.4, 8.0, float(MARK_START), edges.fine_rows(6.4, 8.0))
+    assert z_in < EDGE_FINE_Z or margin_in < 0.0, (z_in, margin_in)

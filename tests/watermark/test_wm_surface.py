@@ -42,3 +42,25 @@ def test_evidence_memory_is_bounded() -> None:
         assert len(ev.tiles) <= 11
     ev.flush()
     assert not ev.tiles and sorted(seen) == list(range(150))
+
+
+def test_evidence_keeps_only_the_clip_ends_frames() -> None:
+    """A moving mark's evidence keeps the resampled frames of the first and last ``keep_s``
+    seconds (a clip end re-read at another anchor, watermark/_clip.py), each once, and
+    nothing else however long the clip; a frame-fixed mark's keeps none."""
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 255, (360, 640), dtype=np.uint8) for _ in range(4)]
+    moving = Evidence(288.0, on_flush=lambda b, c, t: None, anchors=(1.0, 0.0), keep_s=1.0)
+    fixed = Evidence(288.0, on_flush=lambda b, c, t: None, keep_s=1.0)
+    for i in range(20 * 25):  # 20 s
+        for ev in (moving, fixed):
+            ev.add_frame(frames[i % 4], i / 25)
+        assert len(moving.kept()) <= 2 * 25 + 2
+    times = [f.t for f in moving.kept()]
+    assert times == [i / 25 for i in range(25)] + [i / 25 for i in range(19 * 25 - 1, 20 * 25)]
+    assert fixed.kept() == []
+    # a clip shorter than both ends together: every frame once, in order
+    short = Evidence(288.0, anchors=(1.0, 0.0), keep_s=1.0)
+    for i in range(30):
+        short.add_frame(frames[i % 4], i / 25)
+    assert [f.t for f in short.kept()] == [i / 25 for i in range(30)]
