@@ -625,6 +625,21 @@ def refold(
     return out
 
 
+BROADCAST_HEIGHTS = (360, 480, 540, 720, 1080, 1440, 2160)  # usual picture heights
+
+
+def _crop_periods(h: int) -> list[float]:
+    """The mark's period in ``h`` rows cropped from an unscaled broadcast of a usual height
+    (``BROADCAST_HEIGHTS``) within the scale search: a fine-search centre of its own.
+
+    A crop keeps the broadcast's period, 1/0.9 of the nominal one for a 10 % crop of each
+    side. The fine search looked only around the coarse peak, found in the picture's centre,
+    and the nominal period; where the centre holds little mark the coarse peak is noise: a
+    genuine 1152x648 crop of a 720p moving-mark broadcast peaked at z 4.8 at 264 px and was
+    judged unmarked, its true 288 px showing z 6.4 over the whole frame (issue 4, session 16)."""
+    return [b / CHIPS_PER_HEIGHT * TILE_CHIPS for b in BROADCAST_HEIGHTS if h < b <= h * _SCALE_MAX]
+
+
 def _period_extremes(per: dict[int, Geometry], best_z: float) -> list[Geometry]:
     """The phases' own peaks (``Detector._best_group``) with the smallest and the largest
     period among those within ``_PHASE_CANDIDATE_MARGIN`` of ``best_z``."""
@@ -790,7 +805,8 @@ class Detector:
         first: ``frames`` and ``phases`` as ``pick_samples`` gives them. Folds are summed
         per phase and over all frames (a still picture's mark adds up in every frame); the
         best of the six correlation peaks wins. The others are the best per fine-search
-        centre (coarse peak, nominal period) and, for a moving mark, the nominal period
+        centre (coarse peak, nominal period, a crop's ``_crop_periods``) and, for a moving
+        mark, the nominal period
         itself and the phases' period extremes: a moving mark in a re-upload at another
         speed or on a zoom is seen in few samples, so the anchoring probe, which sees every
         frame, has the last word (``Detector.anchoring``)."""
@@ -820,7 +836,7 @@ class Detector:
             r *= 1.0 + _COARSE_STEP
         # fine: whole frames, around the coarse peak and around the nominal period (an
         # unscaled or exactly halved copy sits there; a weak mark's coarse peak can be noise)
-        centres = {best[1], nominal}
+        centres = {best[1], nominal, *_crop_periods(h)}
         if moving:
             # on a steady zoom every phase's samples add up, each at the period the picture
             # had zoomed to by then (a 360p clip zooming 4.6 %/s: the samples 0.4 s after

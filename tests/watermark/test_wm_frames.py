@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from conftest import START, detect_frames, x264_round_trip
 
-from watermark import StreamerKey
+from watermark import Detector, StreamerKey
+from watermark._detect import _crop_periods
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -44,6 +45,21 @@ def test_crop_10_percent_after_crf23(
         f[:-dy, :-dx] if corner else f[dy // 2 : h - dy // 2, dx // 2 : w - dx // 2] for f in frames
     ]
     assert_found(detect_frames(alice, cut), 4.0)
+
+
+def test_a_crop_whose_centre_shows_no_mark_is_searched_at_the_broadcasts_period(
+    alice: StreamerKey, clip720: list[np.ndarray], marked720: list[np.ndarray]
+) -> None:
+    """A 1152x648 crop of a 720p broadcast keeps its 288-px period, 1/0.9 of what 648 rows
+    suggest. Where the picture's centre, all the coarse search looks at, holds no mark (here
+    replaced by unmarked pixels), only a fine search centred on the period of a usual
+    broadcast height above the crop finds it (a genuine bench crop was judged unmarked)."""
+    crop = [f[36:684, 64:1216].copy() for f in marked720[::4]]
+    for f, plain in zip(crop, clip720[::4], strict=True):
+        f[:, 220:932] = plain[36:684, 284:996]  # the coarse window: 712 centre columns
+    [best, *_] = Detector(alice).geometry_candidates(crop)
+    assert best.period == pytest.approx(288.0, rel=0.01) and best.z >= 6.0, best  # noise peaks ~4.8
+    assert _crop_periods(648) == [288.0] and _crop_periods(720) == [] == _crop_periods(1080)
 
 
 def test_brightness_contrast(alice: StreamerKey, marked720: list[np.ndarray]) -> None:
