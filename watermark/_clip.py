@@ -659,8 +659,9 @@ def _find_framing(a: _Pass, main: Detection, book: _Manifests) -> Framing | None
     means = chosen
     # a second the mark dated wrongly matches nowhere: left out of the refinement and the
     # bar while most of the seconds remain
-    fits = [m for m, r in zip(means, per_second(px, py, scale), strict=True) if r < CROP_OUTLIER]
-    if len(fits) > len(means) // 2:
+    ratios = per_second(px, py, scale)  # one inf where the place covers too few cells
+    fits = [m for m, r in zip(means, ratios, strict=False) if r < CROP_OUTLIER]
+    if len(ratios) == len(means) and len(fits) > len(means) // 2:
         means = fits
     for step, rel in ((0.5, 0.002), (0.25, 0.001), (0.125, 0.0005)):
         px, py, scale = size_about_centre(px, py, scale, rel)
