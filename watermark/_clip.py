@@ -400,11 +400,12 @@ class _EdgeTimes:
         a genuine stretch the near offsets still win on any rows: the best far one scores
         there only through the codeword groups it shares with them."""
         per = SUB_BUCKETS_PER_SECOND
-        best: tuple[float, int, np.ndarray, float] | None = None  # z / spread, offset, ...
+        # (z / spread, offset, its codewords, spread, origin, buckets, rows, norm)
+        best: tuple[float, int, np.ndarray, float, float, np.ndarray, np.ndarray, float] | None
+        best = None
         for o, buckets, rows, grid in reads:
             norm = math.sqrt(float(np.sum(rows**2)))
-            off = grid / per - o
-            dist = np.abs(off - ref)
+            dist = np.abs(grid / per - o - ref)
             far = grid[(dist >= EDGE_JUMP_S) & (dist <= EDGE_SEARCH_S)]
             if norm == 0.0 or not far.size:
                 continue
@@ -415,16 +416,13 @@ class _EdgeTimes:
             null = self._null_z(rows - fit * w, buckets, round((ref + o) * per))
             spread = max(1.0, math.sqrt(float(np.mean(null**2)))) if null.size else 1.0
             if best is None or float(np.max(z)) / spread > best[0]:
-                best = (float(np.max(z)) / spread, g, rows, spread)
-                at = (o, buckets, norm)
+                best = (float(np.max(z)) / spread, g, w, spread, o, buckets, rows, norm)
         if best is None:
             return 0.0, 0.0, 0.0
-        z_a, g, rows, spread = best
-        o, buckets, norm = at
+        z_a, g, w_a, spread, o, buckets, rows, norm = best
         o_ref = round((ref + o) * per)
         near = np.arange(o_ref - per, o_ref + per + 1)
         near = near[np.abs(near / per - o - ref) <= EDGE_SAME_S + 1e-9]
-        w_a = self._words(np.array([g]), buckets)[0]
         w_near = self._words(near, buckets)
         z_near = np.einsum("kir,ir->k", w_near, rows) / norm
         # z is N(0, 1) under noise (codewords are +-1, and the norm includes the signal: errs
@@ -659,10 +657,11 @@ def _find_framing(a: _Pass, main: Detection, book: _Manifests) -> Framing | None
     means = chosen
     # a second the mark dated wrongly matches nowhere: left out of the refinement and the
     # bar while most of the seconds remain
-    ratios = per_second(px, py, scale)  # one inf where the place covers too few cells
-    fits = [m for m, r in zip(means, ratios, strict=False) if r < CROP_OUTLIER]
-    if len(ratios) == len(means) and len(fits) > len(means) // 2:
-        means = fits
+    ratios = per_second(px, py, scale)
+    if len(ratios) == len(means):  # else one inf: the place covers too few cells
+        fits = [m for m, r in zip(means, ratios, strict=True) if r < CROP_OUTLIER]
+        if len(fits) > len(means) // 2:
+            means = fits
     for step, rel in ((0.5, 0.002), (0.25, 0.001), (0.125, 0.0005)):
         px, py, scale = size_about_centre(px, py, scale, rel)
         px, py = place(px, py, scale, step)
