@@ -484,18 +484,16 @@ class Evidence:
         self._on_phase_flush = on_phase_flush
         self.motion = None if anchors is None else MotionChain()
         self.anchor_rate, self.anchor_origin = anchors or (1.0, 0.0)
-        self._second = -(10**9)
-        self._anchor = np.eye(3)  # motion at the start of the current second
-        # other phase -> (tiles, time tiles); and -> [its current second, the inverse of its
-        # anchor's motion]
+        self._clock = _AnchorClock(self.anchor_rate, self.anchor_origin)
+        # other phase -> (tiles, time tiles), and its anchors
         self.phase_tiles: dict[int, tuple[dict[int, np.ndarray], dict[int, np.ndarray]]] = {}
-        self._phase_anchor: dict[int, list[Any]] = {}
+        self._phase_clock: dict[int, _AnchorClock] = {}
         if anchors is not None and self.anchor_rate == 1.0:
             main = round(self.anchor_origin * SUB_BUCKETS_PER_SECOND) % SUB_BUCKETS_PER_SECOND
             for p in range(SUB_BUCKETS_PER_SECOND):
                 if p != main:
                     self.phase_tiles[p] = ({}, {})
-                    self._phase_anchor[p] = [-(10**9), np.eye(3)]
+                    self._phase_clock[p] = _AnchorClock(1.0, p / SUB_BUCKETS_PER_SECOND)
         self.keep_s = keep_s if self.phase_tiles else 0.0
         self._head: list[KeptFrame] = []
         self._tail: collections.deque[KeptFrame] = collections.deque()
@@ -522,11 +520,7 @@ class Evidence:
             a = self.motion.update(y)
             if self.keep_s > 0.0:
                 self._keep(KeptFrame(t, small, a.copy()))
-            second = broadcast_second(t, self.anchor_rate, self.anchor_origin)
-            if second != self._second:  # the first frame of a broadcast second
-                self._anchor = a.copy()
-                self._second = second
-            rel = a @ np.linalg.inv(self._anchor)
+            rel = self._clock.since(t, a)
             small = stabilise(small, rel)
         w = _whiten(small)
         folded = _fold(w)
@@ -537,13 +531,9 @@ class Evidence:
         if self.phase_tiles:
             back = np.linalg.inv(rel)
             for p, (tiles, time_tiles) in self.phase_tiles.items():
-                anchor = self._phase_anchor[p]
-                second = broadcast_second(t, 1.0, p / SUB_BUCKETS_PER_SECOND)
-                if second != anchor[0]:
-                    anchor[0], anchor[1] = second, np.linalg.inv(a)
                 # stabilised at phase p = the main stabilisation, warped from its anchor's
                 # motion to phase p's
-                to_p = back @ a @ anchor[1]
+                to_p = back @ self._phase_clock[p].since(t, a)
                 _accumulate(tiles, b, _refold(w, folded, to_p))
                 _accumulate(time_tiles, b, _refold(active, folded_active, to_p))
         self._prev = small
@@ -564,6 +554,27 @@ class Evidence:
         head = {f.t: f for f in self._head}
         head.update((f.t, f) for f in self._tail)
         return [head[t] for t in sorted(head)]
+
+
+class _AnchorClock:
+    """Where a moving mark was last re-anchored on one schedule (broadcast seconds begin
+    at clip times ``origin + k / rate``): ``Evidence`` keeps one for its main schedule and
+    one per other 0.2-s phase, ``refold`` one per origin."""
+
+    def __init__(self, rate: float, origin: float) -> None:
+        self.rate, self.origin = rate, origin
+        self._second: int | None = None
+        self._inverse = np.eye(3)  # inverse of the picture's motion at the anchor
+
+    def since(self, t: float, motion: np.ndarray) -> np.ndarray:
+        """The picture's motion from the anchor of clip time ``t``'s broadcast second to
+        ``t`` (``motion``: since the clip's first frame, ``MotionChain``); a frame that
+        starts a broadcast second becomes the anchor."""
+        second = broadcast_second(t, self.rate, self.origin)
+        if second != self._second:
+            self._second, self._inverse = second, np.linalg.inv(motion)
+        out: np.ndarray = motion @ self._inverse
+        return out
 
 
 @dataclass(frozen=True)
@@ -609,17 +620,14 @@ def refold(
     decoded at z 3.1 against 5.1 at its own anchor (issue 4, session 15). Each frame is
     whitened and folded once; an origin only warps its fold."""
     out: dict[float, dict[int, np.ndarray]] = {o: {} for o in origins}
-    anchors: dict[float, tuple[int, np.ndarray]] = {}
+    clocks = {o: _AnchorClock(1.0, o) for o in origins}
     prev: np.ndarray | None = None
     for f in frames:
         w = _whiten(f.small)
         active = _active(w, f.small, prev)
         folded_active = _fold(active)
         for o in origins:
-            second = broadcast_second(f.t, 1.0, o)
-            if o not in anchors or anchors[o][0] != second:
-                anchors[o] = (second, np.linalg.inv(f.motion))
-            tile = _refold(active, folded_active, f.motion @ anchors[o][1])
+            tile = _refold(active, folded_active, clocks[o].since(f.t, f.motion))
             _accumulate(out[o], math.floor((f.t - o) * SUB_BUCKETS_PER_SECOND + 1e-6), tile)
         prev = f.small
     return out
