@@ -1,0 +1,167 @@
+"""What the moving mark's re-anchoring costs: a measurement probe, not part of ``make bench``.
+
+``python -m benchmarks.probe_anchoring`` (~6 min on one core). The moving mark jumps back to
+the frame-fixed position at every broadcast second (``Embedder._moved``) so that a
+re-encoder codes it afresh and the detector knows where it is. This probe marks the 720p
+bench scene clip (20 s) three ways and reports the x264 CRF 23 overhead of each, and how
+each reads after CRF 23 / CRF 28 / CRF 28 + 50 % (identity from 3-s windows, time +-1 s from
+2-s windows, every 0.4 s, as the watermark bench counts them):
+
+* ``per-second``: the embedder as it is, read by the detector as it is;
+* ``time-only``: the constant layer (sync + identity) never re-anchored, the time layer
+  re-anchored every second;
+* ``never``: the whole mark glides with the picture from the broadcast start.
+
+The two new schemes have no detector yet; they are read here by a prototype: evidence
+stabilised against the motion since the clip's first frame (``Evidence`` with one anchor
+at the start) for the gliding layer, per second for a re-anchored one, the tile offset
+found on the whole clip and searched again within +-4 samples for each window (the two
+sides' motion estimates drift apart slowly). Its figures are what a real detector could
+start from, not what ``detect_file`` does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+from collections.abc import Callable, Sequence
+
+import cv2
+import numpy as np
+
+from benchmarks import bench_watermark as bench
+from watermark import Detector, Embedder, EmbedSettings, Evidence, Geometry
+from watermark._detect import SUB_BUCKETS_PER_SECOND
+from watermark._motion import MotionChain
+from watermark._payload import COUNTER_BITS, EPOCH_SECONDS, TIME_Z_THRESHOLD
+from watermark._synth import scene_clip
+from watermark._video import frame_geometries
+
+NEVER = 10**9  # seconds between anchors: never within a clip
+LOCAL_SEARCH = 4  # detector samples (1/3 chip) around the clip's offset, per window
+SPLIT = "time-only"
+
+
+class _Anchored(Embedder):
+    """The embedder with the moving mark re-anchored every ``every`` seconds; with
+    ``split`` only the time layer is re-anchored (every second) and the constant one
+    glides."""
+
+    def __init__(self, h: int, w: int, every: int, split: bool = False) -> None:
+        super().__init__(bench.KEY, bench.START, h, w, EmbedSettings(follow=True))
+        self.every = every
+        self.split = split
+        self._time_anchor: tuple[int, np.ndarray] | None = None
+
+    def _moved(
+        self, y: np.ndarray, second: int, cp: np.ndarray, tp: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        if not self.split:
+            return super()._moved(y, second // self.every, cp, tp)
+        const, _ = super()._moved(y, 0, cp, tp)  # the chain is never reset
+        assert self.motion is not None
+        glide = self.motion.A.copy()
+        if self._time_anchor is None or self._time_anchor[0] != second:
+            self._time_anchor = (second, np.linalg.inv(glide))
+        a = glide @ self._time_anchor[1]
+        if np.allclose(a, np.eye(3)):
+            return const, tp
+        inv = np.linalg.inv(MotionChain.rescaled(a, self._to_half))[:2]
+        w, h = self._half
+        p = self._tiles[1].shape[0]
+        corners = inv @ np.array([[0, w, 0, w], [0, 0, h, h], [1, 1, 1, 1]], dtype=np.float64)
+        inv[:, 2] -= np.floor(corners.min(axis=1) / p) * p
+        side = max(math.ceil(float(np.ptp(corners, axis=1).max()) / p) + 2, -(-max(w, h) // p) + 2)
+        canvas = np.tile(self._tiles[1], (side, side))
+        flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+        return const, cv2.warpAffine(canvas, inv, (w, h), flags=flags)
+
+
+def _marked(frames: Sequence[np.ndarray], every: int, split: bool) -> list[np.ndarray]:
+    h, w = frames[0].shape
+    emb = _Anchored(h, w, every, split)
+    return [emb.mark(f, i / bench.FPS) for i, f in enumerate(frames)]
+
+
+def _stabilised(frames: Sequence[np.ndarray], period: float, rate: float) -> Evidence:
+    ev = Evidence(period, anchors=(rate, 0.0))
+    ev.phase_tiles = {}  # the clip starts on a broadcast second: no other phase to try
+    for i, y in enumerate(frames):
+        ev.add_frame(y, i / bench.FPS)
+    return ev
+
+
+def _near(det: Detector, tile: np.ndarray, centre: tuple[int, int]) -> tuple[int, int]:
+    """The sync peak of ``tile`` within ``LOCAL_SEARCH`` samples of ``centre``."""
+    corr = np.fft.ifft2(np.fft.fft2(tile) * det._sync_f).real
+    n = corr.shape[0]
+    r = range(-LOCAL_SEARCH, LOCAL_SEARCH + 1)
+    cands = [((centre[0] + dy) % n, (centre[1] + dx) % n) for dy in r for dx in r]
+    return max(cands, key=lambda yx: float(corr[yx]))
+
+
+def _prototype(det: Detector, frames: Sequence[np.ndarray], split: bool) -> dict[str, float]:
+    """Window rates of a gliding mark (``split``: only the constant layer glides)."""
+    period = frames[0].shape[0] / 720 * 288.0  # the bench clips are neither cropped nor zoomed
+    glide = _stabilised(frames, period, 1e-9)
+    per_second = _stabilised(frames, period, 1.0) if split else glide
+    buckets = sorted(glide.tiles)
+    z, offset = det._sync_z(sum(glide.tiles.values()))
+    geo = Geometry(period, offset, z)
+
+    def at(win: Sequence[int]) -> Geometry:
+        return dataclasses.replace(geo, offset=_near(det, sum(glide.tiles[b] for b in win), offset))
+
+    id_ok, id_n, t_ok, t_n = 0, 0, 0, 0
+    for a in range(0, len(buckets) - 15 + 1, bench.STEP):
+        win = buckets[a : a + 15]
+        g = at(win)
+        p = det.decode_identity(sum(det.soft_bits(glide.tiles[b], g)[0] for b in win))
+        id_n += 1
+        id_ok += p is not None and p.epoch == bench.START >> COUNTER_BITS
+    for a in range(0, len(buckets) - 10 + 1, bench.STEP):
+        win = buckets[a : a + 10]
+        g = geo if split else at(win)  # a re-anchored layer sits where a still one would
+        rows = np.array([det.soft_bits(per_second.time_tiles[b], g)[1] for b in win])
+        c, tz, ph = det.decode_window_time(rows)
+        truth = (bench.START + round((win[0] - ph) / SUB_BUCKETS_PER_SECOND)) % EPOCH_SECONDS
+        err = min(abs(c - truth), EPOCH_SECONDS - abs(c - truth))
+        t_n += 1
+        t_ok += tz >= TIME_Z_THRESHOLD and err <= 1
+    return {"identity_3s": id_ok / id_n, "time_2s": t_ok / t_n}
+
+
+def main() -> int:
+    cv2.setNumThreads(1)
+    det = Detector(bench.KEY)
+    frames = list(scene_clip(720, 1280, bench.SECONDS, bench.FPS, seed=1))
+    _, plain, _, _ = bench.x264(frames, 23)
+    attacks: dict[str, Callable[[list[np.ndarray]], list[np.ndarray]]] = {
+        "CRF 23": lambda f: bench.x264(f, 23)[0],
+        "CRF 28": lambda f: bench.x264(f, 28)[0],
+        "CRF 28 + 50%": lambda f: bench.x264(f, 28, bench._half(f))[0],
+    }
+    print("| anchors | CRF 23 overhead | " + " | ".join(f"{a}: id / time" for a in attacks) + " |")
+    print("|---|---|" + "---|" * len(attacks))
+    for name, every, split in (("per-second", 1, False), (SPLIT, 1, True), ("never", NEVER, False)):
+        marked = _marked(frames, every, split)
+        _, size, _, _ = bench.x264(marked, 23)
+        cells = []
+        for attack in attacks.values():
+            got = attack(marked)
+            if name == "per-second":
+                g = frame_geometries(got, bench.FPS, [det], moving=True)[0]
+                ev = Evidence(g.period, anchors=g.anchors())
+                for i, y in enumerate(got):
+                    ev.add_frame(y, i / bench.FPS)
+                r = bench.window_rates(det, g, ev)
+            else:
+                r = _prototype(det, got, split)
+            cells.append(f"{r['identity_3s']:.1%} / {r['time_2s']:.1%}")
+        print(f"| {name} | {size / plain - 1:+.1%} | " + " | ".join(cells) + " |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
