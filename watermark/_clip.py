@@ -168,6 +168,7 @@ CROP_MIN_CELLS = 24  # a place where the clip covers fewer whole cells is not co
 CROP_PHASE = 14  # 0.04-s buckets either side of the mark's phase searched for the place
 CROP_MAX_RATIO = 0.6  # mean tolerance ratio (capped at 4) of a right place; genuine ~0.2
 CROP_OUTLIER = 2 * CROP_MAX_RATIO  # a second this far off at the coarse place: misdated
+COARSE_PHASES = (0, -6, 6, -12, 12)  # 0.04-s buckets: window phases for the coarse place
 ID_ABSENT_Z = 2.0  # a second's identity z below this: the mark is absent (genuine >= 3.9 at
 # 480p-720p CRF 28; a spliced second measured -1.2-1.9)
 RATE_EPS = 0.01  # the mark's playback rate differs from 1 by more: a sped-up / slowed clip
@@ -562,7 +563,8 @@ def _find_framing(a: _Pass, main: Detection, book: _Manifests) -> Framing | None
     seconds one early scored 3.9 and 2.0 there, 0.27-0.36 on the others, and the mean over
     all five failed (issue 4, session 16; a median instead moved a well-dated crop's place
     0.8 px). That crop's window phase was also best ~0.4 s off the mark's, beyond the 0.32 s
-    searched then (``CROP_PHASE`` 8 -> 14)."""
+    searched then (``CROP_PHASE`` 8 -> 14), and a coarse place that matches nowhere at the
+    mark's phase is searched at other phases too (``COARSE_PHASES``)."""
     f = a.shown.get(main.streamer or "")
     w_c, h_c = a.size
     if f is None or abs(f - 1.0) < CROP_MIN or f > 1.0 or not h_c:
@@ -643,10 +645,26 @@ def _find_framing(a: _Pass, main: Detection, book: _Manifests) -> Framing | None
         return min(cands, key=lambda c: score(*c))
 
     # coarse place (2 px), then the window's phase, then place and size alternately in
-    # finer steps: AC features need the cells aligned within ~0.3 thumbnail px
+    # finer steps: AC features need the cells aligned within ~0.3 thumbnail px. On a pan a
+    # window 0.36 s out of phase matches nowhere (coarse ratio 1.65 against 0.85 in phase),
+    # so where the mark's phase matches nowhere the coarse place is searched at other
+    # phases too (``COARSE_PHASES``)
     xs = np.arange(min(0.0, THUMB_W - w), max(0.0, THUMB_W - w) + 1e-6, 2.0).tolist()
     ys = np.arange(min(0.0, THUMB_H - h), max(0.0, THUMB_H - h) + 1e-6, 2.0).tolist()
-    _, px, py = min(((score(x, y), x, y) for x in xs for y in ys), default=(math.inf, 0.0, 0.0))
+    coarse = (math.inf, 0.0, 0.0, means)
+    for shift in COARSE_PHASES:
+        if shift and coarse[0] <= CROP_OUTLIER:
+            break
+        at = means_at(shift)
+        if len(at) != len(means):
+            continue
+        means = at
+        for x in xs:
+            for y in ys:
+                sc = score(x, y)
+                if sc < coarse[0]:
+                    coarse = (sc, x, y, at)
+    _, px, py, means = coarse
     scale = 1.0
     px, py = place(px, py, scale, 0.5)
     chosen, best = means, score(px, py, scale)
