@@ -84,6 +84,31 @@ class Node:
         self.proc.wait(timeout=20)
         self.proc = None
         self.stops += 1
+        # the npm wrapper can exit before the binary has written its state and let go of
+        # the port; a restart meanwhile would talk to the old node, or load an old state
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    pass
+            except OSError:
+                return
+            time.sleep(0.05)
+        raise AssertionError("anvil did not stop")
+
+    def stop_once_mined(self, response: Any) -> None:
+        """Stop as soon as the transaction just accepted (``response`` to its send) is in a
+        block. Anvil mines a sent transaction a moment after answering, and ``--state``
+        dumps only mined blocks: a stop in between lost the transaction (a loaded CI run
+        restarted without the withdrawal the test had the node mine, and the retry found
+        the credit still there)."""
+        tx = response.get("result") if isinstance(response, dict) else None
+        deadline = time.monotonic() + 10
+        while tx and time.monotonic() < deadline:
+            if self.rpc("eth_getTransactionReceipt", tx) is not None:
+                break
+            time.sleep(0.02)
+        self.stop()
 
     def kill(self) -> None:
         if self.proc is not None:
@@ -153,7 +178,7 @@ def test_node_stopped_mid_anchor_then_restarted(node: Node, world: tuple[Chain, 
     the round fails, the intent survives, and after the restart the next round settles it
     from the chain without sending it again."""
     chain, ledger = world
-    hook_sends(chain, lambda: None, lambda _: node.stop())
+    hook_sends(chain, lambda: None, node.stop_once_mined)
     with pytest.raises(AnchorFailed):
         Anchorer(ledger, chain.anchors).anchor()
     assert states(ledger) == [(8, "intent")]
@@ -344,7 +369,7 @@ def test_node_stopped_mid_settlement_pays_once(node: Node, settled: Settled) -> 
     chain, book, order, buyer = settled.chain, settled.book, settled.order, settled.buyer
 
     def interrupted(action: Any) -> None:
-        hook_sends(chain, lambda: None, lambda _: node.stop())
+        hook_sends(chain, lambda: None, node.stop_once_mined)
         with pytest.raises(ChainUnavailable):
             action()
         node.start()
