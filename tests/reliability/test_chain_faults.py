@@ -13,7 +13,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,16 @@ pytestmark = pytest.mark.anvil
 
 RECEIPT_WAIT_S = 1.5  # instead of 180 s: how long the client waits for a lost transaction
 ETH = 10**18
+
+
+def _within(timeout: float, step: float, done: Callable[[], bool]) -> bool:
+    """Poll ``done`` every ``step`` seconds until it holds (True) or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(step)
+    return True
 
 
 def _free_port() -> int:
@@ -69,14 +79,8 @@ class Node:
             # the npm `anvil` is a wrapper that spawns the binary: signal the whole group
             start_new_session=True,
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise AssertionError("anvil did not start")
+        if not _within(30.0, 0.05, self.listening):
+            raise AssertionError("anvil did not start")
 
     def stop(self) -> None:
         assert self.proc is not None
@@ -86,15 +90,15 @@ class Node:
         self.stops += 1
         # the npm wrapper can exit before the binary has written its state and let go of
         # the port; a restart meanwhile would talk to the old node, or load an old state
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    pass
-            except OSError:
-                return
-            time.sleep(0.05)
-        raise AssertionError("anvil did not stop")
+        if not _within(20.0, 0.05, lambda: not self.listening()):
+            raise AssertionError("anvil did not stop")
+
+    def listening(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                return True
+        except OSError:
+            return False
 
     def stop_once_mined(self, response: Any) -> None:
         """Stop as soon as the transaction just accepted (``response`` to its send) is in a
@@ -103,11 +107,8 @@ class Node:
         restarted without the withdrawal the test had the node mine, and the retry found
         the credit still there)."""
         tx = response.get("result") if isinstance(response, dict) else None
-        deadline = time.monotonic() + 10
-        while tx and time.monotonic() < deadline:
-            if self.rpc("eth_getTransactionReceipt", tx) is not None:
-                break
-            time.sleep(0.02)
+        if tx:
+            _within(10.0, 0.02, lambda: self.rpc("eth_getTransactionReceipt", tx) is not None)
         self.stop()
 
     def kill(self) -> None:
