@@ -23,7 +23,6 @@ start from, not what ``detect_file`` does.
 from __future__ import annotations
 
 import dataclasses
-import math
 import sys
 from collections.abc import Callable, Sequence
 
@@ -32,8 +31,7 @@ import numpy as np
 
 from benchmarks import bench_watermark as bench
 from watermark import Detector, Embedder, EmbedSettings, Evidence, Geometry
-from watermark._detect import SUB_BUCKETS_PER_SECOND
-from watermark._motion import MotionChain
+from watermark._detect import SUB_BUCKETS_PER_SECOND, _AnchorClock
 from watermark._payload import COUNTER_BITS, EPOCH_SECONDS, TIME_Z_THRESHOLD
 from watermark._synth import scene_clip
 from watermark._video import frame_geometries
@@ -52,7 +50,7 @@ class _Anchored(Embedder):
         super().__init__(bench.KEY, bench.START, h, w, EmbedSettings(follow=True))
         self.every = every
         self.split = split
-        self._time_anchor: tuple[int, np.ndarray] | None = None
+        self._time_clock = _AnchorClock(1.0, 0.0)  # broadcast seconds
 
     def _moved(
         self, y: np.ndarray, second: int, cp: np.ndarray, tp: np.ndarray
@@ -61,21 +59,10 @@ class _Anchored(Embedder):
             return super()._moved(y, second // self.every, cp, tp)
         const, _ = super()._moved(y, 0, cp, tp)  # the chain is never reset
         assert self.motion is not None
-        glide = self.motion.A.copy()
-        if self._time_anchor is None or self._time_anchor[0] != second:
-            self._time_anchor = (second, np.linalg.inv(glide))
-        a = glide @ self._time_anchor[1]
+        a = self._time_clock.since(float(second), self.motion.A)
         if np.allclose(a, np.eye(3)):
             return const, tp
-        inv = np.linalg.inv(MotionChain.rescaled(a, self._to_half))[:2]
-        w, h = self._half
-        p = self._tiles[1].shape[0]
-        corners = inv @ np.array([[0, w, 0, w], [0, 0, h, h], [1, 1, 1, 1]], dtype=np.float64)
-        inv[:, 2] -= np.floor(corners.min(axis=1) / p) * p
-        side = max(math.ceil(float(np.ptp(corners, axis=1).max()) / p) + 2, -(-max(w, h) // p) + 2)
-        canvas = np.tile(self._tiles[1], (side, side))
-        flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-        return const, cv2.warpAffine(canvas, inv, (w, h), flags=flags)
+        return const, self._warped(a)[1]
 
 
 def _marked(frames: Sequence[np.ndarray], every: int, split: bool) -> list[np.ndarray]:

@@ -172,6 +172,11 @@ class Embedder:
             self.motion.A = a = np.eye(3)
         if np.array_equal(a, np.eye(3)):
             return cp, tp  # nothing has moved since the anchor: the plain tiling is exact
+        return self._warped(a)
+
+    def _warped(self, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The half-resolution patterns with pattern point ``q`` shown at ``A q`` (``a``:
+        motion in estimation pixels)."""
         inv = np.linalg.inv(MotionChain.rescaled(a, self._to_half))[:2]
         w, h = self._half
         corners = inv @ np.array([[0, w, 0, w], [0, 0, h, h], [1, 1, 1, 1]], dtype=np.float64)
