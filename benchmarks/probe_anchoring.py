@@ -1,18 +1,22 @@
 """What the moving mark's re-anchoring costs: a measurement probe, not part of ``make bench``.
 
-``python -m benchmarks.probe_anchoring`` (~6 min on one core). The moving mark jumps back to
-the frame-fixed position at every broadcast second (``Embedder._moved``) so that a
-re-encoder codes it afresh and the detector knows where it is. This probe marks the 720p
-bench scene clip (20 s) three ways and reports the x264 CRF 23 overhead of each, and how
-each reads after CRF 23 / CRF 28 / CRF 28 + 50 % (identity from 3-s windows, time +-1 s from
-2-s windows, every 0.4 s, as the watermark bench counts them):
+``python -m benchmarks.probe_anchoring [HEIGHT [SEED]]`` (~8 min on one core at 720p). The
+moving mark jumps back to the frame-fixed position at every broadcast second
+(``Embedder._moved``) so that a re-encoder codes it afresh and the detector knows where it
+is. This probe marks the bench scene clip (20 s, 720p unless told) four ways and reports the
+x264 CRF 23 overhead of each, and how each reads after CRF 23 / CRF 28 / CRF 28 + 50 %
+(identity from 3-s windows, time +-1 s from 2-s windows, every 0.4 s, as the watermark bench
+counts them):
 
 * ``per-second``: the embedder as it is, read by the detector as it is;
+* ``every 2 s``: the whole mark re-anchored at every other broadcast second, read by the
+  detector's ``Evidence`` stabilised on that schedule (``anchors=(0.5, 0)``: the clip starts
+  on an anchor; the detector cannot find such a schedule by itself yet);
 * ``time-only``: the constant layer (sync + identity) never re-anchored, the time layer
   re-anchored every second;
 * ``never``: the whole mark glides with the picture from the broadcast start.
 
-The two new schemes have no detector yet; they are read here by a prototype: evidence
+The last two schemes have no detector yet; they are read here by a prototype: evidence
 stabilised against the motion since the clip's first frame (``Evidence`` with one anchor
 at the start) for the gliding layer, per second for a re-anchored one, the tile offset
 found on the whole clip and searched again within +-4 samples for each window (the two
@@ -32,6 +36,7 @@ import numpy as np
 from benchmarks import bench_watermark as bench
 from watermark import Detector, Embedder, EmbedSettings, Evidence, Geometry
 from watermark._detect import SUB_BUCKETS_PER_SECOND, _AnchorClock
+from watermark._patterns import TILE_CHIPS, chip_pixels
 from watermark._payload import COUNTER_BITS, EPOCH_SECONDS, TIME_Z_THRESHOLD
 from watermark._synth import scene_clip
 from watermark._video import frame_geometries
@@ -90,7 +95,8 @@ def _near(det: Detector, tile: np.ndarray, centre: tuple[int, int]) -> tuple[int
 
 def _prototype(det: Detector, frames: Sequence[np.ndarray], split: bool) -> dict[str, float]:
     """Window rates of a gliding mark (``split``: only the constant layer glides)."""
-    period = frames[0].shape[0] / 720 * 288.0  # the bench clips are neither cropped nor zoomed
+    # the bench clips are neither cropped nor scaled: the embedder's own period
+    period = float(TILE_CHIPS * chip_pixels(frames[0].shape[0]))
     glide = _stabilised(frames, period, 1e-9)
     per_second = _stabilised(frames, period, 1.0) if split else glide
     buckets = sorted(glide.tiles)
@@ -121,8 +127,10 @@ def _prototype(det: Detector, frames: Sequence[np.ndarray], split: bool) -> dict
 
 def main() -> int:
     cv2.setNumThreads(1)
+    height = int(sys.argv[1]) if len(sys.argv) > 1 else 720
+    seed = int(sys.argv[2]) if len(sys.argv) > 2 else 1
     det = Detector(bench.KEY)
-    frames = list(scene_clip(720, 1280, bench.SECONDS, bench.FPS, seed=1))
+    frames = list(scene_clip(height, height * 16 // 9, bench.SECONDS, bench.FPS, seed=seed))
     _, plain, _, _ = bench.x264(frames, 23)
     attacks: dict[str, Callable[[list[np.ndarray]], list[np.ndarray]]] = {
         "CRF 23": lambda f: bench.x264(f, 23)[0],
@@ -131,15 +139,22 @@ def main() -> int:
     }
     print("| anchors | CRF 23 overhead | " + " | ".join(f"{a}: id / time" for a in attacks) + " |")
     print("|---|---|" + "---|" * len(attacks))
-    for name, every, split in (("per-second", 1, False), (SPLIT, 1, True), ("never", NEVER, False)):
+    schemes = (
+        ("per-second", 1, False),
+        ("every 2 s", 2, False),
+        (SPLIT, 1, True),
+        ("never", NEVER, False),
+    )
+    for name, every, split in schemes:
         marked = _marked(frames, every, split)
         _, size, _, _ = bench.x264(marked, 23)
         cells = []
         for attack in attacks.values():
             got = attack(marked)
-            if name == "per-second":
+            if every < NEVER and not split:
                 g = frame_geometries(got, bench.FPS, [det], moving=True)[0]
-                ev = Evidence(g.period, anchors=g.anchors())
+                # the bench clip starts on a broadcast second, and with it every schedule
+                ev = Evidence(g.period, anchors=g.anchors() if every == 1 else (1 / every, 0.0))
                 for i, y in enumerate(got):
                     ev.add_frame(y, i / bench.FPS)
                 r = bench.window_rates(det, g, ev)
