@@ -204,6 +204,9 @@ class Geometry:
     # seconds, at anchor_origin + k / anchor_rate; at rate 1 ``phase`` says where
     anchor_rate: float = 1.0
     anchor_origin: float = 0.0
+    # at rate 1: clip seconds from the start of the phase's buckets to the anchors (|x| <=
+    # 0.1), as the anchoring probe places them (``Detector._exact_anchors``, 0.08-s steps)
+    anchor_shift: float = 0.0
 
     def anchors(self) -> tuple[float, float] | None:
         """(rate, origin) of the clip times where the moving mark was re-anchored (the
@@ -211,7 +214,7 @@ class Geometry:
         if self.phase is None:
             return None
         if self.anchor_rate == 1.0:
-            return 1.0, self.phase / SUB_BUCKETS_PER_SECOND
+            return 1.0, self.phase / SUB_BUCKETS_PER_SECOND + self.anchor_shift
         return self.anchor_rate, self.anchor_origin
 
 
@@ -666,6 +669,13 @@ def _period_extremes(per: dict[int, Geometry], best_z: float) -> list[Geometry]:
     return [min(near, key=lambda g: g.period), max(near, key=lambda g: g.period)]
 
 
+def _other_phase(geo: Geometry, phase: int) -> Geometry:
+    """``geo`` re-anchored at the start of another phase's buckets, where ``Evidence``
+    folds the other phases (``phase_tiles``): the anchoring probe's sub-bucket shift is the
+    main piece's, not a piece's after a cut."""
+    return dataclasses.replace(geo, phase=phase, anchor_shift=0.0)
+
+
 def _lead_buckets(geo: Geometry) -> int:
     """How many of the clip's first 0.2 s buckets lie wholly before a moving mark's first
     re-anchoring (0 for a frame-fixed mark)."""
@@ -781,6 +791,15 @@ class AnchorProbe:
     def moved(self) -> bool:
         """Whether the picture moved at all (a still one reads the same at any schedule)."""
         return self._chain.steps > 0
+
+    def halves(self) -> tuple[tuple[float, float], tuple[float, float]] | None:
+        """The clip-time windows of the probe's two halves (a schedule that holds before
+        and after any point is the clip's, not a compromise between two pieces'), or None
+        when a half would be under two seconds."""
+        if len(self.times) < 4 * SUB_BUCKETS_PER_SECOND:
+            return None
+        mid = self.times[len(self.times) // 2]
+        return (-math.inf, mid), (mid, math.inf)
 
 
 class Detector:
@@ -935,11 +954,13 @@ class Detector:
             return geo
         normal: tuple[float, Geometry] = (-math.inf, geo)
         best: tuple[float, Geometry] = (-math.inf, geo)
+        normal_at: tuple[Geometry, AnchorHypothesis] | None = None
         for g in candidates:
             ranked = self.anchor_scores(g, probe)
             one = next(a for a in ranked if a.rate == 1.0)
             if one.score > normal[0]:
                 normal = (one.score, self._at_phase(g, one))
+                normal_at = (g, one)
             other = next(a for a in ranked if a.rate != 1.0)
             if other.score > best[0]:
                 moved = dataclasses.replace(
@@ -954,8 +975,38 @@ class Detector:
                 and not self._faster_throughout(best[1], candidates, probe)
             )
         ):
-            return normal[1] if normal[0] >= _ANCHOR_NORMAL_MIN_SCORE else geo
+            if normal[0] < _ANCHOR_NORMAL_MIN_SCORE or normal_at is None:
+                return geo
+            return self._exact_anchors(normal[1], *normal_at, probe)
         return best[1]
+
+    def _exact_anchors(
+        self, at: Geometry, g: Geometry, one: AnchorHypothesis, probe: AnchorProbe
+    ) -> Geometry:
+        """``at`` (normal speed, at the probe's phase) stabilised at the probe's own origin
+        (``anchor_shift``) if both halves of the probe put the anchors there on their own.
+
+        A clip starts on any frame, so its anchors fall anywhere within a 0.2-s bucket, and
+        on a pan the phases either side of them each misplace the mark by a few frames'
+        motion: a genuine 10-s crop of the moving-mark clip bench whose anchors sat 0.08 s
+        before its phase had its middle 4 s read at the neighbouring phase (that phase's
+        identity z led there by up to 5 per bucket), dated 0.2 s off, and its windows
+        judged ``altered`` (session 18). But where the probe spans a cut of a fraction of a
+        second, its best origin is a compromise between the pieces' (0.08 s for anchors at
+        0 and 0.12 s), which stabilises both a little off and moved the second piece onto
+        the first one's phase; there each half of the probe finds its own piece's origin,
+        and the phase's start is kept."""
+        halves = probe.halves()
+        if halves is None:
+            return at  # too short to tell
+        for window in halves:
+            half = self.anchor_scores(g, probe, window, rates=(1.0,))[0]
+            apart = abs((half.origin - one.origin + 0.5) % 1.0 - 0.5)
+            if apart > _ANCHOR_STEP_S / 2:
+                return at
+        assert at.phase is not None
+        shift = (one.origin - at.phase / SUB_BUCKETS_PER_SECOND + 0.5) % 1.0 - 0.5
+        return dataclasses.replace(at, anchor_shift=shift)
 
     def _faster_throughout(
         self, fast: Geometry, candidates: Sequence[Geometry], probe: AnchorProbe
@@ -978,11 +1029,10 @@ class Detector:
         ones. A normal-speed piece after a 3.4-s cut at 2.92 s won 2x by 3.9 and 4.7 in the
         two halves and read as `speed_changed`; the clip bench's 20 re-uploads at 1.25x and
         1.5x won each half by 11.7-47.1 (moving-mark bench, session 15)."""
-        times = probe.times
-        if len(times) < 4 * SUB_BUCKETS_PER_SECOND:
+        halves = probe.halves()
+        if halves is None:
             return True  # halves too short to tell: the whole probe decides
-        mid = times[len(times) // 2]
-        for window in ((-math.inf, mid), (mid, math.inf)):
+        for window in halves:
             normal = max(
                 a.score
                 for g in candidates
@@ -1002,7 +1052,8 @@ class Detector:
         the phase only by which samples' folds add up best, which on a steady zoom is a
         near tie (an 8-s scene clip cut 0.2 / 0.4 / 0.6 s into a second was anchored
         0.2-0.6 s off, and a second's first frames then folded away from the mark); the
-        probe scores every frame against each origin."""
+        probe scores every frame against each origin (``_exact_anchors``: and where
+        within the phase's first bucket)."""
         phase = round(a.origin * SUB_BUCKETS_PER_SECOND) % SUB_BUCKETS_PER_SECOND
         return dataclasses.replace(geo, offset=a.offset, phase=phase)
 
@@ -1144,7 +1195,7 @@ class Detector:
             for b, tile in tiles.items():
                 take_phase(p, b, tile, time_tiles.get(b, empty))
         for p, s in series.phases.items():
-            self.place_lead(dataclasses.replace(geo, phase=p), s)
+            self.place_lead(_other_phase(geo, p), s)
         return series.arrays()
 
     def phase_sink(
@@ -1157,7 +1208,7 @@ class Detector:
         def take(p: int, b: int, const_tile: np.ndarray, time_tile: np.ndarray) -> None:
             if p not in takers:
                 at = series.phases.setdefault(p, SoftSeries())
-                takers[p] = self.sink(dataclasses.replace(geo, phase=p), at)
+                takers[p] = self.sink(_other_phase(geo, p), at)
             takers[p](b, const_tile, time_tile)
 
         return take
