@@ -77,8 +77,9 @@ class EmbedSettings:
     # broadcast second (watermark/_motion.py, docs/watermark.md): CRF 23 cost on pans +79 %
     # -> +30 %, CRF 28 + 50 % scene 88 / 76 % -> 95 / 94 %; the detector finds where a
     # sped-up or slowed re-upload re-anchored it (``find_anchors``); the file and clip
-    # detectors follow this default. Still opt-in: a piece of 1.2-1.4 s left at a clip end
-    # by a cut is read too weakly to date (docs/watermark.md, sessions 15-16)
+    # detectors follow this default. Still opt-in: the clip verifier reads it as well as the
+    # frame-fixed mark (240/240, session 18) but at 2-3x the CPU (60-s verify 14.7-18.6 s
+    # against a 15-s target; docs/watermark.md)
     follow: bool = False
 
 
