@@ -76,12 +76,25 @@ def _marked(frames: Sequence[np.ndarray], every: int, split: bool) -> list[np.nd
     return [emb.mark(f, i / bench.FPS) for i, f in enumerate(frames)]
 
 
-def _stabilised(frames: Sequence[np.ndarray], period: float, rate: float) -> Evidence:
-    ev = Evidence(period, anchors=(rate, 0.0))
-    ev.phase_tiles = {}  # the clip starts on a broadcast second: no other phase to try
+def _folded(
+    frames: Sequence[np.ndarray],
+    period: float,
+    anchors: tuple[float, float] | None,
+    other_phases: bool = True,
+) -> Evidence:
+    """The clip folded into ``Evidence`` as the detector folds it (``other_phases``: also at
+    the other 0.2-s phases, for pieces after a cut)."""
+    ev = Evidence(period, anchors=anchors)
+    if not other_phases:
+        ev.phase_tiles = {}
     for i, y in enumerate(frames):
         ev.add_frame(y, i / bench.FPS)
     return ev
+
+
+def _stabilised(frames: Sequence[np.ndarray], period: float, rate: float) -> Evidence:
+    # the clip starts on a broadcast second: no other phase to try
+    return _folded(frames, period, (rate, 0.0), other_phases=False)
 
 
 def _near(det: Detector, tile: np.ndarray, centre: tuple[int, int]) -> tuple[int, int]:
@@ -154,9 +167,7 @@ def main() -> int:
             if every < NEVER and not split:
                 g = frame_geometries(got, bench.FPS, [det], moving=True)[0]
                 # the bench clip starts on a broadcast second, and with it every schedule
-                ev = Evidence(g.period, anchors=g.anchors() if every == 1 else (1 / every, 0.0))
-                for i, y in enumerate(got):
-                    ev.add_frame(y, i / bench.FPS)
+                ev = _folded(got, g.period, g.anchors() if every == 1 else (1 / every, 0.0))
                 r = bench.window_rates(det, g, ev)
             else:
                 r = _prototype(det, got, split)

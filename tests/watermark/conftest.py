@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from watermark import Detection, Detector, Embedder, Evidence, StreamerKey
+from watermark import Detection, Detector, Embedder, Evidence, Geometry, StreamerKey
 from watermark._detect import AnchorProbe, pick_samples
 from watermark._synth import scene_clip
 from watermark._video import frame_geometries
@@ -77,6 +77,13 @@ def detect_frames(
             key=lambda sg: sg[0],
         )
         geo = dataclasses.replace(geo, anchor_rate=rate, anchor_origin=origin)
+    return detect_at(det, frames, geo, fps)
+
+
+def detect_at(
+    det: Detector, frames: Sequence[np.ndarray], geo: Geometry, fps: float = 25.0
+) -> Detection:
+    """Fold and decode ``frames`` at a given geometry (and its re-anchoring schedule)."""
     ev = Evidence(geo.period, anchors=geo.anchors())
     for i, y in enumerate(frames):
         ev.add_frame(y, i / fps)

@@ -20,12 +20,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from tests.watermark.conftest import START, detect_frames, x264_round_trip
+from tests.watermark.conftest import START, detect_at, detect_frames, x264_round_trip
 from watermark import Embedder, EmbedSettings, Segment, StreamerKey
 from watermark._detect import (
     Detection,
     Detector,
-    Evidence,
     Geometry,
     _fold,
     _fold_shift,
@@ -238,10 +237,7 @@ def test_anchors_between_two_phases_are_stabilised_where_the_probe_places_them(
     assert (anchors[1] - 0.32 + 0.5) % 1.0 - 0.5 == pytest.approx(0.0, abs=0.045), geo
 
     def strength(g: Geometry) -> tuple[float, Detection]:
-        ev = Evidence(g.period, anchors=g.anchors())
-        for i, y in enumerate(frames):
-            ev.add_frame(y, i / 25.0)
-        found = det.detect(ev, g)
+        found = detect_at(det, frames, g)
         zs = [z for s in found.segments for z in s.strengths]
         return float(np.mean(zs)) if zs else 0.0, found
 
