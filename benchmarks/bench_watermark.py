@@ -429,6 +429,7 @@ def run() -> Report:
         e = Evidence(geo.period, anchors=geo.anchors())
         for i, y in enumerate(frames):
             e.add_frame(y, i / FPS)
+        e.settle()
 
     speed["detect_fps_scene720"] = best_fps(fold_all)
     t0 = time.perf_counter()

@@ -84,11 +84,10 @@ def _folded(
 ) -> Evidence:
     """The clip folded into ``Evidence`` as the detector folds it (``other_phases``: also at
     the other 0.2-s phases, for pieces after a cut)."""
-    ev = Evidence(period, anchors=anchors)
-    if not other_phases:
-        ev.phase_tiles = {}
+    ev = Evidence(period, anchors=anchors, other_phases=other_phases)
     for i, y in enumerate(frames):
         ev.add_frame(y, i / bench.FPS)
+    ev.settle()
     return ev
 
 

@@ -128,6 +128,13 @@ class KeyPatterns:
         return out
 
 
+def gemm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` for float64 contiguous operands, through OpenCV (why: ``sandwich``)."""
+    no: Any = None  # no third operand (beta = 0); OpenCV's stubs do not admit None
+    out: np.ndarray = cv2.gemm(a, b, 1.0, no, 0.0)
+    return out
+
+
 def sandwich(r: np.ndarray, x: np.ndarray, *, transposed: bool = False) -> np.ndarray:
     """``r @ x @ r.T`` (``r.T @ x @ r`` if ``transposed``) in float64, through OpenCV.
 
