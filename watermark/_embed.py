@@ -73,14 +73,13 @@ class EmbedSettings:
 
     psnr_db: float = DEFAULT_PSNR_DB
     masking: bool = True
-    # True: the mark moves with the picture and is re-anchored to the frame at every
-    # broadcast second (watermark/_motion.py, docs/watermark.md): CRF 23 cost on pans +79 %
-    # -> +30 %, CRF 28 + 50 % scene 88 / 76 % -> 95 / 94 %; the detector finds where a
-    # sped-up or slowed re-upload re-anchored it (``find_anchors``); the file and clip
-    # detectors follow this default. Still opt-in: the clip verifier reads it as well as the
-    # frame-fixed mark (240/240, session 18) but at 2-3x the CPU (60-s verify 14.7-18.6 s
-    # against a 15-s target; docs/watermark.md)
-    follow: bool = False
+    # True (the default since session 19): the mark moves with the picture and is
+    # re-anchored to the frame at every broadcast second (watermark/_motion.py,
+    # docs/watermark.md): CRF 23 cost on pans +79 % -> +30 %, CRF 28 + 50 % scene 88 / 76 %
+    # -> 95 / 94 %; the detector finds where a sped-up or slowed re-upload re-anchored it
+    # (``find_anchors``); the file and clip detectors follow this default. False: the
+    # frame-fixed mark, cheaper to verify (60-s clip ~8.4 s against ~12 s on one core)
+    follow: bool = True
 
 
 class Embedder:
