@@ -36,6 +36,7 @@ import numpy as np
 from benchmarks import bench_watermark as bench
 from watermark import Detector, Embedder, EmbedSettings, Evidence, Geometry
 from watermark._detect import SUB_BUCKETS_PER_SECOND, _AnchorClock
+from watermark._motion import ANCHOR_SECONDS
 from watermark._patterns import TILE_CHIPS, chip_pixels
 from watermark._payload import COUNTER_BITS, EPOCH_SECONDS, TIME_Z_THRESHOLD
 from watermark._synth import scene_clip
@@ -55,13 +56,14 @@ class _Anchored(Embedder):
         super().__init__(bench.KEY, bench.START, h, w, EmbedSettings(follow=True))
         self.every = every
         self.split = split
-        self._time_clock = _AnchorClock(1.0, 0.0)  # broadcast seconds
+        self._time_clock = _AnchorClock(float(ANCHOR_SECONDS), 0.0)  # every second
 
     def _moved(
         self, y: np.ndarray, second: int, cp: np.ndarray, tp: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         if not self.split:
-            return super()._moved(y, second // self.every, cp, tp)
+            # the embedder re-anchors where (start + s) // ANCHOR_SECONDS changes
+            return super()._moved(y, second // self.every * ANCHOR_SECONDS, cp, tp)
         const, _ = super()._moved(y, 0, cp, tp)  # the chain is never reset
         assert self.motion is not None
         a = self._time_clock.since(float(second), self.motion.A)
@@ -166,7 +168,8 @@ def main() -> int:
             if every < NEVER and not split:
                 g = frame_geometries(got, bench.FPS, [det], moving=True)[0]
                 # the bench clip starts on a broadcast second, and with it every schedule
-                ev = _folded(got, g.period, g.anchors() if every == 1 else (1 / every, 0.0))
+                anchors = g.anchors() if every == ANCHOR_SECONDS else (ANCHOR_SECONDS / every, 0.0)
+                ev = _folded(got, g.period, anchors)
                 r = bench.window_rates(det, g, ev)
             else:
                 r = _prototype(det, got, split)

@@ -90,6 +90,7 @@ from watermark._manifest import (
     audio_envelopes,
     check_bundle,
 )
+from watermark._motion import ANCHOR_SECONDS
 from watermark._patterns import CHIPS_PER_HEIGHT, TILE_CHIPS
 from watermark._payload import COUNTER_BITS, TIME_CODED_BITS
 from watermark._video import (
@@ -272,13 +273,13 @@ class _EdgeTimes:
     """One key's time soft bits (0.2-s buckets) in the first and last ``EDGE_MARK_S`` of the
     clip: what the mark alone says of a short piece at a clip end (``_edge_marks``).
 
-    A moving mark is re-anchored at every broadcast second, and the evidence was
+    A moving mark is re-anchored every ``ANCHOR_SECONDS`` broadcast seconds, and the evidence was
     stabilised on the schedule of the clip's main piece (``Geometry.phase``); a piece after
     a cut of a fraction of a second is re-anchored elsewhere, and on the main schedule its
     mark smears with the picture's motion (a 1.2-s tail taken 0.5 s into a second: no z at
     its own offset). For a moving mark the frames of the clip's ends are kept (``kept``)
     and the stretch is folded again at every anchor on a 0.04-s grid (``fine_rows``,
-    ``jump_fine``): the five 0.2-s phases the main pass folds at left a tail 0.1 s off any
+    ``jump_fine``): the 0.2-s phases the main pass folds at left a tail 0.1 s off any
     of them at z 3.1 (session 15), read at 5.1 on its own anchor."""
 
     detector: Detector
@@ -351,14 +352,15 @@ class _EdgeTimes:
 
     def fine_rows(self, lo: float, hi: float) -> dict[float, dict[int, np.ndarray]]:
         """A moving mark's time soft bits of clip ``[lo, hi)`` folded again as if
-        re-anchored at clip times ``origin + k``, for ``EDGE_FINE_ANCHORS`` origins a
-        second: origin -> bucket on that origin's clock (``refold``) -> (128,). Empty for a
-        frame-fixed mark or where no frames were kept."""
+        re-anchored at clip times ``origin + k * ANCHOR_SECONDS``, for ``EDGE_FINE_ANCHORS``
+        origins a second: origin -> bucket on that origin's clock (``refold``) -> (128,).
+        Empty for a frame-fixed mark or where no frames were kept."""
         frames = [f for f in self.kept if lo - 1e-6 <= f.t < hi]
         if self.geo is None or not frames:
             return {}
         geo = self.geo
-        tiles = refold(frames, [k / EDGE_FINE_ANCHORS for k in range(EDGE_FINE_ANCHORS)])
+        n = EDGE_FINE_ANCHORS * ANCHOR_SECONDS
+        tiles = refold(frames, [k / EDGE_FINE_ANCHORS for k in range(n)])
         return {
             o: {b: self.detector.soft_bits(t, geo)[1].astype(np.float32) for b, t in at.items()}
             for o, at in tiles.items()
@@ -369,7 +371,8 @@ class _EdgeTimes:
     ) -> tuple[float, float, float]:
         """``jump`` on ``fine_rows``: each offset is scored on the rows folded at the anchor
         it implies (broadcast seconds start at clip times ``origin + k``: offsets
-        ``K - origin``), on that origin's clock, where no bucket straddles a second."""
+        ``K - origin``, K divisible by ``ANCHOR_SECONDS`` since the anchors are the seconds
+        that are), on that origin's clock, where no bucket straddles a second."""
         per = SUB_BUCKETS_PER_SECOND
         reads = []
         for o, rows in fine.items():
@@ -379,6 +382,7 @@ class _EdgeTimes:
             ks = np.arange(
                 math.floor(ref + o) - EDGE_SEARCH_S - 1, math.ceil(ref + o) + EDGE_SEARCH_S + 2
             )
+            ks = ks[ks % ANCHOR_SECONDS == 0]
             stack = np.stack([rows[b] for b in range(b0, b1)])
             reads.append((o, np.arange(b0, b1), stack, ks * per))
         return self._best(reads, ref) if reads else (0.0, 0.0, 0.0)

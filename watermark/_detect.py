@@ -38,7 +38,7 @@ import cv2
 import numpy as np
 
 from watermark._keys import StreamerKey
-from watermark._motion import EST_HEIGHT, MotionChain, area_resize
+from watermark._motion import ANCHOR_SECONDS, EST_HEIGHT, MotionChain, area_resize
 from watermark._patterns import (
     CHIPS_PER_HEIGHT,
     SAMPLES_PER_CHIP,
@@ -96,6 +96,8 @@ _FINE_STEP = 0.0025  # 0.25 %: drift <= 1/3 chip across a 1080p frame (6.7 perio
 # measured before frames just before an anchor counted against it, which lowers the scores
 # of late hypotheses most: to be re-measured with the moving mark as default)
 ANCHOR_SPAN_S = 8.0
+# 0.2-s phases an anchor schedule can have at normal speed (anchors ANCHOR_SECONDS apart)
+_PHASES = SUB_BUCKETS_PER_SECOND * ANCHOR_SECONDS
 _ANCHOR_STEP_S = 0.08
 _ANCHOR_MARGIN = 12.0
 _ANCHOR_MIN_SCORE = 50.0
@@ -196,12 +198,13 @@ class Geometry:
     period: float
     offset: tuple[int, int]
     z: float
-    # 0.2 s buckets (clip time * 5) whose index is = phase (mod 5) start a broadcast second:
-    # there the embedder re-anchors a moving mark to the frame (``pick_samples``); None: a
-    # frame-fixed mark, nothing to stabilise
+    # 0.2 s buckets (clip time * 5) whose index is = phase (mod ``_PHASES``) start a broadcast
+    # second divisible by ``ANCHOR_SECONDS``: there the embedder re-anchors a moving mark to
+    # the frame (``pick_samples``); None: a frame-fixed mark, nothing to stabilise
     phase: int | None = None
-    # a re-upload played at another speed was re-anchored every 1 / anchor_rate clip
-    # seconds, at anchor_origin + k / anchor_rate; at rate 1 ``phase`` says where
+    # playback rate: a re-upload played at another speed was re-anchored every
+    # ANCHOR_SECONDS / anchor_rate clip seconds, at anchor_origin + k * ANCHOR_SECONDS /
+    # anchor_rate; at rate 1 ``phase`` says where
     anchor_rate: float = 1.0
     anchor_origin: float = 0.0
     # at rate 1: clip seconds from the start of the phase's buckets to the anchors (|x| <=
@@ -209,8 +212,9 @@ class Geometry:
     anchor_shift: float = 0.0
 
     def anchors(self) -> tuple[float, float] | None:
-        """(rate, origin) of the clip times where the moving mark was re-anchored (the
-        broadcast-second boundaries: origin + k / rate), None for a frame-fixed mark."""
+        """(playback rate, origin) of the clip times where the moving mark was re-anchored
+        (origin + k * ANCHOR_SECONDS / rate, each a broadcast-second boundary), None for a
+        frame-fixed mark."""
         if self.phase is None:
             return None
         if self.anchor_rate == 1.0:
@@ -392,16 +396,17 @@ def _shift_fold(folded: np.ndarray, shift: tuple[float, float]) -> np.ndarray:
 def pick_samples(
     frames: Iterable[tuple[float, np.ndarray]], span: float, max_frames: int
 ) -> tuple[list[np.ndarray], list[int]]:
-    """Frames for the geometry search and the 0.2 s bucket (mod 5) each one starts.
+    """Frames for the geometry search and the 0.2 s bucket (mod ``_PHASES``) each one starts.
 
-    The embedder re-anchors the moving mark to the frame at every broadcast second, so a
-    frame that starts a bucket which starts a second shows the mark where a still one
-    would be; which residue that is, is not known yet. Samples are the first frames of
-    every k-th bucket, k prime to 5 so all five residues take turns; the geometry search
-    sums them per residue and the right residue is the one that adds up (``phase``)."""
+    The embedder re-anchors the moving mark to the frame at every ``ANCHOR_SECONDS``-th
+    broadcast second, so a frame that starts a bucket which starts such a second shows the
+    mark where a still one would be; which residue that is, is not known yet. Samples are
+    the first frames of every k-th bucket, k prime to ``_PHASES`` so all residues take
+    turns; the geometry search sums them per residue and the right residue is the one that
+    adds up (``phase``)."""
     buckets = max(1, int(span * SUB_BUCKETS_PER_SECOND))
     k = max(1, buckets // max(1, max_frames))
-    if k % 5 == 0:
+    while math.gcd(k, _PHASES) != 1:
         k += 1
     samples: list[np.ndarray] = []
     phases: list[int] = []
@@ -412,15 +417,16 @@ def pick_samples(
             break
         if b != last and b % k == 0:
             samples.append(y.copy())
-            phases.append(b % SUB_BUCKETS_PER_SECOND)
+            phases.append(b % _PHASES)
         last = b
     return samples, phases
 
 
-def broadcast_second(t: float, rate: float, origin: float) -> int:
-    """Index of the broadcast second that clip time ``t`` shows when the boundaries are at
-    clip times ``origin + k / rate`` (at rate 1 and a 0.2 s origin they are bucket starts)."""
-    return math.floor((t - origin) * rate + 1e-6)
+def anchor_period(t: float, rate: float, origin: float) -> int:
+    """Index of the anchor period that clip time ``t`` shows when the anchors are at clip
+    times ``origin + k * ANCHOR_SECONDS / rate`` (at rate 1 and a 0.2 s origin they are
+    bucket starts)."""
+    return math.floor((t - origin) * rate / ANCHOR_SECONDS + 1e-6)
 
 
 def fold_frame(y: np.ndarray, period: float) -> np.ndarray:
@@ -486,16 +492,17 @@ class Evidence:
     ) -> None:
         """With ``on_flush``, tiles older than ``_OPEN_BUCKETS`` are handed over (and
         forgotten) as the clip goes on, so memory stays constant for any clip length.
-        ``anchors`` (``Geometry.anchors()``): the (rate, origin) of the clip times where the
-        embedder re-anchored a moving mark, origin + k / rate (every broadcast second, so
-        every 1 / rate clip seconds in a re-upload played at another speed); each frame is
-        stabilised against the picture's motion since then. None for a frame-fixed mark.
+        ``anchors`` (``Geometry.anchors()``): the (playback rate, origin) of the clip times
+        where the embedder re-anchored a moving mark, origin + k * ANCHOR_SECONDS / rate
+        (every ``ANCHOR_SECONDS``-th broadcast second, so every ANCHOR_SECONDS / rate clip
+        seconds in a re-upload played at another speed); each frame is stabilised against
+        the picture's motion since then. None for a frame-fixed mark.
 
         A cut of a fraction of a second moves that schedule: the piece after it was
         re-anchored at another 0.2 s phase, and on the first piece's schedule its mark smears
         with the picture's motion (a 6.7-s piece after a cut 0.3 s into a second read as
-        unmarked). So at rate 1 the frames are also folded as if
-        re-anchored at each of the other four phases (``phase_tiles``, handed to
+        unmarked). So at rate 1 the frames are also folded as if re-anchored at each of
+        the other ``_PHASES - 1`` phases (``phase_tiles``, handed to
         ``on_phase_flush(phase, b, ...)``); the detector picks each piece's
         (``Detector.detect``). Those folds warp the whitened frame instead of whitening a
         warped one (one whitening per frame), and are the main fold shifted while the picture
@@ -528,8 +535,8 @@ class Evidence:
         self.phase_tiles: dict[int, tuple[dict[int, np.ndarray], dict[int, np.ndarray]]] = {}
         self._phase_clock: dict[int, _AnchorClock] = {}
         if anchors is not None and self.anchor_rate == 1.0 and other_phases:
-            main = round(self.anchor_origin * SUB_BUCKETS_PER_SECOND) % SUB_BUCKETS_PER_SECOND
-            for p in range(SUB_BUCKETS_PER_SECOND):
+            main = round(self.anchor_origin * SUB_BUCKETS_PER_SECOND) % _PHASES
+            for p in range(_PHASES):
                 if p != main:
                     self.phase_tiles[p] = ({}, {})
                     self._phase_clock[p] = _AnchorClock(1.0, p / SUB_BUCKETS_PER_SECOND)
@@ -618,7 +625,7 @@ class Evidence:
 class _Pending:
     """The newest bucket's frames, whitened and summed, awaiting their fold (``Evidence``)."""
 
-    key: tuple[int, int | None, tuple[int | None, ...]]  # bucket and every schedule's second
+    key: tuple[int, int | None, tuple[int | None, ...]]  # bucket, every schedule's anchor
     bucket: int
     w: np.ndarray
     active: np.ndarray  # activity-weighted (``_active``)
@@ -626,29 +633,29 @@ class _Pending:
 
 
 class _AnchorClock:
-    """Where a moving mark was last re-anchored on one schedule (broadcast seconds begin
-    at clip times ``origin + k / rate``): ``Evidence`` keeps one for its main schedule and
+    """Where a moving mark was last re-anchored on one schedule (anchors at clip times
+    ``origin + k * ANCHOR_SECONDS / rate``): ``Evidence`` keeps one for its main schedule and
     one per other 0.2-s phase, ``refold`` one per origin."""
 
     def __init__(self, rate: float, origin: float) -> None:
         self.rate, self.origin = rate, origin
-        self._second: int | None = None
+        self._period: int | None = None
         self._inverse = np.eye(3)  # inverse of the picture's motion at the anchor
 
     def since(self, t: float, motion: np.ndarray) -> np.ndarray:
-        """The picture's motion from the anchor of clip time ``t``'s broadcast second to
-        ``t`` (``motion``: since the clip's first frame, ``MotionChain``); a frame that
-        starts a broadcast second becomes the anchor."""
-        second = broadcast_second(t, self.rate, self.origin)
-        if second != self._second:
-            self._second, self._inverse = second, np.linalg.inv(motion)
+        """The picture's motion from the anchor of clip time ``t``'s anchor period to ``t``
+        (``motion``: since the clip's first frame, ``MotionChain``); a frame that starts an
+        anchor period becomes the anchor."""
+        period = anchor_period(t, self.rate, self.origin)
+        if period != self._period:
+            self._period, self._inverse = period, np.linalg.inv(motion)
         out: np.ndarray = motion @ self._inverse
         return out
 
     @property
     def anchored(self) -> int | None:
-        """The broadcast second of the current anchor (None before the first frame)."""
-        return self._second
+        """The anchor period of the current anchor (None before the first frame)."""
+        return self._period
 
 
 @dataclass(frozen=True)
@@ -684,12 +691,13 @@ def refold(
     frames: Sequence[KeptFrame], origins: Sequence[float]
 ) -> dict[float, dict[int, np.ndarray]]:
     """Activity-weighted folds (``Evidence.time_tiles``) of ``frames`` as if a moving mark
-    was re-anchored at clip times ``origin + k``, for each origin: origin -> bucket ->
+    was re-anchored at clip times ``origin + k * ANCHOR_SECONDS``, for each origin (in
+    ``[0, ANCHOR_SECONDS)``; broadcast seconds then start at ``origin + k``): origin -> bucket ->
     tile, bucket b covering clip times ``origin + b / 5`` to ``origin + (b + 1) / 5`` (so no
     bucket straddles an anchor). Frames before an origin's first anchor among ``frames``
     are stabilised against the first frame, as ``Evidence`` does.
 
-    ``Evidence`` re-anchors at five 0.2-s phases; a piece a cut leaves at a clip end was
+    ``Evidence`` re-anchors at the 0.2-s phases; a piece a cut leaves at a clip end was
     re-anchored anywhere on the frame clock, and a 1.2-s tail 0.1 s off the nearest phase
     decoded at z 3.1 against 5.1 at its own anchor (issue 4, session 15). Each frame is
     whitened and folded once; an origin only warps its fold. Activity is the difference to
@@ -740,6 +748,13 @@ def _period_extremes(per: dict[int, Geometry], best_z: float) -> list[Geometry]:
     return [min(near, key=lambda g: g.period), max(near, key=lambda g: g.period)]
 
 
+def _wrapped(dt: float) -> float:
+    """Clip seconds ``dt`` between two normal-speed anchors, wrapped to within half an anchor
+    period."""
+    half = ANCHOR_SECONDS / 2.0
+    return (dt + half) % ANCHOR_SECONDS - half
+
+
 def _other_phase(geo: Geometry, phase: int) -> Geometry:
     """``geo`` re-anchored at the start of another phase's buckets, where ``Evidence``
     folds the other phases (``phase_tiles``): the anchoring probe's sub-bucket shift is the
@@ -766,8 +781,8 @@ def _accumulate(tiles: dict[int, np.ndarray], b: int, tile: np.ndarray) -> None:
 
 class SoftSeries:
     """Soft bits per 0.2 s bucket (what is left of a clip once tiles are decoded): 338
-    floats per bucket, ~6 MB per hour of clip and key (five times that for a moving mark at
-    normal speed: one series per re-anchoring phase, ``phases``)."""
+    floats per bucket, ~6 MB per hour of clip and key (``_PHASES`` times that for a moving
+    mark at normal speed: one series per re-anchoring phase, ``phases``)."""
 
     def __init__(self) -> None:
         self.const: dict[int, np.ndarray] = {}
@@ -836,6 +851,9 @@ class AnchorProbe:
         self.folds: dict[float, list[np.ndarray]] = {round(p, 6): [] for p in periods}
         # per detector (id) and period: the folds' sync z-maps (``Detector._zmaps``)
         self.zmaps: dict[int, dict[float, list[np.ndarray]]] = {}
+        # per detector (id): ``Detector.anchor_scores`` by (period, offset, window, rates),
+        # so ``_faster_throughout`` and ``_exact_anchors`` score a half of the probe once
+        self.scores: dict[int, dict[tuple[Any, ...], list[AnchorHypothesis]]] = {}
         self.shape = (0, 0)
         self._chain = MotionChain()
 
@@ -927,8 +945,8 @@ class Detector:
         cw = min(w, int(2.2 * nominal * _SCALE_MAX))
         y0, x0 = (h - ch) // 2, (w - cw) // 2
         step = max(1, len(frames) // _COARSE_FRAMES)
-        if step % SUB_BUCKETS_PER_SECOND == 0:
-            step += 1  # keep all five phases among the coarse frames
+        while math.gcd(step, _PHASES) != 1:
+            step += 1  # keep every phase among the coarse frames
         pick = list(range(0, len(frames), step))[:_COARSE_FRAMES]
         centre = [frames[i][y0 : y0 + ch, x0 : x0 + cw] for i in pick]
         coarse: dict[int, Geometry] = {}  # each phase's own best
@@ -1072,11 +1090,10 @@ class Detector:
             return at  # too short to tell
         for window in halves:
             half = self.anchor_scores(g, probe, window, rates=(1.0,))[0]
-            apart = abs((half.origin - one.origin + 0.5) % 1.0 - 0.5)
-            if apart > _ANCHOR_STEP_S / 2:
+            if abs(_wrapped(half.origin - one.origin)) > _ANCHOR_STEP_S / 2:
                 return at
         assert at.phase is not None
-        shift = (one.origin - at.phase / SUB_BUCKETS_PER_SECOND + 0.5) % 1.0 - 0.5
+        shift = _wrapped(one.origin - at.phase / SUB_BUCKETS_PER_SECOND)
         return dataclasses.replace(at, anchor_shift=shift)
 
     def _faster_throughout(
@@ -1125,7 +1142,7 @@ class Detector:
         0.2-0.6 s off, and a second's first frames then folded away from the mark); the
         probe scores every frame against each origin (``_exact_anchors``: and where
         within the phase's first bucket)."""
-        phase = round(a.origin * SUB_BUCKETS_PER_SECOND) % SUB_BUCKETS_PER_SECOND
+        phase = round(a.origin * SUB_BUCKETS_PER_SECOND) % _PHASES
         return dataclasses.replace(geo, offset=a.offset, phase=phase)
 
     def _zmaps(self, probe: AnchorProbe, period: float) -> list[np.ndarray]:
@@ -1154,6 +1171,19 @@ class Detector:
         tile offset that scores it best (the geometry's own offset can be a few samples
         off when the mark was seen in few samples), best first; on the frames of clip
         times in ``window`` only, if given."""
+        key = (round(geo.period, 6), geo.offset, window, tuple(rates))
+        cache = probe.scores.setdefault(id(self), {})
+        if key not in cache:
+            cache[key] = self._anchor_scores(geo, probe, window, rates)
+        return list(cache[key])
+
+    def _anchor_scores(
+        self,
+        geo: Geometry,
+        probe: AnchorProbe,
+        window: tuple[float, float],
+        rates: Sequence[float],
+    ) -> list[AnchorHypothesis]:
         # estimation pixels -> detector samples; the frame's centre in estimation pixels
         h, w = probe.shape
         to_samples = h / EST_HEIGHT * _N / geo.period
@@ -1205,11 +1235,12 @@ class Detector:
             acc: dict[int, np.ndarray] = {}
             ww: dict[int, float] = {}
             anchors: set[int] = set()  # those seen after: each costs _ANCHOR_COST
-            # per frame: the start of the broadcast second it shows (broadcast_second), the
-            # frame that anchored it and the next anchor's frame
-            starts = origin + np.floor((clock - origin) * rate + 1e-6) / rate
+            # per frame: the start of the anchor period it shows (anchor_period), the frame
+            # that anchored it and the next anchor's frame
+            periods = np.floor((clock - origin) * rate / ANCHOR_SECONDS + 1e-6)
+            starts = origin + periods * ANCHOR_SECONDS / rate
             firsts = np.minimum(np.arange(len(clock)), np.searchsorted(clock, starts - 1e-6))
-            nexts = np.searchsorted(clock, starts + 1.0 / rate - 1e-6)
+            nexts = np.searchsorted(clock, starts + ANCHOR_SECONDS / rate - 1e-6)
             for i in np.flatnonzero(inside).tolist():
                 t = probe.times[i]
                 j = int(firsts[i])
@@ -1237,7 +1268,7 @@ class Detector:
         out = [
             score(rate, float(o))
             for rate in rates
-            for o in np.arange(0.0, 1.0 / rate - 1e-9, _ANCHOR_STEP_S)
+            for o in np.arange(0.0, ANCHOR_SECONDS / rate - 1e-9, _ANCHOR_STEP_S)
         ]
         return sorted(out, key=lambda a: -a.score)
 
@@ -1607,7 +1638,7 @@ class Detector:
         """Each bucket's soft bits from the re-anchoring phase its piece was marked at, and
         that phase per bucket (None: all at the ``main`` one).
 
-        Every bucket was folded at all five phases (``Evidence.phase_tiles``); the one that
+        Every bucket was folded at every phase (``Evidence.phase_tiles``); the one that
         stabilised the mark right shows the identity codeword strongest. The per-bucket
         identity z of each phase is followed as a path that pays ``_PHASE_SWITCH_Z`` per
         change (a change is a cut, a piece lasts seconds; the phases share their frames,

@@ -27,7 +27,7 @@ import numpy as np
 
 from watermark._errors import PayloadInvalid, VideoTooLarge, VideoTooSmall
 from watermark._keys import StreamerKey
-from watermark._motion import EST_HEIGHT, MotionChain, area_resize
+from watermark._motion import ANCHOR_SECONDS, EST_HEIGHT, MotionChain, area_resize
 from watermark._patterns import TILE_CHIPS, KeyPatterns, chip_pixels, render_matrix, sandwich
 from watermark._payload import ConstPayload, TimeCode, check_mark_time, conv_encode
 
@@ -116,7 +116,7 @@ class Embedder:
         self._to_half = self._half[1] / EST_HEIGHT  # estimation pixels -> half-res pixels
         self._tiles = (np.zeros((1, 1), np.float32), np.zeros((1, 1), np.float32))
         self._canvas: tuple[np.ndarray, np.ndarray] | None = None
-        self._anchored = -1  # broadcast second the moving mark was last re-anchored in
+        self._anchored = -1  # anchor period (``ANCHOR_SECONDS``) the moving mark is in
 
     def payload_at(self, second: int) -> tuple[ConstPayload, int]:
         """Constant payload and counter for broadcast second ``second`` (0-based)."""
@@ -159,16 +159,18 @@ class Embedder:
         ``A^-1 p`` from a canvas of whole periods (OpenCV's wrap-around border is ten times
         slower), with the translation reduced modulo the period.
 
-        At the first frame of every broadcast second the mark jumps back to where a still
-        mark would be: a re-encoder must then code it afresh (a mark it can predict from
-        the previous frame is one it never refreshes, and sub-pixel motion compensation
-        blurs it away over a GOP: CRF 28 time 100 % -> 86 % on pans without this), and
-        the detector knows where it is at each second's start (``Geometry.phase``)."""
+        At the first frame of every ``ANCHOR_SECONDS``-th broadcast second (unix seconds
+        divisible by it) the mark jumps back to where a still mark would be: a re-encoder
+        must then code it afresh (a mark it can predict from the previous frame is one it
+        never refreshes, and sub-pixel motion compensation blurs it away over a GOP: CRF 28
+        time 100 % -> 86 % on pans without this), and the detector knows where it is at
+        each anchor (``Geometry.phase``)."""
         if self.motion is None:
             return cp, tp
         a = self.motion.update(y)
-        if second != self._anchored:
-            self._anchored = second
+        period = (self.start + second) // ANCHOR_SECONDS
+        if period != self._anchored:
+            self._anchored = period
             self.motion.A = a = np.eye(3)
         if np.array_equal(a, np.eye(3)):
             return cp, tp  # nothing has moved since the anchor: the plain tiling is exact

@@ -25,9 +25,15 @@ import math
 import cv2
 import numpy as np
 
-__all__ = ["EST_HEIGHT", "MAX_SCALE", "MotionChain", "area_resize", "scaled"]
+__all__ = ["ANCHOR_SECONDS", "EST_HEIGHT", "MAX_SCALE", "MotionChain", "area_resize", "scaled"]
 
 EST_HEIGHT = 180  # rows the motion is estimated at (a quarter of 720p)
+# the moving mark jumps back to where a still mark would be ("re-anchors") at the broadcast
+# seconds (unix) divisible by this: the embedder's schedule, which the detector models
+# (``Geometry.phase``, ``Evidence``, ``AnchorProbe``, ``refold``). Each jump makes the encoder
+# code the whole mark afresh; every other second cost half as much on pans in the anchoring
+# probe (720p +15.5 % against +29.9 %, read as well; docs/watermark.md, session 18)
+ANCHOR_SECONDS = 1
 MAX_SCALE = 1.5  # accumulated zoom beyond which the chain restarts
 _FEATURES = 80
 _MIN_POINTS = 16
