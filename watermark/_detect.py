@@ -434,10 +434,18 @@ def fold_frame(y: np.ndarray, period: float) -> np.ndarray:
     return _fold(_whiten(_resample(y, period)))
 
 
-def _hp_response() -> np.ndarray:
+def _lowpass_1d() -> np.ndarray:
+    """The Gaussian (sigma ``_HP_SIGMA`` samples) the high-pass removes, per frequency along
+    one axis of a tile (it is separable)."""
     k = np.fft.fftfreq(_N)
-    g = np.exp(-2.0 * math.pi**2 * _HP_SIGMA**2 * (k[:, None] ** 2 + k[None, :] ** 2))
-    return 1.0 - g
+    out: np.ndarray = np.exp(-2.0 * math.pi**2 * _HP_SIGMA**2 * k**2)
+    return out
+
+
+def _hp_response() -> np.ndarray:
+    g = _lowpass_1d()
+    out: np.ndarray = 1.0 - g[:, None] * g[None, :]
+    return out
 
 
 _HP = _hp_response()
@@ -448,8 +456,7 @@ def _smoothed_render() -> np.ndarray:
     """``_R`` low-passed as ``_HP`` takes away: (C @ _R) with C the circulant matrix of the
     Gaussian ``1 - _HP`` is made of (separable, symmetric), so that high-passing a tile and
     reading its chips is ``_R.T @ x @ _R - (C _R).T @ x @ (C _R)``."""
-    k = np.fft.fftfreq(_N)
-    kernel = np.fft.ifft(np.exp(-2.0 * math.pi**2 * _HP_SIGMA**2 * k**2)).real
+    kernel = np.fft.ifft(_lowpass_1d()).real
     idx = np.arange(_N)
     circulant = kernel[(idx[:, None] - idx[None, :]) % _N]
     out: np.ndarray = circulant @ _R

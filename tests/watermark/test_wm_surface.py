@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import watermark
-from watermark import Evidence, WatermarkError
+from watermark import Detector, Evidence, Geometry, StreamerKey, WatermarkError, fold_frame
+from watermark._detect import _HP, _N, _R
+from watermark._patterns import sandwich
 
 EXPECTED = {
     "DEFAULT_PSNR_DB", "MAX_FRAME_PIXELS", "ConstPayload", "Detection", "Detector",
@@ -64,3 +68,40 @@ def test_evidence_keeps_only_the_clip_ends_frames() -> None:
     for i in range(30):
         short.add_frame(frames[i % 4], i / 25)
     assert [f.t for f in short.kept()] == [i / 25 for i in range(30)]
+
+
+def test_evidence_sums_a_buckets_frames_before_folding() -> None:
+    """Folding is linear: a bucket folded once from its summed frames is the sum of the
+    frames' folds (``Evidence`` folds per bucket, not per frame), the last bucket included
+    once ``flush`` settles it."""
+    rng = np.random.default_rng(1)
+    frames = [rng.integers(0, 255, (200, 330), dtype=np.uint8) for _ in range(12)]
+    ev = Evidence(150.0)
+    for i, y in enumerate(frames):
+        ev.add_frame(y, i / 25)
+    ev.settle()
+    assert sorted(ev.tiles) == [0, 1, 2]  # 0.2-s buckets of 5, 5 and 2 frames
+    for b, tile in ev.tiles.items():
+        want = sum(fold_frame(y, 150.0) for y in frames[5 * b : 5 * b + 5])
+        np.testing.assert_allclose(tile, want, rtol=1e-5, atol=1e-4)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    oy=st.integers(-2 * _N, 2 * _N),
+    ox=st.integers(-2 * _N, 2 * _N),
+)
+def test_soft_bits_read_the_high_passed_fold_at_the_tile_offset(
+    seed: int, oy: int, ox: int
+) -> None:
+    """``Detector.soft_bits`` reads chips by two matrix products (``_chip_reader``): the same
+    as rolling the fold to the tile offset, high-passing it by FFT and reading the chips."""
+    det = Detector(StreamerKey("alice", bytes(range(32))))
+    fold = np.random.default_rng(seed).normal(size=(_N, _N))
+    aligned = np.roll(fold, (-oy, -ox), axis=(0, 1))
+    high = np.fft.ifft2(np.fft.fft2(aligned) * _HP).real
+    want = det.patterns.soft_bits(sandwich(_R, high, transposed=True))
+    got = det.soft_bits(fold, Geometry(288.0, (oy, ox), 0.0))
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, w, atol=1e-9 * float(np.abs(w).max()))
