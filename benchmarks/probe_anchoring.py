@@ -78,7 +78,7 @@ def _marked(frames: Sequence[np.ndarray], every: int, split: bool) -> list[np.nd
     return [emb.mark(f, i / bench.FPS) for i, f in enumerate(frames)]
 
 
-def _folded(
+def fold_clip(
     frames: Sequence[np.ndarray],
     period: float,
     anchors: tuple[float, float] | None,
@@ -95,7 +95,7 @@ def _folded(
 
 def _stabilised(frames: Sequence[np.ndarray], period: float, rate: float) -> Evidence:
     # the clip starts on a broadcast second: no other phase to try
-    return _folded(frames, period, (rate, 0.0), other_phases=False)
+    return fold_clip(frames, period, (rate, 0.0), other_phases=False)
 
 
 def _near(det: Detector, tile: np.ndarray, centre: tuple[int, int]) -> tuple[int, int]:
@@ -139,20 +139,30 @@ def _prototype(det: Detector, frames: Sequence[np.ndarray], split: bool) -> dict
     return {"identity_3s": id_ok / id_n, "time_2s": t_ok / t_n}
 
 
-def main() -> int:
-    cv2.setNumThreads(1)
-    height = int(sys.argv[1]) if len(sys.argv) > 1 else 720
-    seed = int(sys.argv[2]) if len(sys.argv) > 2 else 1
-    det = Detector(bench.KEY)
+# what the probes read their marks after (the watermark bench's attacks of that name)
+ATTACKS: dict[str, Callable[[list[np.ndarray]], list[np.ndarray]]] = {
+    "CRF 23": lambda f: bench.x264(f, 23)[0],
+    "CRF 28": lambda f: bench.x264(f, 28)[0],
+    "CRF 28 + 50%": lambda f: bench.x264(f, 28, bench._half(f))[0],
+}
+
+
+def bench_scene(argv: Sequence[str]) -> tuple[int, int, list[np.ndarray], int]:
+    """(height, seed, frames, CRF 23 size unmarked) of the bench scene clip at the probes'
+    ``[HEIGHT [SEED]]`` arguments (720, 1)."""
+    height = int(argv[1]) if len(argv) > 1 else 720
+    seed = int(argv[2]) if len(argv) > 2 else 1
     frames = list(scene_clip(height, height * 16 // 9, bench.SECONDS, bench.FPS, seed=seed))
     _, plain, _, _ = bench.x264(frames, 23)
-    attacks: dict[str, Callable[[list[np.ndarray]], list[np.ndarray]]] = {
-        "CRF 23": lambda f: bench.x264(f, 23)[0],
-        "CRF 28": lambda f: bench.x264(f, 28)[0],
-        "CRF 28 + 50%": lambda f: bench.x264(f, 28, bench._half(f))[0],
-    }
-    print("| anchors | CRF 23 overhead | " + " | ".join(f"{a}: id / time" for a in attacks) + " |")
-    print("|---|---|" + "---|" * len(attacks))
+    return height, seed, frames, plain
+
+
+def main() -> int:
+    cv2.setNumThreads(1)
+    det = Detector(bench.KEY)
+    _, _, frames, plain = bench_scene(sys.argv)
+    print("| anchors | CRF 23 overhead | " + " | ".join(f"{a}: id / time" for a in ATTACKS) + " |")
+    print("|---|---|" + "---|" * len(ATTACKS))
     schemes = (
         ("per-second", 1, False),
         ("every 2 s", 2, False),
@@ -163,13 +173,13 @@ def main() -> int:
         marked = _marked(frames, every, split)
         _, size, _, _ = bench.x264(marked, 23)
         cells = []
-        for attack in attacks.values():
+        for attack in ATTACKS.values():
             got = attack(marked)
             if every < NEVER and not split:
                 g = frame_geometries(got, bench.FPS, [det], moving=True)[0]
                 # the bench clip starts on a broadcast second, and with it every schedule
                 anchors = g.anchors() if every == ANCHOR_SECONDS else (ANCHOR_SECONDS / every, 0.0)
-                ev = _folded(got, g.period, anchors)
+                ev = fold_clip(got, g.period, anchors)
                 r = bench.window_rates(det, g, ev)
             else:
                 r = _prototype(det, got, split)

@@ -603,7 +603,7 @@ class Evidence:
             self.settle()
             back = np.linalg.inv(rel)
             self._pending = _Pending(
-                key, b, w, active.copy(), {p: back @ m for p, m in to_phase.items()}
+                key, w, active.copy(), {p: back @ m for p, m in to_phase.items()}
             )
         else:
             pend.w += w
@@ -633,10 +633,13 @@ class _Pending:
     """The newest bucket's frames, whitened and summed, awaiting their fold (``Evidence``)."""
 
     key: tuple[int, int | None, tuple[int | None, ...]]  # bucket, every schedule's anchor
-    bucket: int
     w: np.ndarray
     active: np.ndarray  # activity-weighted (``_active``)
     to_phase: dict[int, np.ndarray]  # main stabilisation -> each other phase's
+
+    @property
+    def bucket(self) -> int:
+        return self.key[0]
 
 
 class _AnchorClock:
