@@ -143,13 +143,23 @@ def _plane(plane: Any) -> np.ndarray:
     return np.frombuffer(buf, dtype=np.uint8).reshape(-1, plane.line_size)
 
 
-def _luma(frame: Any) -> tuple[np.ndarray, Any]:
-    """(writable luma view, the yuv frame it belongs to)."""
+def _luma(frame: Any, writable: bool = False) -> tuple[np.ndarray, Any]:
+    """(luma view, the yuv frame it belongs to), writable only if asked.
+
+    A decoded frame's buffers are the decoder's reference pictures: with frame threads
+    the decoder may still be predicting the next frames from them, so writing the mark
+    into them in place changed those frames at random (a few grey levels on some frames,
+    a different marked file on every run). ``writable`` gives the frame its own buffers
+    first (``av_frame_make_writable``: a copy only when shared); a read-only view stops
+    anyone else writing into them."""
     if frame.format.name not in _YUV_LUMA_FIRST:
         frame = frame.reformat(format="yuv420p")
+    if writable:
+        frame.make_writable()
     plane = frame.planes[0]
-    buf = _plane(plane)
-    return buf[: frame.height, : frame.width], frame
+    buf = _plane(plane)[: frame.height, : frame.width]
+    buf.flags.writeable = writable
+    return buf, frame
 
 
 def _frame_time(frame: Any, index: int, fps: float, first: list[float]) -> float:
@@ -328,7 +338,7 @@ def _embed_container(
                     if pace is not None:
                         pace(t)
                     frame = _output_frame(frame, width, height)
-                    y, frame = _luma(frame)
+                    y, frame = _luma(frame, writable=True)
                     embedder.mark(y, t, out=y)
                     if on_frame is not None:
                         on_frame(t, y)

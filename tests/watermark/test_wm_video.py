@@ -21,7 +21,9 @@ from watermark import (
     WatermarkError,
     detect_file,
     embed_file,
+    iter_luma,
 )
+from watermark._embed import Embedder
 from watermark._synth import scene_clip
 
 
@@ -80,6 +82,29 @@ def test_embed_keeps_audio_and_timing_then_detects(
     assert det.detected and det.streamer == "alice"
     assert det.segments[0].broadcast_start in (START, START + 1)
     assert not detect_file(str(src), [alice]).detected
+
+
+def test_embed_marks_the_decoded_frames_and_leaves_the_decoder_alone(
+    src: Path, tmp_path: Path, alice: StreamerKey
+) -> None:
+    # writing the mark into the decoder's own buffers changed frames it was still
+    # predicting from (frame threads): a different marked file on every run
+    marked: list[np.ndarray] = []
+    embed_file(
+        str(src),
+        str(tmp_path / "m.mp4"),
+        alice,
+        START,
+        on_frame=lambda t, y: marked.append(y.copy()),
+    )
+    clean = [y.copy() for _, y in iter_luma(str(src))]
+    embedder = Embedder(alice, START, *clean[0].shape)
+    expected = [embedder.mark(y, i / 25) for i, y in enumerate(clean)]
+    assert len(marked) == len(expected) == 100
+    assert all(np.array_equal(a, b) for a, b in zip(marked, expected, strict=True))
+    _, y = next(iter_luma(str(src)))
+    with pytest.raises(ValueError, match="read-only"):
+        y[0, 0] = 0  # a reader's view of a decoded frame cannot write into it
 
 
 def test_odd_size_gives_valid_result(tmp_path: Path, alice: StreamerKey) -> None:
