@@ -19,6 +19,7 @@ import sys
 import numpy as np
 
 from benchmarks import bench_watermark as bench
+from services._clip_demo import Edit, apply_edits
 from watermark import Detector, Embedder, EmbedSettings, StreamerKey
 from watermark._detect import ANCHOR_MIN_Z, SPEED_RATES, AnchorProbe
 from watermark._synth import scene_clip
@@ -37,12 +38,6 @@ class Reading:
     other: float  # best other-rate hypothesis over the candidates
     other_rate: float
     chosen: float  # the rate ``anchoring`` decided (1.0: normal speed or not probed)
-
-
-def speed(frames: list[np.ndarray], rate: float) -> list[np.ndarray]:
-    """A re-upload played at ``rate`` (frames dropped or repeated), as the clip bench does."""
-    idx = np.arange(0, len(frames), rate).astype(int)
-    return [frames[i] for i in idx if i < len(frames)]
 
 
 def read(case: str, frames: list[np.ndarray], key: StreamerKey) -> Reading:
@@ -83,7 +78,8 @@ def main(argv: list[str]) -> None:
         emb = Embedder(OTHER, bench.START, height, width, EmbedSettings(follow=True))
         foreign = [emb.mark(y, i / FPS) for i, y in enumerate(src[: round(SECONDS * FPS)])]
         for rate in (1.0, *SPEED_RATES):
-            clip = speed(marked[: round(SECONDS * rate * FPS)], rate)
+            # a re-upload played at ``rate``, as the clip bench makes it
+            clip = apply_edits(marked[: round(SECONDS * rate * FPS)], [Edit("speed", factor=rate)])
             got = bench.x264(clip, 28)[0]
             rows.append(read(f"seed {seed} {rate:g}x", got, bench.KEY))
             print(rows[-1], flush=True)

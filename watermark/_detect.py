@@ -399,6 +399,14 @@ def _shift_fold(folded: np.ndarray, shift: tuple[float, float]) -> np.ndarray:
     return out
 
 
+def _every_phase_step(k: int) -> int:
+    """The least step from ``k`` up that is prime to ``_PHASES``: taking every step-th of a
+    run of phases then visits each of them in turn."""
+    while math.gcd(k, _PHASES) != 1:
+        k += 1
+    return k
+
+
 def pick_samples(
     frames: Iterable[tuple[float, np.ndarray]], span: float, max_frames: int
 ) -> tuple[list[np.ndarray], list[int]]:
@@ -411,9 +419,7 @@ def pick_samples(
     turns; the geometry search sums them per residue and the right residue is the one that
     adds up (``phase``)."""
     buckets = max(1, int(span * SUB_BUCKETS_PER_SECOND))
-    k = max(1, buckets // max(1, max_frames))
-    while math.gcd(k, _PHASES) != 1:
-        k += 1
+    k = _every_phase_step(max(1, buckets // max(1, max_frames)))
     samples: list[np.ndarray] = []
     phases: list[int] = []
     last = None
@@ -960,9 +966,8 @@ class Detector:
         ch = min(h, int(2.2 * nominal * _SCALE_MAX))
         cw = min(w, int(2.2 * nominal * _SCALE_MAX))
         y0, x0 = (h - ch) // 2, (w - cw) // 2
-        step = max(1, len(frames) // _COARSE_FRAMES)
-        while math.gcd(step, _PHASES) != 1:
-            step += 1  # keep every phase among the coarse frames
+        # keep every phase among the coarse frames
+        step = _every_phase_step(max(1, len(frames) // _COARSE_FRAMES))
         pick = list(range(0, len(frames), step))[:_COARSE_FRAMES]
         centre = [frames[i][y0 : y0 + ch, x0 : x0 + cw] for i in pick]
         coarse: dict[int, Geometry] = {}  # each phase's own best
