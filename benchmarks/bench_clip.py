@@ -100,6 +100,62 @@ class Case:
     times: tuple[float, ...] = ()  # where (+-1 s)
 
 
+Spec = tuple[list[Edit], str, str | None, tuple[float, ...]]  # edits, verdict, code, times
+
+
+@dataclass(frozen=True)
+class Draw:
+    """One trial's random choices: where its clip starts in the broadcast and where each
+    class's edit falls (``labelled_set``; ``probe_periods`` re-makes the same clips)."""
+
+    trial: int
+    factor: float  # the speed class's playback rate
+    cut_len: float
+    first: int  # the clip's first broadcast frame
+    a: float  # cut / splice / overlay start (clip s)
+    s1: float  # re-order: the two swapped 2-s segments' starts
+    s2: float
+    crop: Edit
+
+    @classmethod
+    def take(cls, rng: random.Random, trial: int) -> Draw:
+        """The next trial's draws from ``rng`` (the order keeps earlier sets' clips)."""
+        factor = (1.25, 1.5)[trial % 2]
+        cut_len = round(rng.uniform(2.0, 4.0), 2)
+        span = round((CLIP_LEN_S * factor) * FPS) + 1
+        first = rng.randrange(0, round(BROADCAST_S * FPS) - span)
+        a = round(rng.uniform(2.0, CLIP_LEN_S - 5.0), 2)
+        s1 = round(rng.uniform(1.0, 2.5), 2)
+        s2 = round(rng.uniform(5.0, CLIP_LEN_S - 2.5), 2)
+        place = random.Random(500 + trial)  # its own stream: the other classes' draws stay
+        crop = Edit("crop", factor=0.9, c=place.random(), d=place.random())
+        return cls(trial, factor, cut_len, first, a, s1, s2, crop)
+
+    @property
+    def n_clip(self) -> int:
+        return round(CLIP_LEN_S * FPS)
+
+    @property
+    def span(self) -> int:
+        """Broadcast frames the speed class plays in ``n_clip`` frames (and one more)."""
+        return round((CLIP_LEN_S * self.factor) * FPS) + 1
+
+    def specs(self) -> dict[str, Spec]:
+        """The picture-edited classes: edits, expected verdict, finding and where."""
+        a, s1, s2 = self.a, self.s1, self.s2
+        return {
+            "authentic": ([], "authentic", None, ()),
+            "authentic_half": ([], "authentic", None, ()),
+            "authentic_crop": ([self.crop], "authentic", None, ()),
+            "cut": ([Edit("cut", a, a + self.cut_len)], "edited", "cut", (a,)),
+            "reorder": ([Edit("swap", s1, s1 + 2, s2, s2 + 2)], "edited", "reorder", (s1 + 2, s2)),
+            "splice": ([Edit("splice", a, a + 3.0)], "altered", "splice", (a,)),
+            "price": ([Edit("price", a, a + 3.0, text="$1.99")], "altered", "altered", (a,)),
+            "blur": ([Edit("blur", a, a + 3.0)], "altered", "altered", (a,)),
+            "composite": ([Edit("composite", a, a + 3.0)], "altered", "altered", (a,)),
+        }
+
+
 def flagged(v: ClipVerdict, case: Case) -> bool:
     """The issue's measure: genuine -> authentic; edited -> the finding within +-1 s."""
     if case.code is None:
@@ -158,35 +214,16 @@ def labelled_set(
             return
         d = work / f"t{trial}"
         d.mkdir(parents=True, exist_ok=True)
-        n_clip = round(CLIP_LEN_S * FPS)
-        factor = (1.25, 1.5)[trial % 2]
-        cut_len = round(rng.uniform(2.0, 4.0), 2)
-        span = round((CLIP_LEN_S * factor) * FPS) + 1
-        first = rng.randrange(0, round(BROADCAST_S * FPS) - span)
-        base_all = _frames(marked, first, span)
-        base = base_all[:n_clip]
-        a = round(rng.uniform(2.0, CLIP_LEN_S - 5.0), 2)
-        s1 = round(rng.uniform(1.0, 2.5), 2)
-        s2 = round(rng.uniform(5.0, CLIP_LEN_S - 2.5), 2)
-        place = random.Random(500 + trial)  # its own stream: the other classes' draws stay
+        draw = Draw.take(rng, trial)
+        factor, first = draw.factor, draw.first
         cached = d / "cases.pkl"
         if cached.exists():  # the draws above keep the next trials' clips the same
             yield trial, pickle.loads(cached.read_bytes())
             continue
-        crop = Edit("crop", factor=0.9, c=place.random(), d=place.random())
-        specs: dict[str, tuple[list[Edit], str, str | None, tuple[float, ...]]] = {
-            "authentic": ([], "authentic", None, ()),
-            "authentic_half": ([], "authentic", None, ()),
-            "authentic_crop": ([crop], "authentic", None, ()),
-            "cut": ([Edit("cut", a, a + cut_len)], "edited", "cut", (a,)),
-            "reorder": ([Edit("swap", s1, s1 + 2, s2, s2 + 2)], "edited", "reorder", (s1 + 2, s2)),
-            "splice": ([Edit("splice", a, a + 3.0)], "altered", "splice", (a,)),
-            "price": ([Edit("price", a, a + 3.0, text="$1.99")], "altered", "altered", (a,)),
-            "blur": ([Edit("blur", a, a + 3.0)], "altered", "altered", (a,)),
-            "composite": ([Edit("composite", a, a + 3.0)], "altered", "altered", (a,)),
-        }
+        base_all = _frames(marked, first, draw.span)
+        base = base_all[: draw.n_clip]
         cases: list[Case] = []
-        for cls, (edits, verdict, code, times) in specs.items():
+        for cls, (edits, verdict, code, times) in draw.specs().items():
             scale = 0.5 if cls == "authentic_half" else 1.0
             clip = encode_luma(
                 apply_edits(base, edits, foreign), d / f"{cls}-video.mp4", crf=28, scale=scale
@@ -210,10 +247,12 @@ def labelled_set(
         other = encode_luma(_other_footage(CLIP_LEN_S, seed=20 + trial), d / "other.mp4", crf=16)
         mark_t = START + first // FPS
         embed_file(str(other), str(d / "forged-raw.mp4"), keys.load("alice"), mark_t)
-        forged = encode_luma(_frames(d / "forged-raw.mp4", 0, n_clip), d / "forged.mp4", crf=28)
+        forged = encode_luma(
+            _frames(d / "forged-raw.mp4", 0, draw.n_clip), d / "forged.mp4", crf=28
+        )
         cases.append(Case("forged", forged, "forged", "identity_mismatch"))
         # speed: the clip played faster
-        fast = apply_edits(base_all, [Edit("speed", factor=factor)])[:n_clip]
+        fast = apply_edits(base_all, [Edit("speed", factor=factor)])[: draw.n_clip]
         cases.append(
             Case("speed", encode_luma(fast, d / "speed.mp4", crf=28), "edited", "speed_changed")
         )

@@ -125,6 +125,13 @@ _ANCHOR_FADE_S = 0.5
 # drifts by ~1.4 chips at a 720p frame's edges at 1 %); linearly less from no zoom on
 _ANCHOR_ZOOM_TOL = 0.01
 _ANCHOR_COST = 1.5
+# ``Detector.refine_period`` looks this many ``_FINE_STEP``s either side of the anchored
+# period (2 %: the probe kept candidates up to 1.5 % off on the clip bench set)
+_REFINE_STEPS = 8
+# ... and takes another period only where the stabilised sum's sync z gains this much there:
+# the bench set's 1.25-1.5 % misses gained 3.7-4.9, periods within 0.5 % of the true one
+# 0.06-0.7 (the sum's own noise: taking those moved two exact periods 0.25-0.75 % off)
+_REFINE_MIN_GAIN = 2.0
 # coarse scale search: frames spread over the whole sample (the first few frames can all
 # come from one shot the mark does not survive in, e.g. a flat sky at half size)
 _COARSE_FRAMES = 12
@@ -865,7 +872,9 @@ class AnchorProbe:
     evidence pass has to know where (``Geometry.anchors``). 24 geometry samples are too
     few to tell (per frame the right anchor scores sync z 2-3 after CRF 28, the others
     0 +- 1), so this looks at every frame of ``ANCHOR_SPAN_S``: the motion and one
-    (96, 96) fold per frame and period (float32, ~7 MB for 8 s at 30 fps)."""
+    (96, 96) fold per frame and period (float32, ~7 MB for 8 s at 30 fps), and each frame
+    resampled at the nominal period for ``Detector.refine_period`` (uint8, ~25 MB for 8 s
+    at 30 fps at any resolution: 240 rows)."""
 
     def __init__(self, periods: Iterable[float]) -> None:
         self.times: list[float] = []
@@ -876,6 +885,11 @@ class AnchorProbe:
         # per detector (id): ``Detector.anchor_scores`` by (period, offset, window, rates),
         # so ``_faster_throughout`` and ``_exact_anchors`` score a half of the probe once
         self.scores: dict[int, dict[tuple[Any, ...], list[AnchorHypothesis]]] = {}
+        # every frame resampled at the nominal period (uint8, ~100 KB a frame at any
+        # resolution), and per anchor schedule their sum stabilised at its anchors
+        # (``still_sum``, what ``Detector.refine_period`` re-measures the period on)
+        self.small: list[np.ndarray] = []
+        self._still: dict[tuple[float, float], np.ndarray] = {}
         self.shape = (0, 0)
         self._chain = MotionChain()
 
@@ -897,6 +911,31 @@ class AnchorProbe:
         self.motion.append(self._chain.update(y).copy())
         for p, folds in self.folds.items():
             folds.append(fold_frame(y, p).astype(np.float32))
+        self.small.append(_resample(y, self.nominal))
+
+    @property
+    def nominal(self) -> float:
+        """The mark's period in an unscaled broadcast of this height (pixels)."""
+        return self.shape[0] / CHIPS_PER_HEIGHT * TILE_CHIPS
+
+    def still_sum(self, anchors: tuple[float, float]) -> np.ndarray:
+        """The whitened frames (at the nominal period's sampling) stabilised at the anchors
+        of ``anchors`` (``Geometry.anchors``: playback rate, origin), each weighted as the
+        probe's fade weights it (``_ANCHOR_FADE_S``), summed: the still mark at the
+        broadcast's own period, however the picture zoomed since each anchor."""
+        out = self._still.get(anchors)
+        if out is None:
+            rate, origin = anchors
+            clock = _AnchorClock(rate, origin)
+            out = np.zeros(self.small[0].shape, np.float32)
+            for t, small, a in zip(self.times, self.small, self.motion, strict=True):
+                rel = clock.since(t, a)  # every frame: the clock re-anchors in order
+                start = origin + anchor_period(t, rate, origin) * ANCHOR_SECONDS / rate
+                wt = 1.0 - (t - start) * min(1.0, rate) / _ANCHOR_FADE_S
+                if wt > 0.0:
+                    out += stabilise(_whiten(small), rel) * np.float32(wt)
+            self._still[anchors] = out
+        return out
 
     @property
     def moved(self) -> bool:
@@ -1165,6 +1204,38 @@ class Detector:
         within the phase's first bucket)."""
         phase = round(a.origin * SUB_BUCKETS_PER_SECOND) % _PHASES
         return dataclasses.replace(geo, offset=a.offset, phase=phase)
+
+    def refine_period(self, geo: Geometry, probe: AnchorProbe) -> Geometry:
+        """``geo`` (a moving mark's, its anchors placed: ``anchoring``) with the period and
+        offset at which the probe's frames, stabilised at those anchors, show the sync tile
+        best, within ``_REFINE_STEPS`` fine steps (``_FINE_STEP``) either way.
+
+        The geometry search folds frames at a fixed period, and on a zoom the mark in a
+        frame has zoomed with the picture since its anchor: samples 0.2-0.5 s after the
+        anchors, where the re-encoded mark was strongest, add up 0.5-1.5 % off the
+        broadcast's period, and the probe, which folds at the candidates' periods only,
+        can keep such a candidate: two genuine crops of the clip bench's clips were read
+        at 292.3 and 291.6 px for the true 288 (a crop judged unmarked in session 20 was
+        such a case); stabilised at their anchors the same frames peak at 287.2 and 288.0,
+        sync z 4.7 -> 9.6 and 5.3 -> 9.0 (issue 4, session 21: ``python -m
+        benchmarks.probe_periods``). Another period is taken only where it gains
+        ``_REFINE_MIN_GAIN`` over the anchored one in the same sum."""
+        anchors = geo.anchors()
+        if anchors is None or len(probe.times) < 2 * SUB_BUCKETS_PER_SECOND:
+            return geo
+        still = probe.still_sum(anchors)
+        best = (-math.inf, geo.period, geo.offset)
+        at_geo = -math.inf
+        for k in range(-_REFINE_STEPS, _REFINE_STEPS + 1):
+            p = geo.period * (1.0 + k * _FINE_STEP)
+            z, off = self._sync_z(_fold(_resample(still, _N * p / probe.nominal)))
+            if k == 0:
+                at_geo = z
+            if z > best[0]:
+                best = (z, p, off)
+        if best[0] - at_geo < _REFINE_MIN_GAIN:
+            return geo  # the probe's period and offset stand (scored on every frame's fold)
+        return dataclasses.replace(geo, period=best[1], offset=best[2])
 
     def _zmaps(self, probe: AnchorProbe, period: float) -> list[np.ndarray]:
         """Every probe frame's sync z-map at ``period``, kept on the probe (it goes with it):

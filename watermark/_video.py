@@ -591,8 +591,10 @@ def find_anchors(
     bounded read; one fold per frame and distinct period).
 
     A moving mark in a re-upload at another speed shows in few of the geometry samples, so
-    each of the search's candidates is probed. Frame-fixed marks, keys without a sync peak
-    and keys past the best ``ANCHOR_MAX_KEYS`` are left as they are."""
+    each of the search's candidates is probed; the period is then re-measured on the
+    probe's frames stabilised at the anchors found (``Detector.refine_period``).
+    Frame-fixed marks, keys without a sync peak and keys past the best ``ANCHOR_MAX_KEYS``
+    are left as they are."""
     geos = [gs[0] for gs in candidates]
     probed = sorted(range(len(geos)), key=lambda i: -geos[i].z)[:ANCHOR_MAX_KEYS]
     options = [
@@ -604,7 +606,7 @@ def find_anchors(
         return geos
     probe = AnchorProbe.read(periods, frames())
     return [
-        d.anchoring(geo, gs, probe) if gs else geo
+        d.refine_period(d.anchoring(geo, gs, probe), probe) if gs else geo
         for d, geo, gs in zip(detectors, geos, options, strict=True)
     ]
 
