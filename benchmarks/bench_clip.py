@@ -122,8 +122,7 @@ class Draw:
         """The next trial's draws from ``rng`` (the order keeps earlier sets' clips)."""
         factor = (1.25, 1.5)[trial % 2]
         cut_len = round(rng.uniform(2.0, 4.0), 2)
-        span = round((CLIP_LEN_S * factor) * FPS) + 1
-        first = rng.randrange(0, round(BROADCAST_S * FPS) - span)
+        first = rng.randrange(0, round(BROADCAST_S * FPS) - cls._span(factor))
         a = round(rng.uniform(2.0, CLIP_LEN_S - 5.0), 2)
         s1 = round(rng.uniform(1.0, 2.5), 2)
         s2 = round(rng.uniform(5.0, CLIP_LEN_S - 2.5), 2)
@@ -138,7 +137,11 @@ class Draw:
     @property
     def span(self) -> int:
         """Broadcast frames the speed class plays in ``n_clip`` frames (and one more)."""
-        return round((CLIP_LEN_S * self.factor) * FPS) + 1
+        return self._span(self.factor)
+
+    @staticmethod
+    def _span(factor: float) -> int:
+        return round((CLIP_LEN_S * factor) * FPS) + 1
 
     def specs(self) -> dict[str, Spec]:
         """The picture-edited classes: edits, expected verdict, finding and where."""

@@ -1333,16 +1333,10 @@ class Detector:
             starts = origin + periods * ANCHOR_SECONDS / rate
             firsts = np.minimum(np.arange(len(clock)), np.searchsorted(clock, starts - 1e-6))
             nexts = np.searchsorted(clock, starts + ANCHOR_SECONDS / rate - 1e-6)
-            # frames before the first anchor in the clip show the mark as the picture had
-            # moved it by the clip's first frame, the same lead for every origin after it:
-            # no evidence of where the anchors are, and on a zoom evidence for the period
-            # zoomed to by then (a cut clip bench clip starting 0.56 s after an anchor
-            # scored 29.4 there for 292.3 px, 4.5 for the true 288, and took 292.3)
-            lead = starts < clock[0] - 1e-6
             for i in np.flatnonzero(inside).tolist():
                 t = probe.times[i]
                 j = int(firsts[i])
-                wt = 0.0 if lead[i] else fade(t - probe.times[j], rate)
+                wt = fade(t - probe.times[j], rate)
                 if wt > 0.0:
                     add(acc, ww, i, j, wt)
                     anchors.add(j)
