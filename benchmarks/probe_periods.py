@@ -28,7 +28,7 @@ import numpy as np
 from benchmarks.bench_clip import BROADCAST_S, FPS, SIZE, START, Draw, _frames
 from services._clip_demo import apply_edits, encode_luma
 from watermark import Detector, EmbedSettings, StreamerKey, embed_file, iter_luma
-from watermark._patterns import CHIPS_PER_HEIGHT, TILE_CHIPS
+from watermark._patterns import nominal_period
 from watermark._synth import scene_clip
 from watermark._video import frame_geometries
 
@@ -53,7 +53,7 @@ def main(argv: list[str]) -> None:
     work = Path(argv[1]) if len(argv) > 1 else Path(tempfile.mkdtemp(prefix="periods-"))
     work.mkdir(parents=True, exist_ok=True)
     marked = broadcast(work)
-    nominal = SIZE[1] / CHIPS_PER_HEIGHT * TILE_CHIPS
+    nominal = nominal_period(SIZE[1])
     rng = random.Random(5)  # the clip bench's
     errors: list[float] = []
     det = Detector(KEY, now=START)

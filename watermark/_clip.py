@@ -91,7 +91,7 @@ from watermark._manifest import (
     check_bundle,
 )
 from watermark._motion import ANCHOR_SECONDS
-from watermark._patterns import CHIPS_PER_HEIGHT, TILE_CHIPS
+from watermark._patterns import nominal_period
 from watermark._payload import COUNTER_BITS, TIME_CODED_BITS
 from watermark._video import (
     evidence_key,
@@ -505,7 +505,7 @@ def _analyse(
         samples, phases = sync_samples(path, span, SYNC_SECONDS, SYNC_FRAMES)
         geos = find_geometries(lambda: iter_luma(path), detectors, samples, phases)
         size = (samples[0].shape[1], samples[0].shape[0])
-        nominal = size[1] / CHIPS_PER_HEIGHT * TILE_CHIPS
+        nominal = nominal_period(size[1])
         shown = {k.name: nominal / g.period for k, g in zip(keys, geos, strict=True)}
         del samples
     # (2) one pass

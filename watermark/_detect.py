@@ -40,11 +40,11 @@ import numpy as np
 from watermark._keys import StreamerKey
 from watermark._motion import ANCHOR_SECONDS, EST_HEIGHT, MotionChain, area_resize
 from watermark._patterns import (
-    CHIPS_PER_HEIGHT,
     SAMPLES_PER_CHIP,
     TILE_CHIPS,
     KeyPatterns,
     gemm,
+    nominal_period,
     render_matrix,
 )
 from watermark._payload import (
@@ -441,6 +441,12 @@ def pick_samples(
     return samples, phases
 
 
+def _fade(dt: float, rate: float) -> float:
+    """Weight of a frame ``dt`` clip seconds from a moving mark's anchor, at playback
+    ``rate`` (``_ANCHOR_FADE_S``; <= 0: the frame does not count)."""
+    return 1.0 - dt * min(1.0, rate) / _ANCHOR_FADE_S
+
+
 def anchor_period(t: float, rate: float, origin: float) -> int:
     """Index of the anchor period that clip time ``t`` shows when the anchors are at clip
     times ``origin + k * ANCHOR_SECONDS / rate`` (at rate 1 and a 0.2 s origin they are
@@ -765,7 +771,7 @@ def _crop_periods(h: int) -> list[float]:
     and the nominal period; where the centre holds little mark the coarse peak is noise: a
     genuine 1152x648 crop of a 720p moving-mark broadcast peaked at z 4.8 at 264 px and was
     judged unmarked, its true 288 px showing z 6.4 over the whole frame (issue 4, session 16)."""
-    return [b / CHIPS_PER_HEIGHT * TILE_CHIPS for b in BROADCAST_HEIGHTS if h < b <= h * _SCALE_MAX]
+    return [nominal_period(b) for b in BROADCAST_HEIGHTS if h < b <= h * _SCALE_MAX]
 
 
 def _period_extremes(per: dict[int, Geometry], best_z: float) -> list[Geometry]:
@@ -916,7 +922,7 @@ class AnchorProbe:
     @property
     def nominal(self) -> float:
         """The mark's period in an unscaled broadcast of this height (pixels)."""
-        return self.shape[0] / CHIPS_PER_HEIGHT * TILE_CHIPS
+        return nominal_period(self.shape[0])
 
     def still_sum(self, anchors: tuple[float, float]) -> np.ndarray:
         """The whitened frames (at the nominal period's sampling) stabilised at the anchors
@@ -931,7 +937,7 @@ class AnchorProbe:
             for t, small, a in zip(self.times, self.small, self.motion, strict=True):
                 rel = clock.since(t, a)  # every frame: the clock re-anchors in order
                 start = origin + anchor_period(t, rate, origin) * ANCHOR_SECONDS / rate
-                wt = 1.0 - (t - start) * min(1.0, rate) / _ANCHOR_FADE_S
+                wt = _fade(t - start, rate)
                 if wt > 0.0:
                     out += stabilise(_whiten(small), rel) * np.float32(wt)
             self._still[anchors] = out
@@ -999,7 +1005,7 @@ class Detector:
         moving = phases is not None
         phases = list(phases) if phases is not None else [0] * len(frames)
         h, w = frames[0].shape
-        nominal = h / CHIPS_PER_HEIGHT * TILE_CHIPS
+        nominal = nominal_period(h)
         best = (-math.inf, nominal)
         # coarse: centre window of about two nominal periods, a few frames
         ch = min(h, int(2.2 * nominal * _SCALE_MAX))
@@ -1008,13 +1014,13 @@ class Detector:
         # keep every phase among the coarse frames
         step = _every_phase_step(max(1, len(frames) // _COARSE_FRAMES))
         pick = list(range(0, len(frames), step))[:_COARSE_FRAMES]
-        centre = [frames[i][y0 : y0 + ch, x0 : x0 + cw] for i in pick]
+        middle = [frames[i][y0 : y0 + ch, x0 : x0 + cw] for i in pick]
         coarse: dict[int, Geometry] = {}  # each phase's own best
         r = _SCALE_MIN
         while r <= _SCALE_MAX:
             p = nominal * r
             z, _, _ = self._best_group(
-                [fold_frame(f, p) for f in centre], [phases[i] for i in pick], coarse, p
+                [fold_frame(f, p) for f in middle], [phases[i] for i in pick], coarse, p
             )
             if z > best[0]:
                 best = (z, p)
@@ -1319,10 +1325,6 @@ class Detector:
                 acc[j] = moved * np.float32(wt)
             ww[j] = ww.get(j, 0.0) + wt * wt
 
-        def fade(dt: float, rate: float) -> float:
-            """Weight of a frame ``dt`` clip seconds from an anchor (``_ANCHOR_FADE_S``)."""
-            return 1.0 - dt * min(1.0, rate) / _ANCHOR_FADE_S
-
         def score(rate: float, origin: float) -> AnchorHypothesis:
             acc: dict[int, np.ndarray] = {}
             ww: dict[int, float] = {}
@@ -1336,7 +1338,7 @@ class Detector:
             for i in np.flatnonzero(inside).tolist():
                 t = probe.times[i]
                 j = int(firsts[i])
-                wt = fade(t - probe.times[j], rate)
+                wt = _fade(t - probe.times[j], rate)
                 if wt > 0.0:
                     add(acc, ww, i, j, wt)
                     anchors.add(j)
@@ -1345,7 +1347,7 @@ class Detector:
                 # mark there (on a steady zoom it is otherwise as good as the right one)
                 nxt = int(nexts[i])
                 if nxt < len(clock):
-                    wb = fade(probe.times[nxt] - t, rate)
+                    wb = _fade(probe.times[nxt] - t, rate)
                     if wb > 0.0:
                         add(acc, ww, i, nxt, -wb)
             if not acc:

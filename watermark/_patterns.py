@@ -33,6 +33,7 @@ __all__ = [
     "TILE_CHIPS",
     "KeyPatterns",
     "chip_pixels",
+    "nominal_period",
     "render_matrix",
     "sandwich",
 ]
@@ -47,6 +48,12 @@ _CONST_CHIPS = 5 * CONST_CODED_BITS // 2  # 525 chips; the other 499 carry the t
 def chip_pixels(height: int) -> int:
     """Chip size (pixels) at the embedder for a frame ``height`` pixels tall."""
     return max(2, round(height / CHIPS_PER_HEIGHT))
+
+
+def nominal_period(height: float) -> float:
+    """The tile's period (pixels) in an unscaled broadcast ``height`` pixels tall: where the
+    detector's scale search centres, and what a re-upload's period is measured against."""
+    return height / CHIPS_PER_HEIGHT * TILE_CHIPS
 
 
 def render_matrix(samples_per_chip: float, length: int, chips: int = TILE_CHIPS) -> np.ndarray:
