@@ -112,6 +112,11 @@ _ANCHOR_MIN_SCORE = 30.0
 # and other keys' marks was 2.2-6.3 (6 keys each on a 2-s 480p and an 8-s 720p scene clip),
 # a marked 2-s zooming clip's right one 26 (the geometry's own pick, 3.7 % zoomed, 14.9)
 _ANCHOR_NORMAL_MIN_SCORE = 15.0
+# ... and takes a candidate at a period an unscaled copy or crop shows exactly unless another
+# scores this fraction more: where the clip bench's normal-speed clips were anchored 0.25-0.5 %
+# off, that period scored 0.4-4.6 % over the true one (a re-ordered clip 14 %); 5 % and 10 %
+# both gave 39 of 40 true periods (without: 30; python -m benchmarks.probe_periods's clips)
+_PRIOR_MARGIN = 0.05
 # keys probed: geometry sync z at least this (a moving mark in a slowed clip shows in few
 # samples: 4.7-5.3 measured where the probe then scored 78-86), at most the best two
 ANCHOR_MIN_Z = 4.0
@@ -774,6 +779,14 @@ def _crop_periods(h: int) -> list[float]:
     return [nominal_period(b) for b in BROADCAST_HEIGHTS if h < b <= h * _SCALE_MAX]
 
 
+def _prior_periods(h: int) -> list[float]:
+    """The periods a moving mark shows at its anchors in ``h`` rows of an unscaled copy of
+    a broadcast (the nominal one) or of a crop of one (``_crop_periods``): the mark is
+    re-anchored to its frame-fixed place, so whatever the picture zoomed since, a
+    re-upload at its size shows exactly one of these (``Detector.anchoring``)."""
+    return [nominal_period(h), *_crop_periods(h)]
+
+
 def _period_extremes(per: dict[int, Geometry], best_z: float) -> list[Geometry]:
     """The phases' own peaks (``Detector._best_group``) with the smallest and the largest
     period among those within ``_PHASE_CANDIDATE_MARGIN`` of ``best_z``."""
@@ -1050,15 +1063,21 @@ class Detector:
                     best_g = Geometry(p, off, z, ph if moving else None)
             found.append(best_g)
         best_g = max(found, key=lambda g: g.z)
-        if moving and all(g.period != nominal for g in found):
-            # an unscaled copy sits exactly here, whatever few samples made the peak
-            z, off, ph = self._best_group([fold_frame(f, nominal) for f in frames], phases)
-            found.append(Geometry(nominal, off, z, ph))
+        if moving:
+            # an unscaled copy or a crop of one sits exactly here, whatever few samples made
+            # the peak: the probe prefers these (``anchoring``)
+            for p in _prior_periods(h):
+                if all(g.period != p for g in found):
+                    z, off, ph = self._best_group([fold_frame(f, p) for f in frames], phases)
+                    found.append(Geometry(p, off, z, ph))
         if moving:
             found += _period_extremes(per, best_g.z)
         out = [best_g]
+        exact = _prior_periods(h) if moving else []
         for g in sorted(found, key=lambda g: -g.z):  # two searches can meet at one peak
-            if all(abs(g.period / c.period - 1.0) > _FINE_STEP / 2 for c in out):
+            if all(abs(g.period / c.period - 1.0) > _FINE_STEP / 2 for c in out) or (
+                g.period in exact and all(c.period != g.period for c in out)
+            ):
                 out.append(g)
         return out
 
@@ -1104,18 +1123,29 @@ class Detector:
         samples, it can put the best one off). The best other rate must score
         ``_ANCHOR_MIN_SCORE`` and beat the best normal-speed hypothesis on any candidate by
         ``_ANCHOR_MARGIN``: on a still picture every hypothesis predicts the same peaks, and
-        normal speed stays."""
+        normal speed stays.
+
+        At normal speed a candidate at a period an unscaled copy or crop shows exactly
+        (``_prior_periods``) is taken unless another beats it by ``_PRIOR_MARGIN``: a
+        period one fine step off folds the mark nearly as well and scores within the
+        probe's noise (``python -m benchmarks.probe_periods``'s clips: 30 of 40 anchored
+        at their true period without this, 39 with; a sub-second cut read at 192.45 px
+        for 192 had its second piece split between two phases, issue 4 session 22)."""
         if len(probe.times) < 2 * SUB_BUCKETS_PER_SECOND or not probe.moved:
             return geo
         normal: tuple[float, Geometry] = (-math.inf, geo)
         best: tuple[float, Geometry] = (-math.inf, geo)
         normal_at: tuple[Geometry, AnchorHypothesis] | None = None
+        exact = _prior_periods(probe.shape[0])
+        prior: tuple[float, Geometry, Geometry, AnchorHypothesis] | None = None
         for g in candidates:
             ranked = self.anchor_scores(g, probe)
             one = next(a for a in ranked if a.rate == 1.0)
             if one.score > normal[0]:
                 normal = (one.score, self._at_phase(g, one))
                 normal_at = (g, one)
+            if g.period in exact and (prior is None or one.score > prior[0]):
+                prior = (one.score, self._at_phase(g, one), g, one)
             other = next(a for a in ranked if a.rate != 1.0)
             if other.score > best[0]:
                 moved = dataclasses.replace(
@@ -1132,6 +1162,8 @@ class Detector:
         ):
             if normal[0] < _ANCHOR_NORMAL_MIN_SCORE or normal_at is None:
                 return geo
+            if prior is not None and prior[0] >= normal[0] * (1.0 - _PRIOR_MARGIN):
+                normal, normal_at = (prior[0], prior[1]), (prior[2], prior[3])
             return self._exact_anchors(normal[1], *normal_at, probe)
         return best[1]
 
@@ -1335,10 +1367,16 @@ class Detector:
             starts = origin + periods * ANCHOR_SECONDS / rate
             firsts = np.minimum(np.arange(len(clock)), np.searchsorted(clock, starts - 1e-6))
             nexts = np.searchsorted(clock, starts + ANCHOR_SECONDS / rate - 1e-6)
+            # frames before the first anchor in the clip show the mark as the picture had
+            # moved it by the clip's first frame, the same lead for every origin after it:
+            # no evidence of where the anchors are, and on a zoom evidence for the period
+            # zoomed to by then (a cut clip bench clip starting 0.56 s after an anchor
+            # scored 29.4 there for 292.3 px, 4.5 for the true 288, and took 292.3)
+            lead = starts < clock[0] - 1e-6
             for i in np.flatnonzero(inside).tolist():
                 t = probe.times[i]
                 j = int(firsts[i])
-                wt = _fade(t - probe.times[j], rate)
+                wt = 0.0 if lead[i] else _fade(t - probe.times[j], rate)
                 if wt > 0.0:
                     add(acc, ww, i, j, wt)
                     anchors.add(j)
