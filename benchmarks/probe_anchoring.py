@@ -37,7 +37,7 @@ from benchmarks import bench_watermark as bench
 from watermark import Detector, Embedder, EmbedSettings, Evidence, Geometry
 from watermark._detect import SUB_BUCKETS_PER_SECOND, _AnchorClock
 from watermark._motion import ANCHOR_SECONDS
-from watermark._patterns import TILE_CHIPS, chip_pixels
+from watermark._patterns import broadcast_period
 from watermark._payload import COUNTER_BITS, EPOCH_SECONDS, TIME_Z_THRESHOLD
 from watermark._synth import scene_clip
 from watermark._video import frame_geometries
@@ -110,7 +110,7 @@ def _near(det: Detector, tile: np.ndarray, centre: tuple[int, int]) -> tuple[int
 def _prototype(det: Detector, frames: Sequence[np.ndarray], split: bool) -> dict[str, float]:
     """Window rates of a gliding mark (``split``: only the constant layer glides)."""
     # the bench clips are neither cropped nor scaled: the embedder's own period
-    period = float(TILE_CHIPS * chip_pixels(frames[0].shape[0]))
+    period = float(broadcast_period(frames[0].shape[0]))
     glide = _stabilised(frames, period, 1e-9)
     per_second = _stabilised(frames, period, 1.0) if split else glide
     buckets = sorted(glide.tiles)

@@ -43,6 +43,7 @@ from watermark._patterns import (
     SAMPLES_PER_CHIP,
     TILE_CHIPS,
     KeyPatterns,
+    broadcast_period,
     gemm,
     nominal_period,
     render_matrix,
@@ -776,15 +777,18 @@ def _crop_periods(h: int) -> list[float]:
     and the nominal period; where the centre holds little mark the coarse peak is noise: a
     genuine 1152x648 crop of a 720p moving-mark broadcast peaked at z 4.8 at 264 px and was
     judged unmarked, its true 288 px showing z 6.4 over the whole frame (issue 4, session 16)."""
-    return [nominal_period(b) for b in BROADCAST_HEIGHTS if h < b <= h * _SCALE_MAX]
+    return [float(broadcast_period(b)) for b in BROADCAST_HEIGHTS if h < b <= h * _SCALE_MAX]
 
 
 def _prior_periods(h: int) -> list[float]:
     """The periods a moving mark shows at its anchors in ``h`` rows of an unscaled copy of
-    a broadcast (the nominal one) or of a crop of one (``_crop_periods``): the mark is
-    re-anchored to its frame-fixed place, so whatever the picture zoomed since, a
-    re-upload at its size shows exactly one of these (``Detector.anchoring``)."""
-    return [nominal_period(h), *_crop_periods(h)]
+    a broadcast of that height (``broadcast_period``: whole-pixel chips), of a copy scaled
+    from a height whose chips are whole pixels (the nominal one: 480p, 720p, 1440p, 2160p)
+    or of a crop (``_crop_periods``): the mark is re-anchored to its frame-fixed place, so whatever
+    the picture zoomed since, a re-upload at its size shows exactly one of these
+    (``Detector.anchoring``). Not yet: 360p, 540p or 1080p scaled to another height."""
+    out = [float(broadcast_period(h)), nominal_period(h), *_crop_periods(h)]
+    return sorted(set(out))
 
 
 def _period_extremes(per: dict[int, Geometry], best_z: float) -> list[Geometry]:

@@ -28,7 +28,14 @@ import numpy as np
 from watermark._errors import PayloadInvalid, VideoTooLarge, VideoTooSmall
 from watermark._keys import StreamerKey
 from watermark._motion import ANCHOR_SECONDS, EST_HEIGHT, MotionChain, area_resize
-from watermark._patterns import TILE_CHIPS, KeyPatterns, chip_pixels, render_matrix, sandwich
+from watermark._patterns import (
+    TILE_CHIPS,
+    KeyPatterns,
+    broadcast_period,
+    chip_pixels,
+    render_matrix,
+    sandwich,
+)
 from watermark._payload import ConstPayload, TimeCode, check_mark_time, conv_encode
 
 __all__ = [
@@ -103,7 +110,7 @@ class Embedder:
         self.patterns = KeyPatterns(key)
         self.time_code = TimeCode(key)
         self.chip_px = chip_pixels(height)
-        self.period = TILE_CHIPS * self.chip_px
+        self.period = broadcast_period(height)
         self.amplitude = 255.0 / 10.0 ** (self.settings.psnr_db / 20.0)  # RMS in grey levels
         self._half = (-(-width // 2), -(-height // 2))  # (w, h) of the half-res delta
         self._quarter = (max(1, width // _MASK_DOWN), max(1, height // _MASK_DOWN))

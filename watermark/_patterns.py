@@ -32,6 +32,7 @@ __all__ = [
     "SYNC_POWER",
     "TILE_CHIPS",
     "KeyPatterns",
+    "broadcast_period",
     "chip_pixels",
     "nominal_period",
     "render_matrix",
@@ -48,6 +49,12 @@ _CONST_CHIPS = 5 * CONST_CODED_BITS // 2  # 525 chips; the other 499 carry the t
 def chip_pixels(height: int) -> int:
     """Chip size (pixels) at the embedder for a frame ``height`` pixels tall."""
     return max(2, round(height / CHIPS_PER_HEIGHT))
+
+
+def broadcast_period(height: int) -> int:
+    """The tile's period (pixels) the embedder draws in a frame ``height`` pixels tall: whole
+    chips (``chip_pixels``), so 4.5 % under ``nominal_period`` at 360p, 3.7 % over at 1080p."""
+    return TILE_CHIPS * chip_pixels(height)
 
 
 def nominal_period(height: float) -> float:
