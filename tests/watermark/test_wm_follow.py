@@ -216,6 +216,23 @@ def test_steady_zoom_is_anchored_at_the_marks_own_period(alice: StreamerKey) -> 
     assert seg.broadcast_end - seg.broadcast_start == 4
 
 
+@pytest.mark.parametrize("start", [7, 19], ids=["0.28s", "0.76s"])
+def test_fast_zoom_cut_mid_second_is_anchored_at_the_drawn_period(
+    alice: StreamerKey, start: int
+) -> None:
+    """The zoom above (4.6 %/s at 360p) cut 0.28 s or 0.76 s into a broadcast second: the
+    samples zoomed since their anchors pulled the search 1.6-3.6 % off, and the scale
+    search's nominal 144 px is not what the embedder draws at 360p (whole 4-px chips:
+    128 px, ``broadcast_period``); the probe keeps the drawn period (before: 144.0 and
+    123.4 px, issue 4 session 22) and the anchors where the broadcast seconds begin."""
+    marked = _moving(alice, list(scene_clip(360, 640, 7.0, seed=0)))
+    frames = x264_round_trip(marked[start : start + 150], crf=23)
+    [geo] = frame_geometries(frames, 25.0, [Detector(alice)], moving=True)
+    anchors = geo.anchors()
+    assert geo.period == 128.0 and anchors is not None and anchors[0] == 1.0, geo
+    assert (anchors[1] - (25 - start) / 25.0 + 0.5) % 1.0 - 0.5 == pytest.approx(0.0, abs=0.09)
+
+
 @pytest.mark.parametrize("off", [-0.015, 0.0, 0.0125])
 def test_period_is_re_measured_on_frames_stabilised_at_the_anchors(
     alice: StreamerKey, off: float
