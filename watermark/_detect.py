@@ -781,14 +781,17 @@ def _crop_periods(h: int) -> list[float]:
 
 
 def _prior_periods(h: int) -> list[float]:
-    """The periods a moving mark shows at its anchors in ``h`` rows of an unscaled copy of
-    a broadcast of that height (``broadcast_period``: whole-pixel chips), of a copy scaled
-    from a height whose chips are whole pixels (the nominal one: 480p, 720p, 1440p, 2160p)
-    or of a crop (``_crop_periods``): the mark is re-anchored to its frame-fixed place, so whatever
-    the picture zoomed since, a re-upload at its size shows exactly one of these
-    (``Detector.anchoring``). Not yet: 360p, 540p or 1080p scaled to another height."""
-    out = [float(broadcast_period(h)), nominal_period(h), *_crop_periods(h)]
-    return sorted(set(out))
+    """The periods a moving mark shows at its anchors in ``h`` rows of a re-upload at its
+    broadcast's size (``broadcast_period``: whole-pixel chips), scaled down from a usual
+    broadcast height (``BROADCAST_HEIGHTS``: 1080p at 720p shows 298.67 px) or cropped from
+    one (``_crop_periods``); the nominal period (what a height of whole-pixel chips scales
+    to) as well. The mark is re-anchored to its frame-fixed place, so whatever the picture
+    zoomed since, such a re-upload shows exactly one of these at its anchors
+    (``Detector.anchoring``)."""
+    scaled = [broadcast_period(b) * h / b for b in BROADCAST_HEIGHTS if b > h]
+    out = [nominal_period(h), broadcast_period(h), *scaled, *_crop_periods(h)]
+    lo, hi = nominal_period(h) * _SCALE_MIN, nominal_period(h) * _SCALE_MAX
+    return sorted({float(round(p, 6)) for p in out if lo <= p <= hi})
 
 
 def _period_extremes(per: dict[int, Geometry], best_z: float) -> list[Geometry]:
@@ -1068,10 +1071,15 @@ class Detector:
             found.append(best_g)
         best_g = max(found, key=lambda g: g.z)
         if moving:
-            # an unscaled copy or a crop of one sits exactly here, whatever few samples made
-            # the peak: the probe prefers these (``anchoring``)
+            # a copy at its broadcast's size sits exactly at the period drawn at this
+            # height or at the nominal one, a scaled copy or a crop at one of the others
+            # near what the search found, whatever few samples made the peak: the probe
+            # prefers these (``anchoring``; the others are not worth a fold of every probe
+            # frame: a 360p zoom cut mid-second was found 3.6 % off its drawn 128 px)
+            always = {round(nominal, 6), float(broadcast_period(h))}
             for p in _prior_periods(h):
-                if all(g.period != p for g in found):
+                near = any(abs(g.period / p - 1.0) <= 6 * _FINE_STEP for g in found)
+                if (p in always or near) and all(g.period != p for g in found):
                     z, off, ph = self._best_group([fold_frame(f, p) for f in frames], phases)
                     found.append(Geometry(p, off, z, ph))
         if moving:

@@ -416,6 +416,19 @@ def test_search_offers_the_exact_periods_of_a_cropped_copy(alice: StreamerKey) -
     assert {192.0, 172.8} <= periods, sorted(periods)
 
 
+def test_copy_scaled_down_from_another_broadcast_height_is_read_at_its_exact_period(
+    alice: StreamerKey,
+) -> None:
+    """540p draws 7-px chips (224 px), so a 540p broadcast re-uploaded at 360p shows the
+    mark at 149.33 px, neither 360p's drawn 128 nor its nominal 144: offered as an exact
+    period next to what the search found, the probe anchors there."""
+    marked = _moving(alice, _pan(540, 960, 4.0, photo=3, v=(1.2, -0.7)))
+    small = [cv2.resize(f, (640, 360), interpolation=cv2.INTER_AREA) for f in marked]
+    frames = x264_round_trip(small, crf=23)
+    [geo] = frame_geometries(frames, 25.0, [Detector(alice)], moving=True)
+    assert geo.period == pytest.approx(224 * 360 / 540, abs=1e-5), geo
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     st.integers(0, 4),
