@@ -113,10 +113,10 @@ _ANCHOR_MIN_SCORE = 30.0
 # and other keys' marks was 2.2-6.3 (6 keys each on a 2-s 480p and an 8-s 720p scene clip),
 # a marked 2-s zooming clip's right one 26 (the geometry's own pick, 3.7 % zoomed, 14.9)
 _ANCHOR_NORMAL_MIN_SCORE = 15.0
-# ... and takes a candidate at a period an unscaled copy or crop shows exactly unless another
-# scores this fraction more: where the clip bench's normal-speed clips were anchored 0.25-0.5 %
-# off, that period scored 0.4-4.6 % over the true one (a re-ordered clip 14 %); 5 % and 10 %
-# both gave 39 of 40 true periods (without: 30; python -m benchmarks.probe_periods's clips)
+# ... and takes a candidate at a period a re-upload shows exactly (``_prior_periods``) unless
+# another scores this fraction more: where the clip bench's normal-speed clips were anchored
+# 0.25-0.5 % off, that period scored 0.4-4.6 % over the true one (a re-ordered clip 14 %);
+# 5 % and 10 % both gave 39 of 40 true periods (without: 30; benchmarks.probe_periods' clips)
 _PRIOR_MARGIN = 0.05
 # keys probed: geometry sync z at least this (a moving mark in a slowed clip shows in few
 # samples: 4.7-5.3 measured where the probe then scored 78-86), at most the best two
@@ -941,7 +941,8 @@ class AnchorProbe:
 
     @property
     def nominal(self) -> float:
-        """The mark's period in an unscaled broadcast of this height (pixels)."""
+        """The nominal period at this height (pixels, ``nominal_period``): the sampling
+        ``still_sum`` keeps frames at."""
         return nominal_period(self.shape[0])
 
     def still_sum(self, anchors: tuple[float, float]) -> np.ndarray:
@@ -1137,12 +1138,13 @@ class Detector:
         ``_ANCHOR_MARGIN``: on a still picture every hypothesis predicts the same peaks, and
         normal speed stays.
 
-        At normal speed a candidate at a period an unscaled copy or crop shows exactly
-        (``_prior_periods``) is taken unless another beats it by ``_PRIOR_MARGIN``: a
-        period one fine step off folds the mark nearly as well and scores within the
-        probe's noise (``python -m benchmarks.probe_periods``'s clips: 30 of 40 anchored
-        at their true period without this, 39 with; a sub-second cut read at 192.45 px
-        for 192 had its second piece split between two phases, issue 4 session 22)."""
+        At normal speed a candidate at a period a re-upload at its size, scaled down or
+        cropped shows exactly (``_prior_periods``) is taken unless another beats it by
+        ``_PRIOR_MARGIN``: a period one fine step off folds the mark nearly as well and
+        scores within the probe's noise (``python -m benchmarks.probe_periods``'s clips:
+        30 of 40 anchored at their true period without this, 39 with; a sub-second cut
+        read at 192.45 px for 192 had its second piece split between two phases, issue 4
+        session 22)."""
         if len(probe.times) < 2 * SUB_BUCKETS_PER_SECOND or not probe.moved:
             return geo
         normal: tuple[float, Geometry] = (-math.inf, geo)

@@ -58,8 +58,10 @@ def broadcast_period(height: int) -> int:
 
 
 def nominal_period(height: float) -> float:
-    """The tile's period (pixels) in an unscaled broadcast ``height`` pixels tall: where the
-    detector's scale search centres, and what a re-upload's period is measured against."""
+    """The tile's period (pixels) ``height`` pixels tall with chips of any size: what a
+    broadcast of whole-pixel chips (480p, 720p, 1440p, 2160p: ``broadcast_period``) shows
+    scaled to that height, where the detector's scale search centres, and what a
+    re-upload's period is measured against."""
     return height / CHIPS_PER_HEIGHT * TILE_CHIPS
 
 
