@@ -957,7 +957,8 @@ class AnchorProbe:
             out = np.zeros(self.small[0].shape, np.float32)
             for t, small, a in zip(self.times, self.small, self.motion, strict=True):
                 rel = clock.since(t, a)  # every frame: the clock re-anchors in order
-                start = origin + anchor_period(t, rate, origin) * ANCHOR_SECONDS / rate
+                assert clock.anchored is not None
+                start = origin + clock.anchored * ANCHOR_SECONDS / rate
                 wt = _fade(t - start, rate)
                 if wt > 0.0:
                     out += stabilise(_whiten(small), rel) * np.float32(wt)
@@ -1071,22 +1072,22 @@ class Detector:
                     best_g = Geometry(p, off, z, ph if moving else None)
             found.append(best_g)
         best_g = max(found, key=lambda g: g.z)
+        exact = _prior_periods(h) if moving else []
         if moving:
             # a copy at its broadcast's size sits exactly at the period drawn at this
             # height or at the nominal one, a scaled copy or a crop at one of the others
             # near what the search found, whatever few samples made the peak: the probe
             # prefers these (``anchoring``; the others are not worth a fold of every probe
             # frame: a 360p zoom cut mid-second was found 3.6 % off its drawn 128 px)
-            always = {round(nominal, 6), float(broadcast_period(h))}
-            for p in _prior_periods(h):
+            drawn = (nominal, broadcast_period(h))
+            for p in exact:
+                always = any(abs(p / q - 1.0) < 1e-6 for q in drawn)
                 near = any(abs(g.period / p - 1.0) <= 6 * _FINE_STEP for g in found)
-                if (p in always or near) and all(g.period != p for g in found):
+                if (always or near) and all(g.period != p for g in found):
                     z, off, ph = self._best_group([fold_frame(f, p) for f in frames], phases)
                     found.append(Geometry(p, off, z, ph))
-        if moving:
             found += _period_extremes(per, best_g.z)
         out = [best_g]
-        exact = _prior_periods(h) if moving else []
         for g in sorted(found, key=lambda g: -g.z):  # two searches can meet at one peak
             if all(abs(g.period / c.period - 1.0) > _FINE_STEP / 2 for c in out) or (
                 g.period in exact and all(c.period != g.period for c in out)
